@@ -1,0 +1,301 @@
+//! In-process adapters: the local runner's backends and the reference behaviour every other
+//! adapter of a port is tested against.
+
+use crate::domain::sla::WaitingCustomer;
+use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord};
+use crate::ports::{
+    AttendanceQueue, Clock, EventQueue, QueueError, SentMessage, SessionStore, StoreError,
+    WhatsApp, WhatsAppError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tokio::sync::Notify;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sessions in a map, with versions and expiry like the DynamoDB store.
+#[derive(Default)]
+pub struct MemorySessionStore {
+    records: Mutex<HashMap<String, (u64, SessionRecord)>>,
+}
+
+impl MemorySessionStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(lock(&self.records)
+            .get(customer.key())
+            .filter(|(_, r)| !r.session.is_expired(now))
+            .map(|(version, record)| SessionRecord {
+                version: *version,
+                ..record.clone()
+            }))
+    }
+
+    async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut records = lock(&self.records);
+        let key = record.session.customer.key();
+        let current = records
+            .get(key)
+            .map(|(v, r)| (*v, r.session.is_expired(now)));
+        let next = match current {
+            Some((stored, _)) if stored == record.version => stored + 1,
+            // An expired record counts as absent; its version keeps counting up.
+            Some((stored, true)) if record.version == 0 => stored + 1,
+            None if record.version == 0 => 1,
+            _ => return Err(StoreError::Conflict),
+        };
+        records.insert(key.to_owned(), (next, record.clone()));
+        Ok(next)
+    }
+}
+
+/// Waiting customers in a vector, ordered on read.
+#[derive(Default)]
+pub struct MemoryAttendanceQueue {
+    entries: Mutex<Vec<WaitingCustomer>>,
+}
+
+impl MemoryAttendanceQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl AttendanceQueue for MemoryAttendanceQueue {
+    async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError> {
+        let mut entries = lock(&self.entries);
+        let present = entries
+            .iter()
+            .any(|e| e.department == entry.department && e.customer == entry.customer);
+        if !present {
+            entries.push(entry);
+        }
+        Ok(())
+    }
+
+    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError> {
+        let mut all = lock(&self.entries).clone();
+        all.sort_by(|a, b| {
+            (&a.department, a.priority, a.entered_at).cmp(&(&b.department, b.priority, b.entered_at))
+        });
+        Ok(all)
+    }
+
+    async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
+        lock(&self.entries).retain(|e| !(e.department == department && &e.customer == customer));
+        Ok(())
+    }
+}
+
+/// SQS FIFO's deduplication window.
+const DEDUP_WINDOW: Duration = Duration::minutes(5);
+
+/// An in-process FIFO queue: deduplicates by event id for five minutes like SQS FIFO, and hands
+/// events to a consumer in arrival order (`next`).
+pub struct MemoryEventQueue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+    refusing: AtomicBool,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<QueueEvent>,
+    seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl Default for MemoryEventQueue {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            refusing: AtomicBool::new(false),
+        }
+    }
+}
+
+impl MemoryEventQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Waits for the next event.
+    pub async fn next(&self) -> QueueEvent {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(event) = lock(&self.state).pending.pop_front() {
+                return event;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes every pending event.
+    pub fn drain(&self) -> Vec<QueueEvent> {
+        lock(&self.state).pending.drain(..).collect()
+    }
+
+    /// Makes the queue refuse (or accept again) every enqueue: an outage, for tests of what
+    /// the webhook answers then.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl EventQueue for MemoryEventQueue {
+    async fn enqueue(&self, events: &[QueueEvent]) -> Result<(), QueueError> {
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("the queue is refusing events".into()));
+        }
+        let now = Utc::now();
+        let mut state = lock(&self.state);
+        state.seen.retain(|_, at| now - *at < DEDUP_WINDOW);
+        for event in events {
+            if state.seen.insert(event.id.clone(), now).is_none() {
+                state.pending.push_back(event.clone());
+            }
+        }
+        drop(state);
+        self.ready.notify_waiters();
+        self.ready.notify_one();
+        Ok(())
+    }
+}
+
+/// What the memory WhatsApp was asked to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delivery {
+    Sent {
+        from: String,
+        to: CustomerId,
+        message: OutboundMessage,
+        id: String,
+    },
+    Read {
+        from: String,
+        message_id: String,
+    },
+}
+
+/// Records every request instead of calling Meta: the terminal chat's and the tests' WhatsApp.
+#[derive(Default)]
+pub struct MemoryWhatsApp {
+    deliveries: Mutex<Vec<Delivery>>,
+    counter: AtomicU64,
+    /// Sends left to fail before sending works again (fault injection for tests).
+    failures: AtomicU64,
+}
+
+impl MemoryWhatsApp {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything recorded so far, and forgets it.
+    pub fn take(&self) -> Vec<Delivery> {
+        std::mem::take(&mut *lock(&self.deliveries))
+    }
+
+    /// Everything recorded so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.deliveries).clone()
+    }
+
+    /// Makes the next `n` sends fail as if the Graph API were down.
+    pub fn fail_next_sends(&self, n: u64) {
+        self.failures.store(n, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl WhatsApp for MemoryWhatsApp {
+    async fn send(
+        &self,
+        from: &str,
+        to: &CustomerId,
+        message: &OutboundMessage,
+    ) -> Result<SentMessage, WhatsAppError> {
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(WhatsAppError::Api {
+                status: 503,
+                code: Some(131000),
+                message: "injected failure".into(),
+            });
+        }
+        let id = format!("wamid.memory.{}", self.counter.fetch_add(1, Ordering::SeqCst) + 1);
+        lock(&self.deliveries).push(Delivery::Sent {
+            from: from.to_owned(),
+            to: to.clone(),
+            message: message.clone(),
+            id: id.clone(),
+        });
+        Ok(SentMessage { id })
+    }
+
+    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError> {
+        lock(&self.deliveries).push(Delivery::Read {
+            from: from.to_owned(),
+            message_id: message_id.to_owned(),
+        });
+        Ok(())
+    }
+}
+
+/// The real time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: Mutex::new(start),
+        }
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *lock(&self.now) = now;
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.now) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}

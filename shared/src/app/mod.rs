@@ -1,0 +1,10 @@
+//! Application services: the domain run against the ports. No Lambda or HTTP types here.
+
+pub mod processor;
+pub mod settings;
+pub mod sla_checker;
+pub mod webhook;
+
+pub use processor::{Outcome, ProcessError, Processor};
+pub use sla_checker::SlaChecker;
+pub use webhook::{Webhook, WebhookError, WebhookSecrets};

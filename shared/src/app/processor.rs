@@ -1,0 +1,179 @@
+//! The processor: applies one queue event to the customer's session and carries out what the
+//! engine decided.
+//!
+//! Exactly-once, as far as one store write allows: the engine's commands are saved in the
+//! session's outbox in the same conditional write that records the event as applied; then they
+//! are sent and cleared. A redelivered event finds itself applied and only finishes the outbox.
+
+use crate::domain::customer::Masked;
+use crate::domain::engine::{self, Input};
+use crate::domain::{
+    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
+};
+use crate::ports::{Clock, SessionStore, StoreError, WhatsApp, WhatsAppError};
+use std::sync::Arc;
+
+/// How often a save may meet a concurrent writer before the event is failed (and redelivered).
+const MAX_CONFLICTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("session store: {0}")]
+    Store(#[from] StoreError),
+    #[error("sending to WhatsApp: {0}")]
+    WhatsApp(#[from] WhatsAppError),
+    #[error("the session kept changing under {MAX_CONFLICTS} attempts")]
+    Contended,
+}
+
+/// What processing an event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A customer message was applied and `sent` messages went out.
+    Applied { sent: usize },
+    /// The event had been applied before: nothing new was decided (`sent` leftovers finished).
+    Duplicate { sent: usize },
+    /// A status or error update, logged.
+    Recorded,
+    /// A message that cannot be answered (no customer or no business number), logged.
+    Unanswerable,
+}
+
+pub struct Processor {
+    sessions: Arc<dyn SessionStore>,
+    whatsapp: Arc<dyn WhatsApp>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+}
+
+impl Processor {
+    pub fn new(
+        sessions: Arc<dyn SessionStore>,
+        whatsapp: Arc<dyn WhatsApp>,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+    ) -> Self {
+        Self {
+            sessions,
+            whatsapp,
+            clock,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub async fn handle(&self, event: &QueueEvent) -> Result<Outcome, ProcessError> {
+        let customer = Masked(&event.group()).to_string();
+        match &event.kind {
+            EventKind::Status(status) => {
+                tracing::info!(
+                    event_id = %event.id,
+                    customer,
+                    status = status.status.as_str(),
+                    errors = ?status.errors,
+                    "status update"
+                );
+                Ok(Outcome::Recorded)
+            }
+            EventKind::Error(error) => {
+                tracing::warn!(event_id = %event.id, customer, ?error, "webhook error");
+                Ok(Outcome::Recorded)
+            }
+            EventKind::Message(message) => {
+                let outcome = self.on_message(event, message).await;
+                match &outcome {
+                    Ok(o) => tracing::info!(event_id = %event.id, customer, outcome = ?o, "message processed"),
+                    Err(e) => tracing::error!(event_id = %event.id, customer, error = %e, "message failed"),
+                }
+                outcome
+            }
+        }
+    }
+
+    async fn on_message(
+        &self,
+        event: &QueueEvent,
+        message: &InboundMessage,
+    ) -> Result<Outcome, ProcessError> {
+        let (Some(customer), Some(from)) = (&event.customer, &event.business_number) else {
+            tracing::warn!(event_id = %event.id, "message without a customer or business number; not answered");
+            return Ok(Outcome::Unanswerable);
+        };
+        for _ in 0..MAX_CONFLICTS {
+            let now = self.clock.now();
+            let mut record = self
+                .sessions
+                .load(customer, now)
+                .await?
+                .unwrap_or_else(|| SessionRecord::new(Session::new(customer.clone(), now)));
+            if record.has_applied(&event.id) {
+                let sent = self.flush(&mut record).await?;
+                return Ok(Outcome::Duplicate { sent });
+            }
+            let (session, commands) =
+                engine::step(record.session, Input::Message(message), now, &self.config);
+            record.session = session;
+            record.outbox.extend(commands.into_iter().map(|command| Outgoing {
+                from: from.clone(),
+                command,
+            }));
+            record.remember(&event.id);
+            match self.sessions.save(&record, now).await {
+                Ok(version) => {
+                    record.version = version;
+                    let sent = self.flush(&mut record).await?;
+                    return Ok(Outcome::Applied { sent });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ProcessError::Contended)
+    }
+
+    /// Carries out the outbox in order, then saves it empty. On a failed send the rest stays
+    /// in the outbox for the redelivery. Returns how many messages were sent.
+    async fn flush(&self, record: &mut SessionRecord) -> Result<usize, ProcessError> {
+        if record.outbox.is_empty() {
+            return Ok(0);
+        }
+        let customer = record.session.customer.clone();
+        let mut sent = 0;
+        let mut failure = None;
+        while let Some(out) = record.outbox.front() {
+            let result = match &out.command {
+                Command::MarkRead { message_id } => {
+                    // Read receipts are courtesy: a failure is logged, never retried.
+                    if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
+                        tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
+                    }
+                    Ok(())
+                }
+                Command::Send { message } => self
+                    .whatsapp
+                    .send(&out.from, &customer, message)
+                    .await
+                    .map(|_| sent += 1),
+            };
+            if let Err(e) = result {
+                failure = Some(e);
+                break;
+            }
+            record.outbox.pop_front();
+        }
+        let now = self.clock.now();
+        match self.sessions.save(record, now).await {
+            Ok(version) => record.version = version,
+            // A newer event owns the record now; it will finish what is left.
+            Err(StoreError::Conflict) if failure.is_none() => {}
+            Err(e) => return Err(failure.map_or(e.into(), ProcessError::from)),
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(sent),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Reading the environment, once, at start-up.
+
+use crate::domain::{Config, ConfigError};
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0} is not set (or is blank); refusing to start")]
+    Missing(&'static str),
+    #[error("cannot read the configuration file {path}: {source}")]
+    ConfigFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration {origin}: {source}")]
+    Config {
+        origin: String,
+        source: ConfigError,
+    },
+}
+
+/// The business configuration: the file named by `ATENDE_CONFIG`, else the embedded default.
+pub fn load_config() -> Result<Config, SettingsError> {
+    match std::env::var("ATENDE_CONFIG").ok().filter(|p| !p.trim().is_empty()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| {
+                SettingsError::ConfigFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Config::from_toml(&text).map_err(|source| SettingsError::Config {
+                origin: format!("file {path}"),
+                source,
+            })
+        }
+        None => Config::embedded().map_err(|source| SettingsError::Config {
+            origin: "embedded default".into(),
+            source,
+        }),
+    }
+}
+
+/// A required secret from the environment.
+pub fn required_secret(name: &'static str) -> Result<Secret, SettingsError> {
+    std::env::var(name)
+        .ok()
+        .and_then(Secret::new)
+        .ok_or(SettingsError::Missing(name))
+}
+
+/// An optional setting from the environment; blank counts as unset.
+pub fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The Graph API base URL: `WHATSAPP_API_BASE_URL`, else the public Graph API.
+pub fn whatsapp_base_url() -> String {
+    optional("WHATSAPP_API_BASE_URL")
+        .unwrap_or_else(|| crate::adapters::cloud_api::DEFAULT_BASE_URL.to_owned())
+}

@@ -1,0 +1,125 @@
+//! The webhook service: verifies Meta's subscription handshake and signed deliveries, splits
+//! every delivery into events and enqueues them. It answers fast and never drops a signed event.
+
+use crate::app::settings::{SettingsError, required_secret};
+use crate::domain::customer::Masked;
+use crate::ports::{EventQueue, QueueError};
+use crate::secret::Secret;
+use crate::webhook::{MAX_BODY_BYTES, SignatureError, split, verify_signature};
+use std::sync::Arc;
+
+/// What the webhook needs to authenticate Meta.
+#[derive(Clone, Debug)]
+pub struct WebhookSecrets {
+    /// The Meta app secret: key of the HMAC in `X-Hub-Signature-256`.
+    pub app_secret: Secret,
+    /// The token typed into Meta's webhook settings, echoed in the subscription handshake.
+    pub verify_token: Secret,
+}
+
+impl WebhookSecrets {
+    /// From `WHATSAPP_APP_SECRET` and `WHATSAPP_VERIFY_TOKEN`; both are required (fail closed).
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Ok(Self {
+            app_secret: required_secret("WHATSAPP_APP_SECRET")?,
+            verify_token: required_secret("WHATSAPP_VERIFY_TOKEN")?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("subscription refused: hub.mode is not `subscribe` or hub.verify_token does not match")]
+    Forbidden,
+    #[error("subscription request without hub.challenge")]
+    MissingChallenge,
+    #[error("body of {0} bytes exceeds the {MAX_BODY_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("could not enqueue the webhook's events: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// What a signed delivery held.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Events enqueued.
+    pub events: usize,
+    /// The body was signed but is not a JSON payload: logged whole, acknowledged.
+    pub unparseable: bool,
+}
+
+pub struct Webhook {
+    secrets: WebhookSecrets,
+    queue: Arc<dyn EventQueue>,
+}
+
+impl Webhook {
+    pub fn new(secrets: WebhookSecrets, queue: Arc<dyn EventQueue>) -> Self {
+        Self { secrets, queue }
+    }
+
+    /// The `GET` handshake: returns the challenge to echo when the token matches.
+    pub fn subscribe<'a>(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&'a str>,
+    ) -> Result<&'a str, WebhookError> {
+        let token_ok = token.is_some_and(|t| self.secrets.verify_token.matches(t));
+        if mode != Some("subscribe") || !token_ok {
+            tracing::warn!(mode, "webhook subscription refused");
+            return Err(WebhookError::Forbidden);
+        }
+        challenge.ok_or(WebhookError::MissingChallenge)
+    }
+
+    /// A `POST` delivery: `body` must be the exact bytes received.
+    pub async fn deliver(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Accepted, WebhookError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(WebhookError::TooLarge(body.len()));
+        }
+        verify_signature(self.secrets.app_secret.expose().as_bytes(), signature, body)
+            .inspect_err(|e| tracing::warn!(error = %e, bytes = body.len(), "webhook refused"))?;
+        let split = match split(body) {
+            Ok(split) => split,
+            Err(e) => {
+                // Signed by Meta yet unreadable: keep it in the logs for a human, and answer
+                // 200 so that Meta does not retry it for a week.
+                tracing::error!(
+                    error = %e,
+                    body = %String::from_utf8_lossy(body),
+                    "signed webhook body is not a JSON payload; acknowledged and kept in this log"
+                );
+                return Ok(Accepted {
+                    events: 0,
+                    unparseable: true,
+                });
+            }
+        };
+        for field in &split.skipped_fields {
+            tracing::info!(field, "webhook change for a field atende does not process");
+        }
+        if !split.events.is_empty() {
+            self.queue.enqueue(&split.events).await.inspect_err(|e| {
+                tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry")
+            })?;
+        }
+        for event in &split.events {
+            tracing::info!(
+                event_id = %event.id,
+                customer = %Masked(&event.group()),
+                "event enqueued"
+            );
+        }
+        Ok(Accepted {
+            events: split.events.len(),
+            unparseable: false,
+        })
+    }
+}

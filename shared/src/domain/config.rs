@@ -1,0 +1,338 @@
+//! The business's configuration: texts, menu, departments. Parsed from TOML and validated
+//! against WhatsApp's limits, so that a message the engine builds from it is always sendable.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The configuration shipped with atende (pt-BR), embedded in every binary.
+pub const EMBEDDED: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is not valid TOML or has the wrong shape: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("configuration field `{field}` {problem}")]
+    Invalid { field: String, problem: String },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub business_name: String,
+    /// IANA time zone of the business (e.g. `America/Sao_Paulo`).
+    pub timezone: String,
+    #[serde(default)]
+    pub menu_keywords: Vec<String>,
+    pub texts: Texts,
+    pub menu: Menu,
+    #[serde(default)]
+    pub departments: Vec<Department>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    pub greeting: String,
+    pub greeting_anonymous: String,
+    pub not_understood: String,
+    pub unsupported_message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MenuStyle {
+    Buttons,
+    List,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Menu {
+    pub style: MenuStyle,
+    #[serde(default)]
+    pub header: Option<String>,
+    pub body: String,
+    #[serde(default)]
+    pub footer: Option<String>,
+    #[serde(default = "default_list_button")]
+    pub list_button: String,
+    pub options: Vec<MenuOption>,
+}
+
+fn default_list_button() -> String {
+    "Ver opções".to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuOption {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The list section this option is shown in (list style only).
+    #[serde(default)]
+    pub section: Option<String>,
+    /// The department that handles this option, if any.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// What the bot answers when the option is picked.
+    pub answer: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    /// Minutes of waiting after which supervisors are warned.
+    pub sla_alert_minutes: u32,
+    /// Minutes of waiting after which the SLA is breached.
+    pub sla_max_minutes: u32,
+    /// Average minutes an agent spends per customer, for the waiting-time estimate.
+    pub avg_handling_minutes: u32,
+}
+
+/// WhatsApp's limits on interactive messages (Cloud API documentation).
+pub mod limits {
+    pub const TEXT_BODY: usize = 4096;
+    pub const MAX_BUTTONS: usize = 3;
+    pub const BUTTON_TITLE: usize = 20;
+    pub const BUTTON_ID: usize = 256;
+    pub const BUTTON_BODY: usize = 1024;
+    pub const HEADER: usize = 60;
+    pub const FOOTER: usize = 60;
+    pub const LIST_ROWS: usize = 10;
+    pub const LIST_SECTIONS: usize = 10;
+    pub const ROW_TITLE: usize = 24;
+    pub const ROW_DESCRIPTION: usize = 72;
+    pub const ROW_ID: usize = 200;
+    pub const SECTION_TITLE: usize = 24;
+    pub const LIST_BUTTON: usize = 20;
+    pub const LIST_BODY: usize = 4096;
+}
+
+impl Config {
+    /// The configuration shipped with atende.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::from_toml(EMBEDDED)
+    }
+
+    /// Parses and validates a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use limits::*;
+        non_empty("business_name", &self.business_name)?;
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(
+                "timezone",
+                format!("is `{}`, not an IANA time zone", self.timezone),
+            );
+        }
+        for (name, text) in [
+            ("texts.greeting", &self.texts.greeting),
+            ("texts.greeting_anonymous", &self.texts.greeting_anonymous),
+            ("texts.not_understood", &self.texts.not_understood),
+            ("texts.unsupported_message", &self.texts.unsupported_message),
+        ] {
+            non_empty(name, text)?;
+            max_chars(name, text, TEXT_BODY)?;
+        }
+
+        let menu = &self.menu;
+        if menu.options.is_empty() {
+            return invalid("menu.options", "is empty; the menu needs at least one option");
+        }
+        max_chars_opt("menu.header", menu.header.as_deref(), HEADER)?;
+        max_chars_opt("menu.footer", menu.footer.as_deref(), FOOTER)?;
+        non_empty("menu.body", &menu.body)?;
+        let (max_options, title_limit, body_limit) = match menu.style {
+            MenuStyle::Buttons => (MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY),
+            MenuStyle::List => (LIST_ROWS, ROW_TITLE, LIST_BODY),
+        };
+        max_chars("menu.body", &menu.body, body_limit)?;
+        if menu.options.len() > max_options {
+            return invalid(
+                "menu.options",
+                format!(
+                    "has {} options; a {:?} menu allows at most {max_options}",
+                    menu.options.len(),
+                    menu.style
+                ),
+            );
+        }
+        if menu.style == MenuStyle::List {
+            non_empty("menu.list_button", &menu.list_button)?;
+            max_chars("menu.list_button", &menu.list_button, LIST_BUTTON)?;
+        }
+        let mut ids = HashSet::new();
+        let mut titles = HashSet::new();
+        let mut sections = Vec::new();
+        for (i, option) in menu.options.iter().enumerate() {
+            let field = |name: &str| format!("menu.options[{i}].{name}");
+            non_empty(&field("id"), &option.id)?;
+            max_chars(
+                &field("id"),
+                &option.id,
+                match menu.style {
+                    MenuStyle::Buttons => BUTTON_ID,
+                    MenuStyle::List => ROW_ID,
+                },
+            )?;
+            if !ids.insert(option.id.as_str()) {
+                return invalid(&field("id"), format!("`{}` is used twice", option.id));
+            }
+            non_empty(&field("title"), &option.title)?;
+            max_chars(&field("title"), &option.title, title_limit)?;
+            if !titles.insert(crate::domain::text::fold(&option.title)) {
+                return invalid(&field("title"), format!("`{}` is used twice", option.title));
+            }
+            max_chars_opt(
+                &field("description"),
+                option.description.as_deref(),
+                ROW_DESCRIPTION,
+            )?;
+            max_chars_opt(&field("section"), option.section.as_deref(), SECTION_TITLE)?;
+            non_empty(&field("answer"), &option.answer)?;
+            max_chars(&field("answer"), &option.answer, TEXT_BODY)?;
+            if let Some(dept) = &option.department
+                && self.department(dept).is_none()
+            {
+                return invalid(
+                    &field("department"),
+                    format!("names `{dept}`, which is not among [[departments]]"),
+                );
+            }
+            if !sections.contains(&option.section) {
+                sections.push(option.section.clone());
+            }
+        }
+        if menu.style == MenuStyle::List && sections.len() > LIST_SECTIONS {
+            return invalid(
+                "menu.options",
+                format!("use {} sections; a list allows at most {LIST_SECTIONS}", sections.len()),
+            );
+        }
+        let mut dept_ids = HashSet::new();
+        for (i, d) in self.departments.iter().enumerate() {
+            let field = |name: &str| format!("departments[{i}].{name}");
+            non_empty(&field("id"), &d.id)?;
+            if !dept_ids.insert(d.id.as_str()) {
+                return invalid(&field("id"), format!("`{}` is used twice", d.id));
+            }
+            non_empty(&field("name"), &d.name)?;
+            if d.sla_alert_minutes > d.sla_max_minutes {
+                return invalid(
+                    &field("sla_alert_minutes"),
+                    format!(
+                        "({}) is later than sla_max_minutes ({})",
+                        d.sla_alert_minutes, d.sla_max_minutes
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid<T>(field: &str, problem: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid {
+        field: field.to_owned(),
+        problem: problem.into(),
+    })
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return invalid(field, "is empty");
+    }
+    Ok(())
+}
+
+fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ConfigError> {
+    let n = value.chars().count();
+    if n > max {
+        return invalid(
+            field,
+            format!("is {n} characters long; WhatsApp allows at most {max}"),
+        );
+    }
+    Ok(())
+}
+
+fn max_chars_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), ConfigError> {
+    value.map_or(Ok(()), |v| max_chars(field, v, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_configuration_loads() {
+        let config = Config::embedded().expect("shipped config is valid");
+        assert_eq!(config.timezone, "America/Sao_Paulo");
+        assert_eq!(config.menu.options.len(), 3);
+        assert!(config.department("suporte").is_some());
+    }
+
+    /// Each case edits the shipped file and names the field the error must point at.
+    #[test]
+    fn a_bad_file_names_the_field() {
+        let cases = [
+            (
+                r#"title = "Suporte""#,
+                r#"title = "Suporte técnico completo""#,
+                "menu.options[0].title",
+            ),
+            (r#"id = "btn_vendas""#, r#"id = "btn_suporte""#, "menu.options[1].id"),
+            (
+                r#"timezone = "America/Sao_Paulo""#,
+                r#"timezone = "Mars/Olympus""#,
+                "timezone",
+            ),
+            (
+                r#"department = "vendas""#,
+                r#"department = "nenhum""#,
+                "menu.options[1].department",
+            ),
+            (
+                "sla_alert_minutes = 3",
+                "sla_alert_minutes = 30",
+                "departments[1].sla_alert_minutes",
+            ),
+            (
+                r#"header = "Bem-vindo!""#,
+                &format!(r#"header = "{}""#, "x".repeat(61)),
+                "menu.header",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let text = EMBEDDED.replacen(from, to, 1);
+            assert_ne!(text, EMBEDDED, "case {field} edits nothing");
+            match Config::from_toml(&text) {
+                Err(ConfigError::Invalid { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{field}: expected an Invalid error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn four_buttons_are_refused_but_a_list_takes_them() {
+        let extra = "\n[[menu.options]]\nid = \"btn_fin\"\ntitle = \"Financeiro\"\nanswer = \"Boletos\"\n";
+        let text = EMBEDDED.replacen("[[departments]]", &format!("{extra}\n[[departments]]"), 1);
+        let err = Config::from_toml(&text).unwrap_err();
+        assert!(err.to_string().contains("menu.options"), "{err}");
+        let list = text.replacen(r#"style = "buttons""#, r#"style = "list""#, 1);
+        assert!(Config::from_toml(&list).is_ok());
+    }
+}

@@ -1,0 +1,19 @@
+//! The functional core: no I/O, no AWS or HTTP types.
+
+pub mod command;
+pub mod config;
+pub mod customer;
+pub mod engine;
+pub mod event;
+pub mod session;
+pub mod sla;
+pub mod text;
+
+pub use command::{Button, Command, ListRow, ListSection, OutboundMessage};
+pub use config::{Config, ConfigError};
+pub use customer::CustomerId;
+pub use event::{
+    ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
+    StatusUpdate,
+};
+pub use session::{Outgoing, Session, SessionRecord, State};

@@ -1,0 +1,107 @@
+//! A customer's conversation: where it stands and what it collected so far.
+
+use crate::domain::customer::CustomerId;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// WhatsApp's customer-service window: free-form replies are allowed for 24 hours after the
+/// customer's last message, and a session lives exactly as long.
+pub const SERVICE_WINDOW: Duration = Duration::hours(24);
+
+/// Where a conversation stands. Each state carries the data it needs (none yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// A new conversation (the seed's `INICIO`).
+    #[default]
+    Start,
+    /// The main menu was shown and the customer picks from it (`MENU_PRINCIPAL`).
+    MainMenu,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub customer: CustomerId,
+    pub state: State,
+    /// When this conversation began.
+    pub started_at: DateTime<Utc>,
+    /// When the customer last wrote: opens the 24-hour window.
+    pub last_inbound_at: DateTime<Utc>,
+    /// Consecutive messages the bot did not understand.
+    #[serde(default)]
+    pub bot_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+impl Session {
+    pub fn new(customer: CustomerId, now: DateTime<Utc>) -> Self {
+        Self {
+            customer,
+            state: State::Start,
+            started_at: now,
+            last_inbound_at: now,
+            bot_attempts: 0,
+            profile_name: None,
+        }
+    }
+
+    /// When the session (and the customer-service window) ends.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.last_inbound_at + SERVICE_WINDOW
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at()
+    }
+}
+
+/// A session as stored: the conversation plus the processor's bookkeeping for exactly-once
+/// processing. The engine sees only `session`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub session: Session,
+    /// The stored version this record was read at (0: not stored yet). A save succeeds only if
+    /// the store still holds this version.
+    #[serde(skip)]
+    pub version: u64,
+    /// Ids of the most recent events applied to this session, oldest first.
+    #[serde(default)]
+    pub applied: std::collections::VecDeque<String>,
+    /// Commands decided but not yet carried out, in order.
+    #[serde(default)]
+    pub outbox: std::collections::VecDeque<Outgoing>,
+}
+
+/// How many applied event ids a record remembers. Redeliveries come within minutes (SQS) or
+/// with Meta's retries; a customer rarely sends this many messages in between.
+pub const APPLIED_MEMORY: usize = 64;
+
+impl SessionRecord {
+    pub fn new(session: Session) -> Self {
+        Self {
+            session,
+            version: 0,
+            applied: Default::default(),
+            outbox: Default::default(),
+        }
+    }
+
+    pub fn has_applied(&self, event_id: &str) -> bool {
+        self.applied.iter().any(|id| id == event_id)
+    }
+
+    pub fn remember(&mut self, event_id: &str) {
+        if self.applied.len() >= APPLIED_MEMORY {
+            self.applied.pop_front();
+        }
+        self.applied.push_back(event_id.to_owned());
+    }
+}
+
+/// A command waiting in the outbox, with the business number it goes out from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub from: String,
+    pub command: crate::domain::command::Command,
+}

@@ -1,0 +1,95 @@
+//! Who waits for a human, and for how long compared with the department's limits.
+
+use crate::domain::config::Config;
+use crate::domain::customer::CustomerId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Queue priority: VIPs first, then arrival order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    High,
+    Normal,
+    Low,
+}
+
+/// A customer in a department's attendance queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingCustomer {
+    pub customer: CustomerId,
+    pub department: String,
+    pub priority: Priority,
+    pub entered_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SlaLevel {
+    /// Waiting longer than `sla_alert_minutes`.
+    Warning,
+    /// Waiting longer than `sla_max_minutes`.
+    Breach,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlaFinding {
+    pub customer: CustomerId,
+    pub department: String,
+    pub waited_minutes: i64,
+    pub level: SlaLevel,
+}
+
+/// The waiting customers past their department's alert or maximum wait, most overdue first.
+/// A customer in a department the configuration does not know is reported as a breach: nobody
+/// is going to pick them up.
+pub fn overdue(waiting: &[WaitingCustomer], now: DateTime<Utc>, config: &Config) -> Vec<SlaFinding> {
+    let mut findings: Vec<SlaFinding> = waiting
+        .iter()
+        .filter_map(|w| {
+            let waited = (now - w.entered_at).num_minutes();
+            let level = match config.department(&w.department) {
+                None => SlaLevel::Breach,
+                Some(d) if waited >= i64::from(d.sla_max_minutes) => SlaLevel::Breach,
+                Some(d) if waited >= i64::from(d.sla_alert_minutes) => SlaLevel::Warning,
+                Some(_) => return None,
+            };
+            Some(SlaFinding {
+                customer: w.customer.clone(),
+                department: w.department.clone(),
+                waited_minutes: waited,
+                level,
+            })
+        })
+        .collect();
+    findings.sort_by(|a, b| b.waited_minutes.cmp(&a.waited_minutes));
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn classifies_waits_against_the_department_limits() {
+        let config = Config::embedded().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).unwrap();
+        // vendas: alert after 3 minutes, breach after 5.
+        let waiting: Vec<WaitingCustomer> = [("a", 2), ("b", 3), ("c", 6), ("d", 4)]
+            .into_iter()
+            .map(|(who, minutes)| WaitingCustomer {
+                customer: CustomerId::Phone(who.into()),
+                department: "vendas".into(),
+                priority: Priority::Normal,
+                entered_at: now - Duration::minutes(minutes),
+            })
+            .collect();
+        let got: Vec<(String, SlaLevel)> = overdue(&waiting, now, &config)
+            .into_iter()
+            .map(|f| (f.customer.key().to_owned(), f.level))
+            .collect();
+        let want = [("c", SlaLevel::Breach), ("d", SlaLevel::Warning), ("b", SlaLevel::Warning)]
+            .map(|(k, l)| (k.to_owned(), l));
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,105 @@
+//! The capabilities the application needs from the outside world. Each port has a memory
+//! adapter and one shared contract test suite (`tests/` at the workspace root) that every
+//! adapter of the port passes.
+
+use crate::domain::sla::WaitingCustomer;
+use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Somebody else saved the record since it was read: reload and apply again.
+    #[error("the record changed since it was read")]
+    Conflict,
+    /// The stored data cannot be read back (a bug or a manual edit): never overwritten blindly.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Customer sessions, one per customer, for the 24-hour service window.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The customer's record, or `None` when there is none or it expired at `now`.
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Saves `record` if the store still holds `record.version` (0: holds nothing, or only a
+    /// record expired at `now`) and returns the new version; `StoreError::Conflict` otherwise.
+    /// The record expires at `record.session.expires_at()`.
+    async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The customers waiting for a human, per department.
+#[async_trait]
+pub trait AttendanceQueue: Send + Sync {
+    /// Adds a customer; a customer already waiting in that department keeps their place.
+    async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError>;
+    /// Everyone waiting, per department in priority-then-arrival order.
+    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError>;
+    /// Takes a customer out of a department's queue; absent customers are not an error.
+    async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Some events were not accepted; none of the listed ids may be assumed enqueued.
+    #[error("the queue refused {} event(s): {reason}", failed.len())]
+    Refused { failed: Vec<String>, reason: String },
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The ordered, deduplicated queue between the webhook and the processor.
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Enqueues every event, ordered per customer, deduplicated by event id. `Ok` means all
+    /// of them are durably accepted.
+    async fn enqueue(&self, events: &[QueueEvent]) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhatsAppError {
+    /// The Graph API answered with an error object.
+    #[error("Graph API error {code:?} (HTTP {status}): {message}")]
+    Api {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
+    /// No answer was received; whether the request took effect is unknown.
+    #[error("Graph API request failed: {0}")]
+    Transport(String),
+}
+
+/// The id WhatsApp gave a message we sent (`wamid…`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMessage {
+    pub id: String,
+}
+
+/// The WhatsApp Cloud API, as the processor uses it.
+#[async_trait]
+pub trait WhatsApp: Send + Sync {
+    /// Sends `message` to `to` from the business number `from` (a phone number id).
+    async fn send(
+        &self,
+        from: &str,
+        to: &CustomerId,
+        message: &OutboundMessage,
+    ) -> Result<SentMessage, WhatsAppError>;
+
+    /// Marks a customer's message as read.
+    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError>;
+}
+
+/// The time, so that tests can hold it still.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
