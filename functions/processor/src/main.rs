@@ -1,1 +1,25 @@
-fn main() {}
+//! The processor Lambda (SQS FIFO, partial batch responses): runs each customer event through
+//! the conversation engine and sends the replies. Wiring only.
+
+use atende_shared::adapters::{CloudApiWhatsApp, DynamoDbSessionStore, SystemClock, aws};
+use atende_shared::app::{Processor, settings};
+use atende_shared::{edge, logging};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init_lambda();
+    let config = Arc::new(settings::load_config()?);
+    let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
+    let whatsapp = Arc::new(CloudApiWhatsApp::new(&settings::whatsapp_base_url(), token)?);
+    let table = settings::required("SESSIONS_TABLE")?;
+    let sdk = aws::sdk_config().await;
+    let sessions = Arc::new(DynamoDbSessionStore::new(aws::dynamodb(&sdk), table));
+    let processor = Processor::new(sessions, whatsapp, Arc::new(SystemClock), config);
+    let processor = &processor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        Ok::<_, Error>(edge::lambda::processor(processor, event.payload).await)
+    }))
+    .await
+}

@@ -1,9 +1,14 @@
 //! Implementations of the ports: `<Tech><Port>`.
 
+pub mod aws;
 pub mod cloud_api;
+pub mod dynamodb;
 pub mod memory;
+pub mod sqs;
 
 pub use cloud_api::CloudApiWhatsApp;
+pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
+pub use sqs::SqsEventQueue;
 pub use memory::{
     ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryWhatsApp,
     SystemClock,

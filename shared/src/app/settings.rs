@@ -59,3 +59,8 @@ pub fn whatsapp_base_url() -> String {
     optional("WHATSAPP_API_BASE_URL")
         .unwrap_or_else(|| crate::adapters::cloud_api::DEFAULT_BASE_URL.to_owned())
 }
+
+/// A required, non-secret setting from the environment.
+pub fn required(name: &'static str) -> Result<String, SettingsError> {
+    optional(name).ok_or(SettingsError::Missing(name))
+}

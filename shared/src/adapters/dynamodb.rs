@@ -1,0 +1,288 @@
+//! DynamoDB adapters: `DynamoDbSessionStore` and `DynamoDbAttendanceQueue`.
+//!
+//! DynamoDB deletes expired items lazily (often days late), so every read filters on the TTL
+//! attribute itself.
+
+use crate::domain::sla::{Priority, WaitingCustomer};
+use crate::domain::{CustomerId, SessionRecord};
+use crate::ports::{AttendanceQueue, SessionStore, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn unavailable(e: impl std::error::Error) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` missing or not a string")))
+}
+
+fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` missing or not a number")))
+}
+
+/// Sessions table: partition key `customer` (S); attributes `record` (the session as JSON),
+/// `version` (N) for optimistic locking, `expires_at` (N, epoch seconds) as the TTL attribute.
+pub struct DynamoDbSessionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbSessionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoDbSessionStore {
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("customer", s(customer.key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        if get_n(item, "expires_at")? <= now.timestamp() {
+            return Ok(None);
+        }
+        let mut record: SessionRecord = serde_json::from_str(get_s(item, "record")?)
+            .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+        record.version = get_n(item, "version")?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("negative version".into()))?;
+        Ok(Some(record))
+    }
+
+    async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::Corrupt(format!("cannot serialize the session: {e}")))?;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("customer", s(record.session.customer.key()))
+            .update_expression("SET #record = :record, expires_at = :expires ADD version :one")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":record", s(json))
+            .expression_attribute_values(":expires", n(record.session.expires_at().timestamp()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew);
+        update = if record.version == 0 {
+            update
+                .condition_expression("attribute_not_exists(customer) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(now.timestamp()))
+        } else {
+            update
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(record.version))
+        };
+        match update.send().await {
+            Ok(output) => {
+                let attributes = output.attributes().cloned().unwrap_or_default();
+                let version = get_n(&attributes, "version")?;
+                u64::try_from(version).map_err(|_| StoreError::Corrupt("negative version".into()))
+            }
+            Err(e) => match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Err(StoreError::Conflict),
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+}
+
+/// Attendance-queue table: partition key `department` (S), sort key `sk` (S). Two items per
+/// waiting customer, written together in one transaction:
+/// - `sk = "wait#<priority rank>#<entered_at>#<customer>"`: the place in line; sort keys order
+///   the queue by priority, then arrival;
+/// - `sk = "customer#<customer>"`: the uniqueness guard, pointing at the place in line.
+pub struct DynamoDbAttendanceQueue {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbAttendanceQueue {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn priority_rank(p: Priority) -> u8 {
+    match p {
+        Priority::High => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
+    }
+}
+
+fn guard_key(customer: &CustomerId) -> String {
+    format!("customer#{}", customer.key())
+}
+
+#[async_trait]
+impl AttendanceQueue for DynamoDbAttendanceQueue {
+    async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError> {
+        let place = format!(
+            "wait#{}#{}#{}",
+            priority_rank(entry.priority),
+            entry.entered_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            entry.customer.key()
+        );
+        let customer_json = serde_json::to_string(&entry.customer)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let priority = serde_json::to_value(entry.priority)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let guard = Put::builder()
+            .table_name(&self.table)
+            .item("department", s(&entry.department))
+            .item("sk", s(guard_key(&entry.customer)))
+            .item("place", s(&place))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(unavailable)?;
+        let line = Put::builder()
+            .table_name(&self.table)
+            .item("department", s(&entry.department))
+            .item("sk", s(&place))
+            .item("customer", s(customer_json))
+            .item("priority", s(priority))
+            .item("entered_at", s(entry.entered_at.to_rfc3339()))
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(guard).build())
+            .transact_items(TransactWriteItem::builder().put(line).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // The guard exists: the customer is already waiting and keeps their place.
+                e if e.is_transaction_canceled_exception() => Ok(()),
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError> {
+        let mut waiting = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("begins_with(sk, :wait)")
+                .expression_attribute_values(":wait", s("wait#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                let customer: CustomerId = serde_json::from_str(get_s(item, "customer")?)
+                    .map_err(|e| StoreError::Corrupt(format!("queue customer: {e}")))?;
+                let priority: Priority = serde_json::from_value(serde_json::Value::String(
+                    get_s(item, "priority")?.to_owned(),
+                ))
+                .map_err(|e| StoreError::Corrupt(format!("queue priority: {e}")))?;
+                let entered_at = DateTime::parse_from_rfc3339(get_s(item, "entered_at")?)
+                    .map_err(|e| StoreError::Corrupt(format!("queue entered_at: {e}")))?
+                    .with_timezone(&Utc);
+                waiting.push((
+                    get_s(item, "department")?.to_owned(),
+                    get_s(item, "sk")?.to_owned(),
+                    WaitingCustomer {
+                        department: get_s(item, "department")?.to_owned(),
+                        customer,
+                        priority,
+                        entered_at,
+                    },
+                ));
+            }
+            match output.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        waiting.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(waiting.into_iter().map(|(_, _, w)| w).collect())
+    }
+
+    async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
+        let guard = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("department", s(department))
+            .key("sk", s(guard_key(customer)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = guard.item() else {
+            return Ok(());
+        };
+        let place = get_s(item, "place")?.to_owned();
+        let delete = |sk: String| {
+            Delete::builder()
+                .table_name(&self.table)
+                .key("department", s(department))
+                .key("sk", s(sk))
+                .build()
+                .map_err(unavailable)
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(delete(guard_key(customer))?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().delete(delete(place)?).build())
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! `atende chat`: you are the customer. The real processor and engine run on memory adapters;
+//! what the bot sends is printed, and a number picks a button or list row, as a tap would.
+
+use crate::render::render;
+use atende_shared::adapters::memory::Delivery;
+use atende_shared::adapters::{MemorySessionStore, MemoryWhatsApp};
+use atende_shared::app::Processor;
+use atende_shared::domain::{
+    Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
+};
+use atende_shared::ports::Clock;
+use std::sync::Arc;
+
+/// The business number the local chat pretends to be.
+pub const LOCAL_BUSINESS_NUMBER: &str = "100000000000001";
+
+/// One simulated customer talking to the processor.
+pub struct ChatSession {
+    processor: Processor,
+    whatsapp: Arc<MemoryWhatsApp>,
+    customer: CustomerId,
+    profile_name: Option<String>,
+    counter: u64,
+    /// The choices of the last interactive message, for picking by number.
+    choices: Vec<(String, String, bool)>,
+}
+
+impl ChatSession {
+    pub fn new(config: Config, clock: Arc<dyn Clock>, profile_name: Option<String>) -> Self {
+        let whatsapp = Arc::new(MemoryWhatsApp::new());
+        let processor = Processor::new(
+            Arc::new(MemorySessionStore::new()),
+            whatsapp.clone(),
+            clock,
+            Arc::new(config),
+        );
+        Self {
+            processor,
+            whatsapp,
+            customer: CustomerId::Phone("5511900000000".into()),
+            profile_name,
+            counter: 0,
+            choices: Vec::new(),
+        }
+    }
+
+    /// What the customer typed, as WhatsApp would deliver it: a number within the last
+    /// message's choices is a tap on that choice; anything else is text.
+    pub fn content_for(&self, typed: &str) -> MessageContent {
+        let picked = typed
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| self.choices.get(i));
+        match picked {
+            Some((id, title, false)) => MessageContent::ButtonReply {
+                id: id.clone(),
+                title: title.clone(),
+            },
+            Some((id, title, true)) => MessageContent::ListReply {
+                id: id.clone(),
+                title: title.clone(),
+                description: None,
+            },
+            None => MessageContent::Text {
+                body: typed.to_owned(),
+            },
+        }
+    }
+
+    /// Sends what the customer typed and returns the bot's answer, rendered.
+    pub async fn say(&mut self, typed: &str) -> Result<String, atende_shared::app::ProcessError> {
+        self.counter += 1;
+        let event = QueueEvent {
+            id: format!("wamid.chat.{}", self.counter),
+            customer: Some(self.customer.clone()),
+            business_number: Some(LOCAL_BUSINESS_NUMBER.into()),
+            kind: EventKind::Message(InboundMessage {
+                id: format!("wamid.chat.{}", self.counter),
+                sent_at: None,
+                profile_name: self.profile_name.clone(),
+                content: self.content_for(typed),
+            }),
+        };
+        self.processor.handle(&event).await?;
+        let mut out = String::new();
+        for delivery in self.whatsapp.take() {
+            if let Delivery::Sent { message, .. } = delivery {
+                let choices = message.choices();
+                if !choices.is_empty() {
+                    let is_list = matches!(message, OutboundMessage::List { .. });
+                    self.choices = choices
+                        .into_iter()
+                        .map(|(id, title)| (id.to_owned(), title.to_owned(), is_list))
+                        .collect();
+                }
+                out.push_str(&render(&message));
+            }
+        }
+        Ok(out)
+    }
+}

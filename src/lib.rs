@@ -1,0 +1,7 @@
+//! The local runner: `atende chat` (a terminal conversation on memory adapters) and
+//! `atende serve` (webhook + processor + SLA checker in one process). Both run the same
+//! services as the Lambda functions, wired to in-process adapters.
+
+pub mod chat;
+pub mod render;
+pub mod serve;

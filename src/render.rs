@@ -1,0 +1,91 @@
+//! Renders what the bot sends as terminal text: buttons and list rows become numbered choices.
+//! The terminal chat and the conversation transcripts (`tests/conversations/`) share it.
+
+use atende_shared::domain::OutboundMessage;
+
+const INDENT: &str = "     ";
+
+/// `bot: ` then the message, continuation lines indented.
+pub fn render(message: &OutboundMessage) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut push_text = |text: &str| lines.extend(text.lines().map(str::to_owned));
+    match message {
+        OutboundMessage::Text { body } => push_text(body),
+        OutboundMessage::Buttons {
+            header,
+            body,
+            footer,
+            buttons,
+        } => {
+            if let Some(h) = header {
+                push_text(&format!("*{h}*"));
+            }
+            push_text(body);
+            if let Some(f) = footer {
+                push_text(&format!("_{f}_"));
+            }
+            for (i, b) in buttons.iter().enumerate() {
+                lines.push(format!("{}) {}", i + 1, b.title));
+            }
+        }
+        OutboundMessage::List {
+            header,
+            body,
+            footer,
+            button,
+            sections,
+        } => {
+            if let Some(h) = header {
+                push_text(&format!("*{h}*"));
+            }
+            push_text(body);
+            if let Some(f) = footer {
+                push_text(&format!("_{f}_"));
+            }
+            lines.push(format!("[{button}]"));
+            let mut n = 0;
+            for s in sections {
+                if let Some(t) = &s.title {
+                    lines.push(format!("-- {t} --"));
+                }
+                for r in &s.rows {
+                    n += 1;
+                    match &r.description {
+                        Some(d) => lines.push(format!("{n}) {} - {d}", r.title)),
+                        None => lines.push(format!("{n}) {}", r.title)),
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let prefixed = format!("{}{line}", if i == 0 { "bot: " } else { INDENT });
+        out.push_str(prefixed.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atende_shared::domain::Button;
+
+    #[test]
+    fn buttons_become_numbered_choices() {
+        let msg = OutboundMessage::Buttons {
+            header: Some("Bem-vindo!".into()),
+            body: "Como posso ajudar?".into(),
+            footer: None,
+            buttons: vec![
+                Button { id: "a".into(), title: "Suporte".into() },
+                Button { id: "b".into(), title: "Vendas".into() },
+            ],
+        };
+        assert_eq!(
+            render(&msg),
+            "bot: *Bem-vindo!*\n     Como posso ajudar?\n     1) Suporte\n     2) Vendas\n"
+        );
+    }
+}

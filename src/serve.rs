@@ -1,0 +1,178 @@
+//! `atende serve`: the webhook, the processor and the SLA checker in one process on 127.0.0.1.
+//! Real HTTP at `/webhook` (the Lambda's rules), an in-process FIFO queue with per-customer
+//! ordering, and replies sent to `WHATSAPP_API_BASE_URL`.
+
+use atende_shared::adapters::{
+    CloudApiWhatsApp, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, SystemClock,
+};
+use atende_shared::app::settings::{self, SettingsError};
+use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
+use atende_shared::domain::{Config, QueueEvent};
+use atende_shared::edge::http::{self as webhook_http, HttpReply};
+use atende_shared::ports::WhatsAppError;
+use atende_shared::webhook::MAX_BODY_BYTES;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    WhatsApp(#[from] WhatsAppError),
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How often the SLA checker runs in `atende serve`.
+const SLA_INTERVAL: Duration = Duration::from_secs(60);
+/// Attempts per event before it is logged as dead-lettered (like SQS's maxReceiveCount).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Wires everything from the environment and serves until Ctrl-C.
+pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
+    let secrets = WebhookSecrets::from_env()?;
+    let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
+    let base_url = settings::whatsapp_base_url();
+    let whatsapp = Arc::new(CloudApiWhatsApp::new(&base_url, token)?);
+    let config = Arc::new(config);
+    let clock = Arc::new(SystemClock);
+
+    let queue = Arc::new(MemoryEventQueue::new());
+    let webhook = Arc::new(Webhook::new(secrets, queue.clone()));
+    let processor = Arc::new(Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        whatsapp,
+        clock.clone(),
+        config.clone(),
+    ));
+    let checker = SlaChecker::new(Arc::new(MemoryAttendanceQueue::new()), clock, config);
+
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| ServeError::Bind { port, source })?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to learn the port (with --port 0).
+    println!("atende serve listening on http://{addr}/webhook (Graph API: {base_url})");
+
+    tokio::spawn(consume(queue, processor));
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SLA_INTERVAL);
+        loop {
+            every.tick().await;
+            if let Err(e) = checker.run().await {
+                tracing::error!(error = %e, "SLA check failed");
+            }
+        }
+    });
+    axum::serve(listener, router(webhook))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// `/webhook` with the same rules as the Lambda behind API Gateway.
+pub fn router(webhook: Arc<Webhook>) -> Router {
+    Router::new()
+        .route(
+            "/webhook",
+            get(get_webhook).post(post_webhook).fallback(|| async {
+                reply(webhook_http::method_not_allowed())
+            }),
+        )
+        // Bodies a little over the limit reach the webhook, which answers 413 itself; larger
+        // ones are cut off by the server with 413 before being read whole.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 64 * 1024))
+        .with_state(webhook)
+}
+
+async fn get_webhook(
+    State(webhook): State<Arc<Webhook>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    reply(webhook_http::get(&webhook, |name| query.get(name).cloned()))
+}
+
+async fn post_webhook(
+    State(webhook): State<Arc<Webhook>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    reply(webhook_http::post(&webhook, signature, &body).await)
+}
+
+fn reply(r: HttpReply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+}
+
+type Groups = Arc<Mutex<HashMap<String, VecDeque<QueueEvent>>>>;
+
+/// Takes events off the queue and processes them: in order within a customer's group, groups
+/// in parallel (what SQS FIFO and the Lambda event source mapping do on AWS).
+pub async fn consume(queue: Arc<MemoryEventQueue>, processor: Arc<Processor>) {
+    let groups: Groups = Arc::default();
+    loop {
+        let event = queue.next().await;
+        let group = event.group();
+        let mut map = groups.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pending) = map.get_mut(&group) {
+            // A worker is draining this group; it will reach this event in order.
+            pending.push_back(event);
+        } else {
+            map.insert(group.clone(), VecDeque::from([event]));
+            tokio::spawn(drain_group(group, groups.clone(), processor.clone()));
+        }
+    }
+}
+
+async fn drain_group(group: String, groups: Groups, processor: Arc<Processor>) {
+    loop {
+        let next = {
+            let mut map = groups.lock().unwrap_or_else(PoisonError::into_inner);
+            match map.get_mut(&group).and_then(VecDeque::pop_front) {
+                Some(event) => event,
+                None => {
+                    // Removed under the same lock the consumer inserts under: no event is
+                    // ever left behind without a worker.
+                    map.remove(&group);
+                    return;
+                }
+            }
+        };
+        process_with_retries(&processor, &next).await;
+    }
+}
+
+async fn process_with_retries(processor: &Processor, event: &QueueEvent) {
+    for attempt in 1..=MAX_ATTEMPTS {
+        match processor.handle(event).await {
+            Ok(_) => return,
+            Err(e) if attempt < MAX_ATTEMPTS => {
+                tracing::warn!(event_id = %event.id, attempt, error = %e, "processing failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
+            }
+            Err(e) => tracing::error!(
+                event_id = %event.id,
+                attempts = attempt,
+                error = %e,
+                "processing failed for good; event dead-lettered"
+            ),
+        }
+    }
+}
