@@ -71,6 +71,15 @@ impl ChatSession {
 
     /// Sends what the customer typed and returns the bot's answer, rendered.
     pub async fn say(&mut self, typed: &str) -> Result<String, atende_shared::app::ProcessError> {
+        let content = self.content_for(typed);
+        self.send(content).await
+    }
+
+    /// Sends any message content (media, reactions…) and returns the bot's answer, rendered.
+    pub async fn send(
+        &mut self,
+        content: MessageContent,
+    ) -> Result<String, atende_shared::app::ProcessError> {
         self.counter += 1;
         let event = QueueEvent {
             id: format!("wamid.chat.{}", self.counter),
@@ -80,7 +89,7 @@ impl ChatSession {
                 id: format!("wamid.chat.{}", self.counter),
                 sent_at: None,
                 profile_name: self.profile_name.clone(),
-                content: self.content_for(typed),
+                content,
             }),
         };
         self.processor.handle(&event).await?;

@@ -59,14 +59,19 @@ fn port(args: &[String]) -> Result<u16, String> {
             None => Ok(3000),
         },
         [flag, value] if flag == "--port" => parse(value, "--port"),
-        _ => Err(format!("unexpected arguments to serve: {}\n\n{USAGE}", args.join(" "))),
+        _ => Err(format!(
+            "unexpected arguments to serve: {}\n\n{USAGE}",
+            args.join(" ")
+        )),
     }
 }
 
 async fn serve(port: u16) -> Result<(), String> {
     atende_shared::logging::init_local("info");
     let config = settings::load_config().map_err(|e| e.to_string())?;
-    atende::serve::run(port, config).await.map_err(|e| e.to_string())
+    atende::serve::run(port, config)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn chat() -> Result<(), String> {

@@ -79,8 +79,14 @@ mod tests {
             body: "Como posso ajudar?".into(),
             footer: None,
             buttons: vec![
-                Button { id: "a".into(), title: "Suporte".into() },
-                Button { id: "b".into(), title: "Vendas".into() },
+                Button {
+                    id: "a".into(),
+                    title: "Suporte".into(),
+                },
+                Button {
+                    id: "b".into(),
+                    title: "Vendas".into(),
+                },
             ],
         };
         assert_eq!(

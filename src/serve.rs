@@ -88,9 +88,9 @@ pub fn router(webhook: Arc<Webhook>) -> Router {
     Router::new()
         .route(
             "/webhook",
-            get(get_webhook).post(post_webhook).fallback(|| async {
-                reply(webhook_http::method_not_allowed())
-            }),
+            get(get_webhook)
+                .post(post_webhook)
+                .fallback(|| async { reply(webhook_http::method_not_allowed()) }),
         )
         // Bodies a little over the limit reach the webhook, which answers 413 itself; larger
         // ones are cut off by the server with 413 before being read whole.

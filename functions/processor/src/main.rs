@@ -12,7 +12,10 @@ async fn main() -> Result<(), Error> {
     logging::init_lambda();
     let config = Arc::new(settings::load_config()?);
     let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
-    let whatsapp = Arc::new(CloudApiWhatsApp::new(&settings::whatsapp_base_url(), token)?);
+    let whatsapp = Arc::new(CloudApiWhatsApp::new(
+        &settings::whatsapp_base_url(),
+        token,
+    )?);
     let table = settings::required("SESSIONS_TABLE")?;
     let sdk = aws::sdk_config().await;
     let sessions = Arc::new(DynamoDbSessionStore::new(aws::dynamodb(&sdk), table));

@@ -224,7 +224,10 @@ mod tests {
 
     #[test]
     fn user_ids_are_addressed_with_recipient() {
-        let body = message_body(&CustomerId::User("US.1".into()), &OutboundMessage::text("oi"));
+        let body = message_body(
+            &CustomerId::User("US.1".into()),
+            &OutboundMessage::text("oi"),
+        );
         assert_eq!(body["recipient"], "US.1");
         assert!(body.get("to").is_none());
         assert_eq!(body["text"]["body"], "oi");

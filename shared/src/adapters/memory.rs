@@ -93,7 +93,11 @@ impl AttendanceQueue for MemoryAttendanceQueue {
     async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError> {
         let mut all = lock(&self.entries).clone();
         all.sort_by(|a, b| {
-            (&a.department, a.priority, a.entered_at).cmp(&(&b.department, b.priority, b.entered_at))
+            (&a.department, a.priority, a.entered_at).cmp(&(
+                &b.department,
+                b.priority,
+                b.entered_at,
+            ))
         });
         Ok(all)
     }
@@ -163,7 +167,9 @@ impl MemoryEventQueue {
 impl EventQueue for MemoryEventQueue {
     async fn enqueue(&self, events: &[QueueEvent]) -> Result<(), QueueError> {
         if self.refusing.load(Ordering::SeqCst) {
-            return Err(QueueError::Unavailable("the queue is refusing events".into()));
+            return Err(QueueError::Unavailable(
+                "the queue is refusing events".into(),
+            ));
         }
         let now = Utc::now();
         let mut state = lock(&self.state);
@@ -244,7 +250,10 @@ impl WhatsApp for MemoryWhatsApp {
                 message: "injected failure".into(),
             });
         }
-        let id = format!("wamid.memory.{}", self.counter.fetch_add(1, Ordering::SeqCst) + 1);
+        let id = format!(
+            "wamid.memory.{}",
+            self.counter.fetch_add(1, Ordering::SeqCst) + 1
+        );
         lock(&self.deliveries).push(Delivery::Sent {
             from: from.to_owned(),
             to: to.clone(),

@@ -8,8 +8,8 @@ pub mod sqs;
 
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
-pub use sqs::SqsEventQueue;
 pub use memory::{
     ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryWhatsApp,
     SystemClock,
 };
+pub use sqs::SqsEventQueue;

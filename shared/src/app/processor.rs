@@ -85,8 +85,12 @@ impl Processor {
             EventKind::Message(message) => {
                 let outcome = self.on_message(event, message).await;
                 match &outcome {
-                    Ok(o) => tracing::info!(event_id = %event.id, customer, outcome = ?o, "message processed"),
-                    Err(e) => tracing::error!(event_id = %event.id, customer, error = %e, "message failed"),
+                    Ok(o) => {
+                        tracing::info!(event_id = %event.id, customer, outcome = ?o, "message processed")
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %event.id, customer, error = %e, "message failed")
+                    }
                 }
                 outcome
             }
@@ -116,10 +120,12 @@ impl Processor {
             let (session, commands) =
                 engine::step(record.session, Input::Message(message), now, &self.config);
             record.session = session;
-            record.outbox.extend(commands.into_iter().map(|command| Outgoing {
-                from: from.clone(),
-                command,
-            }));
+            record
+                .outbox
+                .extend(commands.into_iter().map(|command| Outgoing {
+                    from: from.clone(),
+                    command,
+                }));
             record.remember(&event.id);
             match self.sessions.save(&record, now).await {
                 Ok(version) => {

@@ -13,22 +13,21 @@ pub enum SettingsError {
         source: std::io::Error,
     },
     #[error("configuration {origin}: {source}")]
-    Config {
-        origin: String,
-        source: ConfigError,
-    },
+    Config { origin: String, source: ConfigError },
 }
 
 /// The business configuration: the file named by `ATENDE_CONFIG`, else the embedded default.
 pub fn load_config() -> Result<Config, SettingsError> {
-    match std::env::var("ATENDE_CONFIG").ok().filter(|p| !p.trim().is_empty()) {
+    match std::env::var("ATENDE_CONFIG")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+    {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|source| {
-                SettingsError::ConfigFile {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| SettingsError::ConfigFile {
                     path: path.clone(),
                     source,
-                }
-            })?;
+                })?;
             Config::from_toml(&text).map_err(|source| SettingsError::Config {
                 origin: format!("file {path}"),
                 source,

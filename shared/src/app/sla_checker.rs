@@ -12,7 +12,11 @@ pub struct SlaChecker {
 }
 
 impl SlaChecker {
-    pub fn new(queue: Arc<dyn AttendanceQueue>, clock: Arc<dyn Clock>, config: Arc<Config>) -> Self {
+    pub fn new(
+        queue: Arc<dyn AttendanceQueue>,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+    ) -> Self {
         Self {
             queue,
             clock,
@@ -37,7 +41,11 @@ impl SlaChecker {
                 "customer waiting past the SLA"
             );
         }
-        tracing::info!(waiting = waiting.len(), overdue = findings.len(), "SLA check done");
+        tracing::info!(
+            waiting = waiting.len(),
+            overdue = findings.len(),
+            "SLA check done"
+        );
         Ok(findings)
     }
 }

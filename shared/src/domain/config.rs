@@ -150,7 +150,10 @@ impl Config {
 
         let menu = &self.menu;
         if menu.options.is_empty() {
-            return invalid("menu.options", "is empty; the menu needs at least one option");
+            return invalid(
+                "menu.options",
+                "is empty; the menu needs at least one option",
+            );
         }
         max_chars_opt("menu.header", menu.header.as_deref(), HEADER)?;
         max_chars_opt("menu.footer", menu.footer.as_deref(), FOOTER)?;
@@ -219,7 +222,10 @@ impl Config {
         if menu.style == MenuStyle::List && sections.len() > LIST_SECTIONS {
             return invalid(
                 "menu.options",
-                format!("use {} sections; a list allows at most {LIST_SECTIONS}", sections.len()),
+                format!(
+                    "use {} sections; a list allows at most {LIST_SECTIONS}",
+                    sections.len()
+                ),
             );
         }
         let mut dept_ids = HashSet::new();
@@ -294,7 +300,11 @@ mod tests {
                 r#"title = "Suporte técnico completo""#,
                 "menu.options[0].title",
             ),
-            (r#"id = "btn_vendas""#, r#"id = "btn_suporte""#, "menu.options[1].id"),
+            (
+                r#"id = "btn_vendas""#,
+                r#"id = "btn_suporte""#,
+                "menu.options[1].id",
+            ),
             (
                 r#"timezone = "America/Sao_Paulo""#,
                 r#"timezone = "Mars/Olympus""#,
@@ -328,7 +338,8 @@ mod tests {
 
     #[test]
     fn four_buttons_are_refused_but_a_list_takes_them() {
-        let extra = "\n[[menu.options]]\nid = \"btn_fin\"\ntitle = \"Financeiro\"\nanswer = \"Boletos\"\n";
+        let extra =
+            "\n[[menu.options]]\nid = \"btn_fin\"\ntitle = \"Financeiro\"\nanswer = \"Boletos\"\n";
         let text = EMBEDDED.replacen("[[departments]]", &format!("{extra}\n[[departments]]"), 1);
         let err = Config::from_toml(&text).unwrap_err();
         assert!(err.to_string().contains("menu.options"), "{err}");

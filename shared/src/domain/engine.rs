@@ -68,10 +68,11 @@ fn on_message(
             }
             Choice::None => {
                 session.bot_attempts += 1;
-                let apology = if matches!(message.content, MessageContent::Unsupported { .. }) {
-                    &config.texts.unsupported_message
-                } else {
-                    &config.texts.not_understood
+                // Typed text that matches nothing is not understood; anything else (media,
+                // locations, types atende cannot read) gets the message-type apology.
+                let apology = match message.content {
+                    MessageContent::Text { .. } => &config.texts.not_understood,
+                    _ => &config.texts.unsupported_message,
                 };
                 commands.push(send(OutboundMessage::text(apology)));
                 commands.push(send(main_menu(config)));
@@ -214,7 +215,12 @@ mod tests {
         assert_eq!(s.started_at, later);
         assert_eq!(s.bot_attempts, 0);
         // Greeting and menu, not the answer to option 1.
-        assert!(matches!(cmds[2], Command::Send { message: OutboundMessage::Buttons { .. } }));
+        assert!(matches!(
+            cmds[2],
+            Command::Send {
+                message: OutboundMessage::Buttons { .. }
+            }
+        ));
     }
 
     #[test]

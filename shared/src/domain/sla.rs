@@ -42,7 +42,11 @@ pub struct SlaFinding {
 /// The waiting customers past their department's alert or maximum wait, most overdue first.
 /// A customer in a department the configuration does not know is reported as a breach: nobody
 /// is going to pick them up.
-pub fn overdue(waiting: &[WaitingCustomer], now: DateTime<Utc>, config: &Config) -> Vec<SlaFinding> {
+pub fn overdue(
+    waiting: &[WaitingCustomer],
+    now: DateTime<Utc>,
+    config: &Config,
+) -> Vec<SlaFinding> {
     let mut findings: Vec<SlaFinding> = waiting
         .iter()
         .filter_map(|w| {
@@ -61,7 +65,7 @@ pub fn overdue(waiting: &[WaitingCustomer], now: DateTime<Utc>, config: &Config)
             })
         })
         .collect();
-    findings.sort_by(|a, b| b.waited_minutes.cmp(&a.waited_minutes));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.waited_minutes));
     findings
 }
 
@@ -88,8 +92,12 @@ mod tests {
             .into_iter()
             .map(|f| (f.customer.key().to_owned(), f.level))
             .collect();
-        let want = [("c", SlaLevel::Breach), ("d", SlaLevel::Warning), ("b", SlaLevel::Warning)]
-            .map(|(k, l)| (k.to_owned(), l));
+        let want = [
+            ("c", SlaLevel::Breach),
+            ("d", SlaLevel::Warning),
+            ("b", SlaLevel::Warning),
+        ]
+        .map(|(k, l)| (k.to_owned(), l));
         assert_eq!(got, want);
     }
 }

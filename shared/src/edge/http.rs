@@ -45,7 +45,11 @@ fn error_reply(error: &WebhookError) -> HttpReply {
 
 /// `GET /webhook`: Meta's subscription handshake. `query` looks up a query parameter.
 pub fn get(webhook: &Webhook, query: impl Fn(&str) -> Option<String>) -> HttpReply {
-    let (mode, token, challenge) = (query("hub.mode"), query("hub.verify_token"), query("hub.challenge"));
+    let (mode, token, challenge) = (
+        query("hub.mode"),
+        query("hub.verify_token"),
+        query("hub.challenge"),
+    );
     match webhook.subscribe(mode.as_deref(), token.as_deref(), challenge.as_deref()) {
         Ok(challenge) => HttpReply::text(200, challenge),
         Err(e) => error_reply(&e),
@@ -69,5 +73,8 @@ pub async fn post(webhook: &Webhook, signature: Option<&str>, body: &[u8]) -> Ht
 
 /// Any other method on the webhook route.
 pub fn method_not_allowed() -> HttpReply {
-    HttpReply::text(405, "use GET for the subscription handshake or POST for deliveries")
+    HttpReply::text(
+        405,
+        "use GET for the subscription handshake or POST for deliveries",
+    )
 }

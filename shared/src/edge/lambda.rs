@@ -10,7 +10,10 @@ use serde_json::Value;
 
 /// API Gateway (HTTP API, payload v2) → the webhook. lambda_http has already decoded
 /// `isBase64Encoded` bodies, so `req.body()` holds the exact bytes Meta sent.
-pub async fn webhook(webhook: &Webhook, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn webhook(
+    webhook: &Webhook,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
     let reply = match req.method().as_str() {
         "GET" => {
             let params = req.query_string_parameters();
@@ -82,7 +85,10 @@ fn is_fifo(record: &SqsMessage) -> bool {
 }
 
 /// EventBridge Scheduler → the SLA checker. The schedule's input is not used.
-pub async fn sla_checker(checker: &SlaChecker, _input: Value) -> Result<Value, lambda_runtime::Error> {
+pub async fn sla_checker(
+    checker: &SlaChecker,
+    _input: Value,
+) -> Result<Value, lambda_runtime::Error> {
     let findings = checker.run().await?;
     Ok(serde_json::json!({ "overdue": findings.len() }))
 }

@@ -410,10 +410,7 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
     };
     QueueEvent {
         id,
-        customer: CustomerId::from_parts(
-            s.recipient_id.as_deref(),
-            s.recipient_user_id.as_deref(),
-        ),
+        customer: CustomerId::from_parts(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
         business_number: business_number.clone(),
         kind: EventKind::Status(StatusUpdate {
             message_id,

@@ -1,0 +1,62 @@
+//! `atende chat`, the README's first command, as a user runs it: "oi" shows the menu and a
+//! number picks an option.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[test]
+fn oi_shows_the_menu_and_a_number_answers() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .arg("chat")
+        .env_remove("ATENDE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("oi\n2\n".as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = String::from_utf8(output.stdout).unwrap();
+    let menu = "     1) Suporte\n     2) Vendas\n     3) Informações\n";
+    let after_oi = out.find(menu).expect("the menu after oi");
+    let answer = out
+        .find("bot: Que bom! Nosso time comercial")
+        .expect("option 2 answered");
+    assert!(answer > after_oi, "{out}");
+}
+
+#[test]
+fn a_bad_configuration_file_stops_the_chat_with_the_field_named() {
+    let dir = std::env::temp_dir().join(format!("atende-chat-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    let shipped = atende_shared::domain::config::EMBEDDED;
+    std::fs::write(
+        &path,
+        shipped.replacen("style = \"buttons\"", "style = \"carousel\"", 1),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .arg("chat")
+        .env("ATENDE_CONFIG", &path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("menu.style") || stderr.contains("carousel"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&*path.to_string_lossy()), "{stderr}");
+}

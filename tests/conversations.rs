@@ -1,0 +1,133 @@
+//! Conversations as transcripts: every `tests/conversations/*.txt` is replayed through the real
+//! processor and engine on memory adapters, and what the bot sends must match, rendered as in
+//! `atende chat`.
+//!
+//! Format: `customer: <text>` is what the customer sends (a number picks a choice of the last
+//! menu, as a tap would; `[image]`, `[location]`, `[reaction]` and `[unsupported]` send those
+//! message types); the `bot:` lines and their indented continuation lines that follow are what
+//! the bot must answer, exactly; `@wait 25h` (or `30m`) moves the clock; `#` starts a comment;
+//! blank lines are ignored. The customer's profile name is Maria; the clock starts on
+//! 2026-11-24 12:00 UTC.
+//!
+//! After an intended change, `UPDATE_EXPECT=1 cargo test --test conversations` rewrites the
+//! transcripts with what the bot now says; review the diff.
+
+use atende::chat::ChatSession;
+use atende_shared::adapters::ManualClock;
+use atende_shared::domain::{Config, MediaKind, MessageContent};
+use chrono::Duration;
+use std::path::Path;
+use std::sync::Arc;
+
+enum Step {
+    Say(String),
+    Wait(Duration),
+}
+
+fn content(typed: &str) -> Option<MessageContent> {
+    Some(match typed {
+        "[image]" => MessageContent::Media {
+            kind: MediaKind::Image,
+            id: "1482902119483940".into(),
+            mime_type: Some("image/jpeg".into()),
+            caption: None,
+        },
+        "[location]" => MessageContent::Location {
+            latitude: -23.56,
+            longitude: -46.65,
+            name: None,
+            address: None,
+        },
+        "[reaction]" => MessageContent::Reaction {
+            message_id: "wamid.out".into(),
+            emoji: Some("👍".into()),
+        },
+        "[unsupported]" => MessageContent::Unsupported {
+            message_type: "unsupported".into(),
+            errors: Vec::new(),
+        },
+        _ => return None,
+    })
+}
+
+fn duration(text: &str) -> Duration {
+    let (n, unit) = text.split_at(text.len() - 1);
+    let n: i64 = n.parse().unwrap_or_else(|_| panic!("bad @wait `{text}`"));
+    match unit {
+        "h" => Duration::hours(n),
+        "m" => Duration::minutes(n),
+        _ => panic!("bad @wait unit in `{text}`: use h or m"),
+    }
+}
+
+/// Replays a transcript and returns it as it should read given what the bot said.
+async fn replay(transcript: &str) -> String {
+    let start = "2026-11-24T12:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut chat = ChatSession::new(
+        Config::embedded().unwrap(),
+        clock.clone(),
+        Some("Maria".into()),
+    );
+    let mut out = String::new();
+    let mut steps = Vec::new();
+    for line in transcript.lines() {
+        if let Some(text) = line.strip_prefix("customer: ") {
+            steps.push((line.to_owned(), Step::Say(text.to_owned())));
+        } else if let Some(d) = line.strip_prefix("@wait ") {
+            steps.push((line.to_owned(), Step::Wait(duration(d.trim()))));
+        } else if line.starts_with('#') {
+            // Comments stay where they are, before the next step.
+            steps.push((line.to_owned(), Step::Wait(Duration::zero())));
+        }
+    }
+    for (line, step) in steps {
+        out.push_str(&line);
+        out.push('\n');
+        match step {
+            Step::Wait(d) => clock.advance(d),
+            Step::Say(text) => {
+                let answer = match content(&text) {
+                    Some(c) => chat.send(c).await,
+                    None => chat.say(&text).await,
+                };
+                out.push_str(&answer.expect("processed"));
+            }
+        }
+    }
+    out
+}
+
+fn significant(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_transcript_replays_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conversations");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no transcripts in {}", dir.display());
+    let mut failures = Vec::new();
+    for file in files {
+        let want = std::fs::read_to_string(&file).unwrap();
+        let got = replay(&want).await;
+        if update {
+            std::fs::write(&file, &got).unwrap();
+        } else if significant(&got) != significant(&want) {
+            failures.push(format!(
+                "{}:\n--- want\n{want}\n--- got\n{got}",
+                file.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

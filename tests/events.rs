@@ -1,0 +1,247 @@
+//! Every file in `events/` (the `sam local invoke -e` and `cargo lambda invoke --data-file`
+//! examples) runs through the handler of the function it is meant for, so the examples never
+//! rot. A new file without an expectation below fails the test.
+//!
+//! The webhook examples are signed with the test app secret of `events/README.md`. After
+//! editing one, `ATENDE_RESIGN_EVENTS=1 cargo test --test events` signs it again.
+
+mod support;
+
+use atende_shared::adapters::memory::Delivery;
+use atende_shared::adapters::{
+    ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryWhatsApp,
+};
+use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
+use atende_shared::domain::sla::{Priority, WaitingCustomer};
+use atende_shared::domain::{Config, CustomerId, EventKind, OutboundMessage};
+use atende_shared::edge;
+use atende_shared::ports::AttendanceQueue;
+use atende_shared::secret::Secret;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What each example must do when run through its handler.
+enum Expect {
+    /// Webhook: HTTP status, body, and the ids of the events enqueued.
+    Webhook {
+        status: u16,
+        body: &'static str,
+        enqueued: &'static [&'static str],
+    },
+    /// Processor: no batch failures, and these messages sent (rendered type + recipient).
+    Processor {
+        sent: &'static [(&'static str, &'static str)],
+    },
+    /// SLA checker: how many planted customers are overdue.
+    SlaChecker { overdue: u64 },
+}
+
+const MARIA: &str = "5511987654321";
+const JOAO: &str = "5521998765432";
+
+fn expectation(name: &str) -> Option<Expect> {
+    let webhook_ok = |enqueued| Expect::Webhook {
+        status: 200,
+        body: "",
+        enqueued,
+    };
+    Some(match name {
+        "webhook-get-verify.json" => Expect::Webhook {
+            status: 200,
+            body: "1158201444",
+            enqueued: &[],
+        },
+        "webhook-post-text.json" => {
+            webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMDk4NkE3RDJGMUU4NDEwAA=="])
+        }
+        "webhook-post-button-reply.json" => {
+            webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA3RjU1QjI5QjZFQzM2N0YzAA=="])
+        }
+        "webhook-post-list-reply.json" => {
+            webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjAxQTY2RkQ5NzVCNDdGQkQ5AA=="])
+        }
+        "webhook-post-status.json" => webhook_ok(&[
+            "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQyMDdBQjE5RDM4QjQyNTg5RQA=:delivered",
+        ]),
+        "webhook-post-batch-two-customers.json" => webhook_ok(&[
+            "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBCMUM5QjQ0RkM2MjlFMjFFAA==",
+            "wamid.HBgNNTUyMTk5ODc2NTQzMhUCABIYFjNFQjA5OEQ3RjdBQUI0OTk1QzE3AA==",
+        ]),
+        "webhook-post-escaped-unicode.json" => {
+            webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBFNUM4MUJBMzE3QkQ0RkUxAA=="])
+        }
+        "webhook-post-base64.json" => {
+            webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA2QzY5RDlBNjM3NUI2MjM1AA=="])
+        }
+        "processor-sqs-batch.json" => Expect::Processor {
+            sent: &[("text", MARIA), ("buttons", MARIA), ("text", MARIA)],
+        },
+        "sla-checker-schedule.json" => Expect::SlaChecker { overdue: 1 },
+        _ => return None,
+    })
+}
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-24T12:01:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn every_example_event_runs_through_its_handler() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "examples missing");
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = expectation(&name)
+            .unwrap_or_else(|| panic!("events/{name} has no expectation in tests/events.rs"));
+        match expect {
+            Expect::Webhook {
+                status,
+                body,
+                enqueued,
+            } => check_webhook(&name, &path, &text, status, body, enqueued).await,
+            Expect::Processor { sent } => check_processor(&name, &text, sent).await,
+            Expect::SlaChecker { overdue } => check_sla(&name, &text, overdue).await,
+        }
+    }
+}
+
+async fn check_webhook(
+    name: &str,
+    path: &Path,
+    text: &str,
+    status: u16,
+    body: &str,
+    enqueued: &[&str],
+) {
+    if std::env::var_os("ATENDE_RESIGN_EVENTS").is_some() && name.starts_with("webhook-post") {
+        resign(path, text);
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let queue = Arc::new(MemoryEventQueue::new());
+    let secrets = WebhookSecrets {
+        app_secret: Secret::new(support::APP_SECRET).unwrap(),
+        verify_token: Secret::new(support::VERIFY_TOKEN).unwrap(),
+    };
+    let webhook = Webhook::new(secrets, queue.clone());
+    let request = lambda_http::request::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
+    let response = edge::lambda::webhook(&webhook, request).await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "{name}: {:?}",
+        response.body()
+    );
+    if !body.is_empty() {
+        assert_eq!(response.body().as_ref(), body.as_bytes(), "{name}");
+    }
+    let ids: Vec<String> = queue.drain().into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, enqueued, "{name}");
+}
+
+/// Rewrites the example's signature header for its current body.
+fn resign(path: &Path, text: &str) {
+    use base64::Engine;
+    let mut event: Value = serde_json::from_str(text).unwrap();
+    let body = event["body"].as_str().unwrap_or_default().to_owned();
+    let bytes = if event["isBase64Encoded"] == true {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    } else {
+        body.into_bytes()
+    };
+    event["headers"]["x-hub-signature-256"] = Value::String(support::sign(&bytes));
+    let pretty = serde_json::to_string_pretty(&event).unwrap();
+    std::fs::write(path, pretty + "\n").unwrap();
+}
+
+async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
+    let batch: SqsEvent =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{name} is not an SQS event: {e}"));
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    let response = edge::lambda::processor(&processor, batch.clone()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{name}: {response:?}"
+    );
+    let got: Vec<(String, String)> = whatsapp
+        .deliveries()
+        .into_iter()
+        .filter_map(|d| match d {
+            Delivery::Sent { to, message, .. } => Some((
+                match message {
+                    OutboundMessage::Text { .. } => "text",
+                    OutboundMessage::Buttons { .. } => "buttons",
+                    OutboundMessage::List { .. } => "list",
+                }
+                .to_owned(),
+                to.key().to_owned(),
+            )),
+            Delivery::Read { .. } => None,
+        })
+        .collect();
+    let want: Vec<(String, String)> = sent
+        .iter()
+        .map(|(k, to)| (k.to_string(), to.to_string()))
+        .collect();
+    assert_eq!(got, want, "{name}");
+    // Every message record was marked read; the status record sends nothing.
+    let messages = batch
+        .records
+        .iter()
+        .filter(|r| {
+            let event: atende_shared::domain::QueueEvent =
+                serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+            matches!(event.kind, EventKind::Message(_))
+        })
+        .count();
+    let reads = whatsapp
+        .deliveries()
+        .iter()
+        .filter(|d| matches!(d, Delivery::Read { .. }))
+        .count();
+    assert_eq!(reads, messages, "{name}");
+}
+
+async fn check_sla(name: &str, text: &str, overdue: u64) {
+    let input: Value = serde_json::from_str(text).unwrap();
+    let queue = Arc::new(MemoryAttendanceQueue::new());
+    for (who, minutes) in [(MARIA, 30), (JOAO, 1)] {
+        queue
+            .enqueue(WaitingCustomer {
+                customer: CustomerId::Phone(who.into()),
+                department: "suporte".into(),
+                priority: Priority::Normal,
+                entered_at: now() - Duration::minutes(minutes),
+            })
+            .await
+            .unwrap();
+    }
+    let checker = SlaChecker::new(
+        queue,
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    let answer = edge::lambda::sla_checker(&checker, input).await.unwrap();
+    assert_eq!(answer["overdue"], overdue, "{name}");
+}

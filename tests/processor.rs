@@ -1,0 +1,229 @@
+//! The processor's delivery guarantees on memory adapters: duplicates are not answered twice,
+//! a failed send is finished by the redelivery without repeating what went out, and SQS batch
+//! failures follow Powertools' FIFO semantics.
+
+use atende_shared::adapters::memory::Delivery;
+use atende_shared::adapters::{ManualClock, MemorySessionStore, MemoryWhatsApp};
+use atende_shared::app::{Outcome, Processor};
+use atende_shared::domain::{
+    Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
+};
+use atende_shared::edge;
+use atende_shared::ports::SessionStore;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::sync::Arc;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-24T12:00:00Z".parse().unwrap()
+}
+
+struct Rig {
+    processor: Arc<Processor>,
+    whatsapp: Arc<MemoryWhatsApp>,
+    sessions: Arc<MemorySessionStore>,
+}
+
+fn rig() -> Rig {
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let sessions = Arc::new(MemorySessionStore::new());
+    let processor = Arc::new(Processor::new(
+        sessions.clone(),
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    ));
+    Rig {
+        processor,
+        whatsapp,
+        sessions,
+    }
+}
+
+fn text(customer: &str, id: &str, body: &str) -> QueueEvent {
+    QueueEvent {
+        id: id.into(),
+        customer: Some(CustomerId::Phone(customer.into())),
+        business_number: Some("106540352242922".into()),
+        kind: EventKind::Message(InboundMessage {
+            id: id.into(),
+            sent_at: None,
+            profile_name: None,
+            content: MessageContent::Text { body: body.into() },
+        }),
+    }
+}
+
+fn sent_texts(whatsapp: &MemoryWhatsApp) -> Vec<String> {
+    whatsapp
+        .deliveries()
+        .into_iter()
+        .filter_map(|d| match d {
+            Delivery::Sent { message, to, .. } => Some(match message {
+                OutboundMessage::Text { body } => format!("{}: {body}", to.key()),
+                OutboundMessage::Buttons { .. } => format!("{}: [menu]", to.key()),
+                OutboundMessage::List { .. } => format!("{}: [list]", to.key()),
+            }),
+            Delivery::Read { .. } => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_applied_and_answered_once() {
+    let rig = rig();
+    let event = text("5511", "wamid.1", "oi");
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Applied { sent: 2 }
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            rig.processor.handle(&event).await.unwrap(),
+            Outcome::Duplicate { sent: 0 }
+        );
+    }
+    assert_eq!(
+        sent_texts(&rig.whatsapp),
+        ["5511: Olá! 👋 Bem-vindo(a) à Atende Demo.", "5511: [menu]"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_send_is_finished_by_the_redelivery_without_repeats() {
+    let rig = rig();
+    let event = text("5511", "wamid.1", "oi");
+    rig.processor.handle(&event).await.unwrap();
+    rig.whatsapp.take();
+
+    // "1" answers with one text; the Graph API fails it once.
+    let event = text("5511", "wamid.2", "1");
+    rig.whatsapp.fail_next_sends(1);
+    assert!(rig.processor.handle(&event).await.is_err());
+    assert!(sent_texts(&rig.whatsapp).is_empty());
+    // The session already moved on; the reply waits in the outbox for the redelivery.
+    let stored = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.outbox.len(), 1);
+
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 1 }
+    );
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp).len(), 1);
+    assert!(sent_texts(&rig.whatsapp)[0].contains("suporte técnico"));
+}
+
+#[tokio::test]
+async fn concurrent_messages_of_one_customer_lose_no_update() {
+    let rig = rig();
+    let events: Vec<QueueEvent> = (0..8)
+        .map(|i| text("5511", &format!("wamid.{i}"), "quero pizza"))
+        .collect();
+    let handles: Vec<_> = events
+        .iter()
+        .cloned()
+        .map(|e| {
+            let p = rig.processor.clone();
+            tokio::spawn(async move { p.handle(&e).await })
+        })
+        .collect();
+    for h in handles {
+        assert!(matches!(h.await.unwrap().unwrap(), Outcome::Applied { .. }));
+    }
+    let stored = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    for e in &events {
+        assert!(stored.has_applied(&e.id), "{} lost", e.id);
+    }
+    // The first one greeted; the other seven were not understood.
+    assert_eq!(stored.session.bot_attempts, 7);
+}
+
+fn sqs_batch(arn: &str, bodies: &[String]) -> SqsEvent {
+    let records: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"messageId": format!("m{i}"), "body": body, "eventSourceARN": arn}))
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn on_a_fifo_queue_the_first_failure_fails_the_rest_of_the_batch() {
+    let rig = rig();
+    let bodies = [
+        serde_json::to_string(&text("5511", "wamid.a1", "oi")).unwrap(),
+        "this is not a queue event".to_owned(),
+        serde_json::to_string(&text("5511", "wamid.a2", "1")).unwrap(),
+        serde_json::to_string(&text("5521", "wamid.b1", "oi")).unwrap(),
+    ];
+    let fifo = "arn:aws:sqs:us-east-1:123456789012:atende-events.fifo";
+    let response = edge::lambda::processor(&rig.processor, sqs_batch(fifo, &bodies)).await;
+    assert_eq!(failed_ids(&response), ["m1", "m2", "m3"]);
+    // Only the first record was processed: nothing overtook the failed one.
+    assert_eq!(sent_texts(&rig.whatsapp).len(), 2);
+    assert!(
+        sent_texts(&rig.whatsapp)
+            .iter()
+            .all(|s| s.starts_with("5511"))
+    );
+}
+
+#[tokio::test]
+async fn on_a_standard_queue_only_the_failed_records_are_retried() {
+    let rig = rig();
+    let bodies = [
+        serde_json::to_string(&text("5511", "wamid.a1", "oi")).unwrap(),
+        "this is not a queue event".to_owned(),
+        serde_json::to_string(&text("5521", "wamid.b1", "oi")).unwrap(),
+    ];
+    let standard = "arn:aws:sqs:us-east-1:123456789012:atende-events";
+    let response = edge::lambda::processor(&rig.processor, sqs_batch(standard, &bodies)).await;
+    assert_eq!(failed_ids(&response), ["m1"]);
+    assert_eq!(sent_texts(&rig.whatsapp).len(), 4);
+}
+
+#[tokio::test]
+async fn statuses_and_messages_without_a_business_number_send_nothing() {
+    let rig = rig();
+    let mut no_number = text("5511", "wamid.x", "oi");
+    no_number.business_number = None;
+    assert_eq!(
+        rig.processor.handle(&no_number).await.unwrap(),
+        Outcome::Unanswerable
+    );
+    let status: QueueEvent = serde_json::from_value(json!({
+        "id": "wamid.out:read",
+        "customer": {"kind": "phone", "id": "5511"},
+        "business_number": "106540352242922",
+        "kind": {"type": "status", "message_id": "wamid.out", "status": "read"}
+    }))
+    .unwrap();
+    assert_eq!(
+        rig.processor.handle(&status).await.unwrap(),
+        Outcome::Recorded
+    );
+    assert!(rig.whatsapp.deliveries().is_empty());
+}

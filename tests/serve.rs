@@ -1,0 +1,261 @@
+//! `atende serve` end to end: a real process, real HTTP to `/webhook`, and a local HTTP server
+//! standing in for the Graph API that records what the bot sends.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::{ACCESS_TOKEN, APP_SECRET, GraphStub, VERIFY_TOKEN, sign};
+
+const MARIA: &str = "5511987654321";
+const JOAO: &str = "5521998765432";
+const BUSINESS_NUMBER: &str = "106540352242922";
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running `atende serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn atende() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atende"));
+    cmd.env_remove("ATENDE_CONFIG")
+        .env_remove("PORT")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn serve(graph: &GraphStub) -> Server {
+    let mut child = atende()
+        .args(["serve", "--port", "0"])
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
+        .env("WHATSAPP_API_BASE_URL", &graph.base_url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("atende starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in `{line}`"))
+        .to_owned();
+    Server { child, url }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/webhooks")
+            .join(name),
+    )
+    .unwrap()
+}
+
+async fn post(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_signed_oi_gets_a_read_receipt_a_greeting_and_the_menu() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let body = fixture("text.json");
+    let (status, _) = post(&server, &body, Some(&sign(&body))).await;
+    assert_eq!(status, 200);
+
+    let requests = graph.wait_for(3, PATIENCE).await;
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            r.phone_number_id, BUSINESS_NUMBER,
+            "replies go out from the receiving number"
+        );
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Bearer atende-test-access-token")
+        );
+    }
+    assert_eq!(
+        requests[0].body,
+        serde_json::json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA001QUFBQUFBQUFBQUFBQUFBAA=="
+        })
+    );
+    assert_eq!(requests[1].to(), MARIA);
+    assert_eq!(
+        requests[1].body["text"]["body"],
+        "Olá, Maria Silva! 👋 Bem-vindo(a) à Atende Demo."
+    );
+    let menu = &requests[2].body;
+    assert_eq!(requests[2].to(), MARIA);
+    assert_eq!(menu["type"], "interactive");
+    assert_eq!(menu["interactive"]["type"], "button");
+    let titles: Vec<&str> = menu["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["reply"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Suporte", "Vendas", "Informações"]);
+}
+
+#[tokio::test]
+async fn unsigned_or_wrongly_signed_posts_get_401_and_nothing_is_sent() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let body = fixture("text.json");
+    let other_body = fixture("button-reply.json");
+    let wrong_secret = atende_shared::webhook::signature::sign(b"not-the-app-secret", &body);
+    for signature in [
+        None,
+        Some("sha256=nothex"),
+        Some("sha1=0123456789abcdef0123456789abcdef01234567"),
+        Some(wrong_secret.as_str()),
+        Some(&sign(&other_body)),
+    ] {
+        let (status, _) = post(&server, &body, signature).await;
+        assert_eq!(status, 401, "signature {signature:?}");
+    }
+    // A good delivery from another customer afterwards: once its replies are in, nothing
+    // addressed to the first customer may have been sent.
+    let good = fixture("username-only-customer.json");
+    assert_eq!(post(&server, &good, Some(&sign(&good))).await.0, 200);
+    let requests = graph.wait_for(3, PATIENCE).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let requests_after = graph.requests();
+    assert_eq!(
+        requests.len(),
+        requests_after.len(),
+        "late requests: {requests_after:#?}"
+    );
+    for r in requests_after.iter().filter(|r| !r.is_mark_read()) {
+        assert_eq!(r.body["recipient"], "US.13491208655302741918", "{r:#?}");
+        assert!(r.body.get("to").is_none());
+    }
+}
+
+#[tokio::test]
+async fn both_customers_of_a_batched_webhook_are_answered() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let body = fixture("batch-two-customers.json");
+    let (status, answer) = post(&server, &body, Some(&sign(&body))).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"accepted":2,"unparseable":false}"#)
+    );
+    let requests = graph.wait_for(6, PATIENCE).await;
+    for customer in [MARIA, JOAO] {
+        let menus = requests
+            .iter()
+            .filter(|r| r.to() == customer && r.body["type"] == "interactive")
+            .count();
+        assert_eq!(menus, 1, "{customer} gets one menu: {requests:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_payload_with_escaped_unicode_and_slashes_verifies_as_sent() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let body = fixture("escaped-unicode.json");
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(text.contains(r"Concei\u00e7\u00e3o") && text.contains(r"12\/2026"));
+    let (status, _) = post(&server, &body, Some(&sign(&body))).await;
+    assert_eq!(status, 200);
+    let requests = graph.wait_for(3, PATIENCE).await;
+    assert_eq!(
+        requests[1].body["text"]["body"],
+        "Olá, Conceição! 👋 Bem-vindo(a) à Atende Demo."
+    );
+}
+
+#[tokio::test]
+async fn the_subscription_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let client = reqwest::Client::new();
+    let get = |token: &str| {
+        client
+            .get(&server.url)
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", token),
+                ("hub.challenge", "1158201444"),
+            ])
+            .send()
+    };
+    let ok = get(VERIFY_TOKEN).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(
+        ok.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(get("wrong-token").await.unwrap().status().as_u16(), 403);
+    let no_mode = client
+        .get(&server.url)
+        .query(&[("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_mode.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn a_body_over_3_mib_is_refused_with_413_and_nothing_is_sent() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    // Just over the limit: read whole, then refused before hashing or parsing. (Far larger
+    // bodies are cut off by the server before they are read; the client may then see the
+    // connection closed while still sending, so they make no deterministic test.)
+    let body = vec![b' '; 3 * 1024 * 1024 + 1];
+    let (status, _) = post(&server, &body, Some(&sign(&body))).await;
+    assert_eq!(status, 413);
+    assert!(graph.requests().is_empty());
+}
+
+#[test]
+fn serve_refuses_to_start_without_the_app_secret() {
+    let output = atende()
+        .args(["serve", "--port", "0"])
+        .env_remove("WHATSAPP_APP_SECRET")
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WHATSAPP_APP_SECRET"), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "it must not have started listening"
+    );
+}

@@ -1,0 +1,137 @@
+//! Test support shared by the integration tests: a local HTTP server standing in for the Graph
+//! API, and helpers to sign webhook bodies like Meta.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub const APP_SECRET: &str = "atende-test-app-secret";
+pub const VERIFY_TOKEN: &str = "atende-test-verify-token";
+pub const ACCESS_TOKEN: &str = "atende-test-access-token";
+
+/// `X-Hub-Signature-256` for `body`, as Meta computes it.
+pub fn sign(body: &[u8]) -> String {
+    atende_shared::webhook::signature::sign(APP_SECRET.as_bytes(), body)
+}
+
+/// One request the Graph stub received.
+#[derive(Clone, Debug)]
+pub struct GraphRequest {
+    /// The phone number id in `/{id}/messages`.
+    pub phone_number_id: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+impl GraphRequest {
+    pub fn is_mark_read(&self) -> bool {
+        self.body["status"] == "read"
+    }
+    pub fn to(&self) -> &str {
+        self.body["to"]
+            .as_str()
+            .or(self.body["recipient"].as_str())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Default)]
+struct StubState {
+    requests: Mutex<Vec<GraphRequest>>,
+    canned: Mutex<VecDeque<(u16, Value)>>,
+    arrived: Notify,
+}
+
+/// A local HTTP server speaking the Cloud API's `/{phone_number_id}/messages`.
+pub struct GraphStub {
+    pub base_url: String,
+    state: Arc<StubState>,
+}
+
+impl GraphStub {
+    pub async fn start() -> Self {
+        let state = Arc::new(StubState::default());
+        let app = Router::new()
+            .route("/{phone_number_id}/messages", post(messages))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base_url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// The next requests get these answers (status, JSON body), in order; then 200s again.
+    pub fn respond_next(&self, answers: impl IntoIterator<Item = (u16, Value)>) {
+        self.state.canned.lock().unwrap().extend(answers);
+    }
+
+    pub fn requests(&self) -> Vec<GraphRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived (or fails after `limit`), then returns all.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<GraphRequest> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.state.arrived.notified();
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "expected {n} Graph API requests within {limit:?}, got {}: {:#?}",
+                    got.len(),
+                    got
+                );
+            }
+        }
+    }
+}
+
+async fn messages(
+    State(state): State<Arc<StubState>>,
+    Path(phone_number_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let recorded = GraphRequest {
+        phone_number_id,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.clone(),
+    };
+    let n = {
+        let mut requests = state.requests.lock().unwrap();
+        requests.push(recorded);
+        requests.len()
+    };
+    state.arrived.notify_waiters();
+    if let Some((status, answer)) = state.canned.lock().unwrap().pop_front() {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer));
+    }
+    let answer = if body["status"] == "read" {
+        json!({ "success": true })
+    } else {
+        json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
+            "messages": [{ "id": format!("wamid.stub.{n}") }],
+        })
+    };
+    (StatusCode::OK, axum::Json(answer))
+}
