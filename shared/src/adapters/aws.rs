@@ -15,3 +15,153 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
+
+/// Creates atende's tables and queues (for an emulator, or `atende serve --backend aws
+/// --create-resources`). The definitions mirror `template.yaml`, which is what deploys them on
+/// AWS: keys, TTL attribute, FIFO settings and the dead-letter queue.
+pub mod resources {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot create {what}: {message}")]
+    pub struct ResourceError {
+        pub what: String,
+        pub message: String,
+    }
+
+    fn error(what: &str, e: impl std::error::Error) -> ResourceError {
+        ResourceError {
+            what: what.to_owned(),
+            message: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+        }
+    }
+
+    fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, ResourceError> {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| error(name, e))
+    }
+
+    fn string_attribute(name: &str) -> Result<AttributeDefinition, ResourceError> {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| error(name, e))
+    }
+
+    /// Sessions: partition key `customer`, TTL on `expires_at`.
+    pub async fn create_sessions_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(), ResourceError> {
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute("customer")?)
+            .key_schema(key("customer", KeyType::Hash)?)
+            .send()
+            .await
+            .map_err(|e| error(table, e))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires_at")
+                    .build()
+                    .map_err(|e| error(table, e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| error(table, e))?;
+        Ok(())
+    }
+
+    /// Attendance queue: partition key `department`, sort key `sk`.
+    pub async fn create_attendance_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(), ResourceError> {
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute("department")?)
+            .attribute_definitions(string_attribute("sk")?)
+            .key_schema(key("department", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .send()
+            .await
+            .map_err(|e| error(table, e))?;
+        Ok(())
+    }
+
+    /// The FIFO event queue (high-throughput mode) and its dead-letter queue; returns the
+    /// event queue's URL. `name` is without the `.fifo` suffix.
+    pub async fn create_event_queue(
+        client: &aws_sdk_sqs::Client,
+        name: &str,
+        max_receive_count: u32,
+    ) -> Result<String, ResourceError> {
+        let fifo = |q: &str| {
+            [
+                (QueueAttributeName::FifoQueue, "true".to_owned()),
+                (QueueAttributeName::DeduplicationScope, "messageGroup".to_owned()),
+                (QueueAttributeName::FifoThroughputLimit, "perMessageGroupId".to_owned()),
+                (QueueAttributeName::MessageRetentionPeriod, "1209600".to_owned()),
+            ]
+            .into_iter()
+            .chain(std::iter::once((
+                QueueAttributeName::VisibilityTimeout,
+                if q.ends_with("-dlq") { "30" } else { "180" }.to_owned(),
+            )))
+        };
+        let dlq_name = format!("{name}-dlq");
+        let dlq = client
+            .create_queue()
+            .queue_name(format!("{dlq_name}.fifo"))
+            .set_attributes(Some(fifo(&dlq_name).collect()))
+            .send()
+            .await
+            .map_err(|e| error(&dlq_name, e))?;
+        let dlq_url = dlq.queue_url().unwrap_or_default();
+        let dlq_arn = client
+            .get_queue_attributes()
+            .queue_url(dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| error(&dlq_name, e))?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        let redrive = format!(
+            r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{max_receive_count}}}"#
+        );
+        let queue = client
+            .create_queue()
+            .queue_name(format!("{name}.fifo"))
+            .set_attributes(Some(
+                fifo(name)
+                    .chain(std::iter::once((QueueAttributeName::RedrivePolicy, redrive)))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| error(name, e))?;
+        Ok(queue.queue_url().unwrap_or_default().to_owned())
+    }
+}
+
+/// The SDK crates, for callers that talk to the services directly (tests, tooling).
+pub use aws_sdk_dynamodb;
+pub use aws_sdk_sqs;
