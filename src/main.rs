@@ -3,6 +3,7 @@
 //! ```text
 //! atende chat                 talk to the bot in this terminal, as a customer
 //! atende serve [--port N]     webhook + processor + SLA checker on 127.0.0.1
+//! atende create-resources     tables and queues on an AWS emulator, for `cargo lambda watch`
 //! ```
 
 use atende::chat::ChatSession;
@@ -20,6 +21,9 @@ commands:
   chat                talk to the bot in this terminal, as a customer (memory adapters)
   serve [--port N]    webhook + processor + SLA checker on 127.0.0.1
                       (port: --port, else $PORT, else 3000)
+  create-resources [--prefix P]
+                      create the tables and the FIFO queue (with its dead-letter queue) on the
+                      AWS emulator at $AWS_ENDPOINT_URL and print the Lambdas' variables
 
 environment (serve): WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, WHATSAPP_ACCESS_TOKEN,
   WHATSAPP_API_BASE_URL; both: ATENDE_CONFIG (a TOML file), RUST_LOG";
@@ -32,6 +36,14 @@ async fn main() -> ExitCode {
         Some("serve") => match port(&args[1..]) {
             Ok(port) => serve(port).await,
             Err(e) => Err(e),
+        },
+        Some("create-resources") => match &args[1..] {
+            [] => create_resources("atende").await,
+            [flag, prefix] if flag == "--prefix" => create_resources(prefix).await,
+            other => Err(format!(
+                "unexpected arguments: {}\n\n{USAGE}",
+                other.join(" ")
+            )),
         },
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -103,4 +115,30 @@ async fn chat() -> Result<(), String> {
             Err(e) => eprintln!("atende: the message was not processed: {e}"),
         }
     }
+}
+
+async fn create_resources(prefix: &str) -> Result<(), String> {
+    use atende_shared::adapters::aws::{self, resources};
+    // Stacks on AWS are created by `sam deploy`; this is for emulators only.
+    let endpoint = settings::optional("AWS_ENDPOINT_URL").ok_or(
+        "AWS_ENDPOINT_URL is not set: create-resources only targets an emulator (deploy to AWS \
+         with `sam deploy`)",
+    )?;
+    let sdk = aws::sdk_config().await;
+    let (sessions, attendance) = (format!("{prefix}-sessions"), format!("{prefix}-attendance"));
+    let dynamodb = aws::dynamodb(&sdk);
+    resources::create_sessions_table(&dynamodb, &sessions)
+        .await
+        .map_err(|e| e.to_string())?;
+    resources::create_attendance_table(&dynamodb, &attendance)
+        .await
+        .map_err(|e| e.to_string())?;
+    let queue_url = resources::create_event_queue(&aws::sqs(&sdk), &format!("{prefix}-events"), 5)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("created on {endpoint}:");
+    println!("EVENTS_QUEUE_URL={queue_url}");
+    println!("SESSIONS_TABLE={sessions}");
+    println!("ATTENDANCE_TABLE={attendance}");
+    Ok(())
 }

@@ -60,3 +60,35 @@ fn a_bad_configuration_file_stops_the_chat_with_the_field_named() {
     );
     assert!(stderr.contains(&*path.to_string_lossy()), "{stderr}");
 }
+
+#[test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+fn create_resources_prints_the_lambda_variables_for_the_emulator() {
+    let prefix = format!("cli{}", std::process::id());
+    let output = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["create-resources", "--prefix", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("EVENTS_QUEUE_URL=http://") && lines[0].ends_with("-events.fifo"));
+    assert_eq!(lines[1], format!("SESSIONS_TABLE={prefix}-sessions"));
+    assert_eq!(lines[2], format!("ATTENDANCE_TABLE={prefix}-attendance"));
+}
+
+#[test]
+fn create_resources_refuses_without_an_emulator_endpoint() {
+    let output = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .arg("create-resources")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AWS_ENDPOINT_URL"));
+}

@@ -30,7 +30,10 @@ fn phone(n: &str) -> CustomerId {
 
 async fn session_store_contract(store: &dyn SessionStore) {
     let maria = phone("5511987654321");
-    assert!(store.load(&maria, t0()).await.unwrap().is_none(), "empty store");
+    assert!(
+        store.load(&maria, t0()).await.unwrap().is_none(),
+        "empty store"
+    );
 
     // Create: version 0 means "nothing live stored".
     let mut record = SessionRecord::new(Session::new(maria.clone(), t0()));
@@ -43,7 +46,10 @@ async fn session_store_contract(store: &dyn SessionStore) {
     assert!(loaded.has_applied("wamid.1"));
 
     // A second creator loses: the record exists.
-    assert!(matches!(store.save(&record, t0()).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.save(&record, t0()).await,
+        Err(StoreError::Conflict)
+    ));
 
     // Update at the version read; a stale writer loses.
     let mut update = loaded.clone();
@@ -52,7 +58,10 @@ async fn session_store_contract(store: &dyn SessionStore) {
     assert_ne!(v2, v1);
     let mut stale = loaded.clone();
     stale.session.bot_attempts = 9;
-    assert!(matches!(store.save(&stale, t0()).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.save(&stale, t0()).await,
+        Err(StoreError::Conflict)
+    ));
     let now_stored = store.load(&maria, t0()).await.unwrap().unwrap();
     assert_eq!(now_stored.session.state, State::MainMenu);
     assert_eq!(now_stored.session.bot_attempts, 0);
@@ -60,20 +69,41 @@ async fn session_store_contract(store: &dyn SessionStore) {
     // Past the 24-hour window the record reads as absent, and a new one may replace it.
     let later = t0() + Duration::hours(24);
     assert!(store.load(&maria, later).await.unwrap().is_none());
-    assert!(store.load(&maria, later - Duration::seconds(1)).await.unwrap().is_some());
+    assert!(
+        store
+            .load(&maria, later - Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let fresh = SessionRecord::new(Session::new(maria.clone(), later));
     let v3 = store.save(&fresh, later).await.unwrap();
     let reloaded = store.load(&maria, later).await.unwrap().unwrap();
-    assert_eq!((reloaded.version, reloaded.session.state), (v3, State::Start));
+    assert_eq!(
+        (reloaded.version, reloaded.session.state),
+        (v3, State::Start)
+    );
 
     // Customers are independent; user-id customers are stored like phones.
     let user = CustomerId::User("US.13491208655302741918".into());
     assert!(store.load(&user, later).await.unwrap().is_none());
     store
-        .save(&SessionRecord::new(Session::new(user.clone(), later)), later)
+        .save(
+            &SessionRecord::new(Session::new(user.clone(), later)),
+            later,
+        )
         .await
         .unwrap();
-    assert_eq!(store.load(&user, later).await.unwrap().unwrap().session.customer, user);
+    assert_eq!(
+        store
+            .load(&user, later)
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .customer,
+        user
+    );
 }
 
 // ---------------------------------------------------------------- AttendanceQueue
@@ -86,12 +116,27 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
         entered_at: t0() + Duration::minutes(minutes),
     };
     assert!(queue.waiting().await.unwrap().is_empty());
-    queue.enqueue(wait("a", "suporte", Priority::Normal, 0)).await.unwrap();
-    queue.enqueue(wait("b", "suporte", Priority::Normal, 1)).await.unwrap();
-    queue.enqueue(wait("vip", "suporte", Priority::High, 2)).await.unwrap();
-    queue.enqueue(wait("c", "vendas", Priority::Normal, 0)).await.unwrap();
+    queue
+        .enqueue(wait("a", "suporte", Priority::Normal, 0))
+        .await
+        .unwrap();
+    queue
+        .enqueue(wait("b", "suporte", Priority::Normal, 1))
+        .await
+        .unwrap();
+    queue
+        .enqueue(wait("vip", "suporte", Priority::High, 2))
+        .await
+        .unwrap();
+    queue
+        .enqueue(wait("c", "vendas", Priority::Normal, 0))
+        .await
+        .unwrap();
     // Enqueued again later: keeps the first place.
-    queue.enqueue(wait("a", "suporte", Priority::Normal, 5)).await.unwrap();
+    queue
+        .enqueue(wait("a", "suporte", Priority::Normal, 5))
+        .await
+        .unwrap();
 
     let order = |w: Vec<WaitingCustomer>| -> Vec<(String, String)> {
         w.into_iter()
@@ -101,7 +146,12 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     let pair = |d: &str, c: &str| (d.to_owned(), c.to_owned());
     assert_eq!(
         order(queue.waiting().await.unwrap()),
-        [pair("suporte", "vip"), pair("suporte", "a"), pair("suporte", "b"), pair("vendas", "c")]
+        [
+            pair("suporte", "vip"),
+            pair("suporte", "a"),
+            pair("suporte", "b"),
+            pair("vendas", "c")
+        ]
     );
     let a = queue
         .waiting()
@@ -117,11 +167,21 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     queue.remove("vendas", &phone("b")).await.unwrap();
     assert_eq!(
         order(queue.waiting().await.unwrap()),
-        [pair("suporte", "vip"), pair("suporte", "b"), pair("vendas", "c")]
+        [
+            pair("suporte", "vip"),
+            pair("suporte", "b"),
+            pair("vendas", "c")
+        ]
     );
     // Removed, then back: a new place at the end.
-    queue.enqueue(wait("a", "suporte", Priority::Normal, 10)).await.unwrap();
-    assert_eq!(order(queue.waiting().await.unwrap())[2], pair("suporte", "a"));
+    queue
+        .enqueue(wait("a", "suporte", Priority::Normal, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        order(queue.waiting().await.unwrap())[2],
+        pair("suporte", "a")
+    );
 }
 
 // ---------------------------------------------------------------- EventQueue
@@ -159,7 +219,10 @@ where
     assert_eq!(received.len(), 25, "each event once");
     let mut per_customer: HashMap<String, Vec<String>> = HashMap::new();
     for e in &received {
-        per_customer.entry(e.group()).or_default().push(e.id.clone());
+        per_customer
+            .entry(e.group())
+            .or_default()
+            .push(e.id.clone());
     }
     for (customer, ids) in per_customer {
         let want: Vec<String> = events
@@ -224,7 +287,9 @@ async fn dynamodb_session_store() {
     let sdk = emulator().await;
     let client = aws::dynamodb(&sdk);
     let table = unique("sessions");
-    resources::create_sessions_table(&client, &table).await.unwrap();
+    resources::create_sessions_table(&client, &table)
+        .await
+        .unwrap();
     session_store_contract(&DynamoDbSessionStore::new(client, table)).await;
 }
 
@@ -234,7 +299,9 @@ async fn dynamodb_attendance_queue() {
     let sdk = emulator().await;
     let client = aws::dynamodb(&sdk);
     let table = unique("attendance");
-    resources::create_attendance_table(&client, &table).await.unwrap();
+    resources::create_attendance_table(&client, &table)
+        .await
+        .unwrap();
     attendance_queue_contract(&DynamoDbAttendanceQueue::new(client, table)).await;
 }
 

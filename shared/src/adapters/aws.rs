@@ -115,9 +115,18 @@ pub mod resources {
         let fifo = |q: &str| {
             [
                 (QueueAttributeName::FifoQueue, "true".to_owned()),
-                (QueueAttributeName::DeduplicationScope, "messageGroup".to_owned()),
-                (QueueAttributeName::FifoThroughputLimit, "perMessageGroupId".to_owned()),
-                (QueueAttributeName::MessageRetentionPeriod, "1209600".to_owned()),
+                (
+                    QueueAttributeName::DeduplicationScope,
+                    "messageGroup".to_owned(),
+                ),
+                (
+                    QueueAttributeName::FifoThroughputLimit,
+                    "perMessageGroupId".to_owned(),
+                ),
+                (
+                    QueueAttributeName::MessageRetentionPeriod,
+                    "1209600".to_owned(),
+                ),
             ]
             .into_iter()
             .chain(std::iter::once((
@@ -152,7 +161,10 @@ pub mod resources {
             .queue_name(format!("{name}.fifo"))
             .set_attributes(Some(
                 fifo(name)
-                    .chain(std::iter::once((QueueAttributeName::RedrivePolicy, redrive)))
+                    .chain(std::iter::once((
+                        QueueAttributeName::RedrivePolicy,
+                        redrive,
+                    )))
                     .collect(),
             ))
             .send()
