@@ -8,22 +8,15 @@ const INDENT: &str = "     ";
 /// `bot: ` then the message, continuation lines indented.
 pub fn render(message: &OutboundMessage) -> String {
     let mut lines: Vec<String> = Vec::new();
-    let mut push_text = |text: &str| lines.extend(text.lines().map(str::to_owned));
     match message {
-        OutboundMessage::Text { body } => push_text(body),
+        OutboundMessage::Text { body } => push_text(&mut lines, body),
         OutboundMessage::Buttons {
             header,
             body,
             footer,
             buttons,
         } => {
-            if let Some(h) = header {
-                push_text(&format!("*{h}*"));
-            }
-            push_text(body);
-            if let Some(f) = footer {
-                push_text(&format!("_{f}_"));
-            }
+            frame(&mut lines, header, body, footer);
             for (i, b) in buttons.iter().enumerate() {
                 lines.push(format!("{}) {}", i + 1, b.title));
             }
@@ -35,13 +28,7 @@ pub fn render(message: &OutboundMessage) -> String {
             button,
             sections,
         } => {
-            if let Some(h) = header {
-                push_text(&format!("*{h}*"));
-            }
-            push_text(body);
-            if let Some(f) = footer {
-                push_text(&format!("_{f}_"));
-            }
+            frame(&mut lines, header, body, footer);
             lines.push(format!("[{button}]"));
             let mut n = 0;
             for s in sections {
@@ -65,6 +52,21 @@ pub fn render(message: &OutboundMessage) -> String {
         out.push('\n');
     }
     out
+}
+
+fn push_text(lines: &mut Vec<String>, text: &str) {
+    lines.extend(text.lines().map(str::to_owned));
+}
+
+/// Header in bold, body, footer in italics, as WhatsApp shows an interactive message.
+fn frame(lines: &mut Vec<String>, header: &Option<String>, body: &str, footer: &Option<String>) {
+    if let Some(h) = header {
+        push_text(lines, &format!("*{h}*"));
+    }
+    push_text(lines, body);
+    if let Some(f) = footer {
+        push_text(lines, &format!("_{f}_"));
+    }
 }
 
 #[cfg(test)]

@@ -56,20 +56,31 @@ pub mod resources {
             .map_err(|e| error(name, e))
     }
 
+    /// An on-demand table with string keys: `(name, HASH)` then optionally `(name, RANGE)`.
+    async fn create_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        keys: &[(&str, KeyType)],
+    ) -> Result<(), ResourceError> {
+        let mut request = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest);
+        for (name, kind) in keys {
+            request = request
+                .attribute_definitions(string_attribute(name)?)
+                .key_schema(key(name, kind.clone())?);
+        }
+        request.send().await.map_err(|e| error(table, e))?;
+        Ok(())
+    }
+
     /// Sessions: partition key `customer`, TTL on `expires_at`.
     pub async fn create_sessions_table(
         client: &aws_sdk_dynamodb::Client,
         table: &str,
     ) -> Result<(), ResourceError> {
-        client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(string_attribute("customer")?)
-            .key_schema(key("customer", KeyType::Hash)?)
-            .send()
-            .await
-            .map_err(|e| error(table, e))?;
+        create_table(client, table, &[("customer", KeyType::Hash)]).await?;
         client
             .update_time_to_live()
             .table_name(table)
@@ -91,18 +102,12 @@ pub mod resources {
         client: &aws_sdk_dynamodb::Client,
         table: &str,
     ) -> Result<(), ResourceError> {
-        client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(string_attribute("department")?)
-            .attribute_definitions(string_attribute("sk")?)
-            .key_schema(key("department", KeyType::Hash)?)
-            .key_schema(key("sk", KeyType::Range)?)
-            .send()
-            .await
-            .map_err(|e| error(table, e))?;
-        Ok(())
+        create_table(
+            client,
+            table,
+            &[("department", KeyType::Hash), ("sk", KeyType::Range)],
+        )
+        .await
     }
 
     /// The FIFO event queue (high-throughput mode) and its dead-letter queue; returns the

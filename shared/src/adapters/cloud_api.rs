@@ -110,8 +110,6 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
         CustomerId::Phone(number) => body["to"] = json!(number),
         CustomerId::User(user_id) => body["recipient"] = json!(user_id),
     }
-    let text_header = |h: &Option<String>| h.as_ref().map(|t| json!({"type": "text", "text": t}));
-    let footer = |f: &Option<String>| f.as_ref().map(|t| json!({ "text": t }));
     match message {
         OutboundMessage::Text { body: text } => {
             body["type"] = json!("text");
@@ -120,30 +118,26 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
         OutboundMessage::Buttons {
             header,
             body: text,
-            footer: foot,
+            footer,
             buttons,
         } => {
-            let mut interactive = json!({
-                "type": "button",
-                "body": { "text": text },
-                "action": { "buttons": buttons.iter().map(|b| json!({
-                    "type": "reply",
-                    "reply": { "id": b.id, "title": b.title },
-                })).collect::<Vec<_>>() },
-            });
-            if let Some(h) = text_header(header) {
-                interactive["header"] = h;
-            }
-            if let Some(f) = footer(foot) {
-                interactive["footer"] = f;
-            }
+            let buttons: Vec<Value> = buttons
+                .iter()
+                .map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } }))
+                .collect();
             body["type"] = json!("interactive");
-            body["interactive"] = interactive;
+            body["interactive"] = interactive(
+                "button",
+                header,
+                text,
+                footer,
+                json!({ "buttons": buttons }),
+            );
         }
         OutboundMessage::List {
             header,
             body: text,
-            footer: foot,
+            footer,
             button,
             sections,
         } => {
@@ -168,22 +162,35 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
                     section
                 })
                 .collect();
-            let mut interactive = json!({
-                "type": "list",
-                "body": { "text": text },
-                "action": { "button": button, "sections": sections },
-            });
-            if let Some(h) = text_header(header) {
-                interactive["header"] = h;
-            }
-            if let Some(f) = footer(foot) {
-                interactive["footer"] = f;
-            }
             body["type"] = json!("interactive");
-            body["interactive"] = interactive;
+            body["interactive"] = interactive(
+                "list",
+                header,
+                text,
+                footer,
+                json!({ "button": button, "sections": sections }),
+            );
         }
     }
     body
+}
+
+/// An `interactive` object: a text header and a footer only when present.
+fn interactive(
+    kind: &str,
+    header: &Option<String>,
+    text: &str,
+    footer: &Option<String>,
+    action: Value,
+) -> Value {
+    let mut interactive = json!({ "type": kind, "body": { "text": text }, "action": action });
+    if let Some(h) = header {
+        interactive["header"] = json!({ "type": "text", "text": h });
+    }
+    if let Some(f) = footer {
+        interactive["footer"] = json!({ "text": f });
+    }
+    interactive
 }
 
 #[cfg(test)]
