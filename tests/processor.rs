@@ -9,7 +9,7 @@ use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
 };
 use atende_shared::edge;
-use atende_shared::ports::SessionStore;
+use atende_shared::ports::{SessionStore, StoreError};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -151,6 +151,121 @@ async fn concurrent_messages_of_one_customer_lose_no_update() {
     }
     // The first one greeted; the other seven were not understood.
     assert_eq!(stored.session.bot_attempts, 7);
+    // Each decided reply went out exactly once, however the writers interleaved.
+    let sent = sent_texts(&rig.whatsapp);
+    assert_eq!(sent.len(), 16, "{sent:#?}");
+    assert_eq!(sent.iter().filter(|s| s.contains("Bem-vindo")).count(), 1);
+    assert_eq!(sent.iter().filter(|s| s.contains("não entendi")).count(), 7);
+    assert_eq!(sent.iter().filter(|s| s.ends_with("[menu]")).count(), 8);
+    assert!(stored.outbox.is_empty());
+}
+
+/// The memory store, failing chosen saves as if DynamoDB were unreachable: where a Lambda
+/// would crash or time out between a send and the save after it.
+struct FlakyStore {
+    inner: MemorySessionStore,
+    saves: std::sync::atomic::AtomicUsize,
+    fail_save: usize,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for FlakyStore {
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<atende_shared::domain::SessionRecord>, StoreError> {
+        self.inner.load(customer, now).await
+    }
+    async fn save(
+        &self,
+        record: &atende_shared::domain::SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.fail_save {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.save(record, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_a_send_repeats_at_most_that_send() {
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    // Save 1 applies "oi"; save 2 follows the greeting's send and fails.
+    let store = Arc::new(FlakyStore {
+        inner: MemorySessionStore::new(),
+        saves: Default::default(),
+        fail_save: 2,
+    });
+    let processor = Processor::new(
+        store,
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    let event = text("5511", "wamid.1", "oi");
+    assert!(processor.handle(&event).await.is_err());
+    assert_eq!(
+        processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 2 }
+    );
+    assert_eq!(
+        processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+    let sent = sent_texts(&whatsapp);
+    assert_eq!(
+        sent,
+        [
+            "5511: Olá! 👋 Bem-vindo(a) à Atende Demo.",
+            "5511: Olá! 👋 Bem-vindo(a) à Atende Demo.",
+            "5511: [menu]"
+        ],
+        "only the send in flight at the failure repeats"
+    );
+}
+
+#[tokio::test]
+async fn a_message_refused_for_good_is_dropped_not_retried_forever() {
+    let rig = rig();
+    // 131026: undeliverable. The greeting is dropped; the menu still goes out.
+    rig.whatsapp.fail_next_sends_with(1, 400, Some(131026));
+    let event = text("5511", "wamid.1", "oi");
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp), ["5511: [menu]"]);
+    // A throughput error (130429) is transient: kept for the redelivery.
+    rig.whatsapp.fail_next_sends_with(1, 400, Some(130429));
+    let event = text("5511", "wamid.2", "1");
+    assert!(rig.processor.handle(&event).await.is_err());
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 1 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp).len(), 2);
+}
+
+#[tokio::test]
+async fn a_message_older_than_the_24h_window_is_not_answered() {
+    let rig = rig();
+    let mut late = text("5511", "wamid.old", "oi");
+    if let EventKind::Message(m) = &mut late.kind {
+        m.sent_at = Some(now() - chrono::Duration::hours(24));
+    }
+    assert_eq!(rig.processor.handle(&late).await.unwrap(), Outcome::Stale);
+    let mut recent = text("5511", "wamid.recent", "oi");
+    if let EventKind::Message(m) = &mut recent.kind {
+        m.sent_at = Some(now() - chrono::Duration::hours(23));
+    }
+    assert_eq!(
+        rig.processor.handle(&recent).await.unwrap(),
+        Outcome::Applied { sent: 2 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp).len(), 2);
 }
 
 fn sqs_batch(arn: &str, bodies: &[String]) -> SqsEvent {

@@ -78,6 +78,25 @@ pub enum WhatsAppError {
     Transport(String),
 }
 
+impl WhatsAppError {
+    /// Graph API error codes that mean "try again later" (throughput, pair rate, transient).
+    const RETRYABLE_CODES: [i64; 6] = [130429, 131056, 131000, 131016, 1, 2];
+
+    /// True when sending the same request again can never succeed (undeliverable, invalid
+    /// parameter, expired token, window closed…): a 4xx other than 429 whose code is not a
+    /// transient one. Transport failures and 5xx are never permanent.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Api { status, code, .. } => {
+                (400..500).contains(status)
+                    && *status != 429
+                    && !code.is_some_and(|c| Self::RETRYABLE_CODES.contains(&c))
+            }
+            Self::Transport(_) => false,
+        }
+    }
+}
+
 /// The id WhatsApp gave a message we sent (`wamid…`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SentMessage {

@@ -9,6 +9,7 @@ use crate::ports::{AttendanceQueue, SessionStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -197,8 +198,18 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
-                // The guard exists: the customer is already waiting and keeps their place.
-                e if e.is_transaction_canceled_exception() => Ok(()),
+                // The guard's condition failed: the customer is already waiting and keeps their
+                // place. Any other cancellation (a conflicting transaction, throttling) is not
+                // "already there" and is reported.
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(())
+                }
                 e => Err(unavailable(e)),
             },
         }

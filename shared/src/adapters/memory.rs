@@ -206,8 +206,9 @@ pub enum Delivery {
 pub struct MemoryWhatsApp {
     deliveries: Mutex<Vec<Delivery>>,
     counter: AtomicU64,
-    /// Sends left to fail before sending works again (fault injection for tests).
+    /// Sends left to fail before sending works again (fault injection for tests), and how.
     failures: AtomicU64,
+    failure: Mutex<(u16, Option<i64>)>,
 }
 
 impl MemoryWhatsApp {
@@ -225,8 +226,14 @@ impl MemoryWhatsApp {
         lock(&self.deliveries).clone()
     }
 
-    /// Makes the next `n` sends fail as if the Graph API were down.
+    /// Makes the next `n` sends fail as if the Graph API were down (HTTP 503, code 131000).
     pub fn fail_next_sends(&self, n: u64) {
+        self.fail_next_sends_with(n, 503, Some(131000));
+    }
+
+    /// Makes the next `n` sends fail with this HTTP status and Graph API error code.
+    pub fn fail_next_sends_with(&self, n: u64, status: u16, code: Option<i64>) {
+        *lock(&self.failure) = (status, code);
         self.failures.store(n, Ordering::SeqCst);
     }
 }
@@ -244,9 +251,10 @@ impl WhatsApp for MemoryWhatsApp {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if failing {
+            let (status, code) = *lock(&self.failure);
             return Err(WhatsAppError::Api {
-                status: 503,
-                code: Some(131000),
+                status,
+                code,
                 message: "injected failure".into(),
             });
         }

@@ -1,12 +1,14 @@
 //! The processor: applies one queue event to the customer's session and carries out what the
 //! engine decided.
 //!
-//! Exactly-once, as far as one store write allows: the engine's commands are saved in the
+//! Exactly-once, as far as the Graph API allows: the engine's commands are saved in the
 //! session's outbox in the same conditional write that records the event as applied; then they
-//! are sent and cleared. A redelivered event finds itself applied and only finishes the outbox.
+//! are sent, the record saved after each send. A redelivered event finds itself applied and only
+//! finishes the outbox, so a crash can repeat at most the one send in flight.
 
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
+use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::{
     Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
 };
@@ -37,6 +39,8 @@ pub enum Outcome {
     Recorded,
     /// A message that cannot be answered (no customer or no business number), logged.
     Unanswerable,
+    /// A message sent more than 24 hours ago (a late redelivery), logged and not answered.
+    Stale,
 }
 
 pub struct Processor {
@@ -106,6 +110,19 @@ impl Processor {
             tracing::warn!(event_id = %event.id, "message without a customer or business number; not answered");
             return Ok(Outcome::Unanswerable);
         };
+        // Meta retries for a week, but the session (and its memory of applied events) lives
+        // 24 hours: a message older than the service window is never answered.
+        if let Some(sent_at) = message.sent_at
+            && sent_at + SERVICE_WINDOW <= self.clock.now()
+        {
+            tracing::warn!(
+                event_id = %event.id,
+                customer = %customer.masked(),
+                %sent_at,
+                "message older than the 24-hour window; recorded in this log, not answered"
+            );
+            return Ok(Outcome::Stale);
+        }
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
             let mut record = self
@@ -120,12 +137,16 @@ impl Processor {
             let (session, commands) =
                 engine::step(record.session, Input::Message(message), now, &self.config);
             record.session = session;
-            record
-                .outbox
-                .extend(commands.into_iter().map(|command| Outgoing {
-                    from: from.clone(),
-                    command,
-                }));
+            record.outbox.extend(
+                commands
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, command)| Outgoing {
+                        id: format!("{}#{n}", event.id),
+                        from: from.clone(),
+                        command,
+                    }),
+            );
             record.remember(&event.id);
             match self.sessions.save(&record, now).await {
                 Ok(version) => {
@@ -140,46 +161,84 @@ impl Processor {
         Err(ProcessError::Contended)
     }
 
-    /// Carries out the outbox in order, then saves it empty. On a failed send the rest stays
-    /// in the outbox for the redelivery. Returns how many messages were sent.
+    /// Carries out the outbox in order. The record is saved after every message sent, so that
+    /// a crash repeats at most the one send in flight; a conflicting writer's record is
+    /// reloaded and what was already done is dropped from it. A send that can never succeed is
+    /// logged and dropped; a transient failure leaves the rest for the redelivery. Returns how
+    /// many messages were sent.
     async fn flush(&self, record: &mut SessionRecord) -> Result<usize, ProcessError> {
-        if record.outbox.is_empty() {
-            return Ok(0);
-        }
         let customer = record.session.customer.clone();
+        let mut done: Vec<String> = Vec::new();
         let mut sent = 0;
-        let mut failure = None;
-        while let Some(out) = record.outbox.front() {
-            let result = match &out.command {
+        let mut dirty = false;
+        while let Some(out) = record.outbox.front().cloned() {
+            match &out.command {
                 Command::MarkRead { message_id } => {
                     // Read receipts are courtesy: a failure is logged, never retried.
                     if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
                         tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
                     }
-                    Ok(())
                 }
-                Command::Send { message } => self
-                    .whatsapp
-                    .send(&out.from, &customer, message)
-                    .await
-                    .map(|_| sent += 1),
-            };
-            if let Err(e) = result {
-                failure = Some(e);
-                break;
+                Command::Send { message } => {
+                    match self.whatsapp.send(&out.from, &customer, message).await {
+                        Ok(_) => sent += 1,
+                        Err(e) if e.is_permanent() => tracing::error!(
+                            customer = %customer.masked(),
+                            error = %e,
+                            "message refused for good by the Graph API; dropped"
+                        ),
+                        Err(e) => {
+                            if dirty {
+                                // Best effort: keep what is done out of the next attempt.
+                                let _ = self.save_progress(record, &done).await;
+                            }
+                            return Err(e.into());
+                        }
+                    }
+                }
             }
             record.outbox.pop_front();
+            done.push(out.id);
+            dirty = true;
+            if matches!(out.command, Command::Send { .. }) {
+                self.save_progress(record, &done).await?;
+                dirty = false;
+            }
         }
-        let now = self.clock.now();
-        match self.sessions.save(record, now).await {
-            Ok(version) => record.version = version,
-            // A newer event owns the record now; it will finish what is left.
-            Err(StoreError::Conflict) if failure.is_none() => {}
-            Err(e) => return Err(failure.map_or(e.into(), ProcessError::from)),
+        if dirty {
+            self.save_progress(record, &done).await?;
         }
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(sent),
+        Ok(sent)
+    }
+
+    /// Saves the record after outbox progress. On a conflict, adopts the stored record minus
+    /// the commands in `done` and saves that.
+    async fn save_progress(
+        &self,
+        record: &mut SessionRecord,
+        done: &[String],
+    ) -> Result<(), ProcessError> {
+        for _ in 0..MAX_CONFLICTS {
+            let now = self.clock.now();
+            match self.sessions.save(record, now).await {
+                Ok(version) => {
+                    record.version = version;
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => {
+                    let Some(mut stored) =
+                        self.sessions.load(&record.session.customer, now).await?
+                    else {
+                        // Expired meanwhile: nothing left to finish.
+                        record.outbox.clear();
+                        return Ok(());
+                    };
+                    stored.outbox.retain(|o| !done.contains(&o.id));
+                    *record = stored;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(ProcessError::Contended)
     }
 }

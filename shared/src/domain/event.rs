@@ -4,6 +4,7 @@
 use crate::domain::customer::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// One unit of work for the processor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,13 +23,26 @@ pub struct QueueEvent {
 }
 
 impl QueueEvent {
-    /// The ordering group: every event of one customer is processed in order.
+    /// The ordering group: every event of one customer is processed in order. Always a valid
+    /// SQS `MessageGroupId` (see `bounded_id`).
     pub fn group(&self) -> String {
-        match (&self.customer, &self.business_number) {
+        bounded_id(match (&self.customer, &self.business_number) {
             (Some(c), _) => c.key().to_owned(),
             (None, Some(number)) => format!("business-{number}"),
             (None, None) => "unassigned".to_owned(),
-        }
+        })
+    }
+}
+
+/// SQS FIFO group and deduplication ids hold at most 128 ASCII alphanumerics and punctuation;
+/// anything else is replaced by its SHA-256 digest, which is stable across redeliveries.
+pub fn bounded_id(id: String) -> String {
+    const MAX_ID_LEN: usize = 128;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_ascii_punctuation();
+    if !id.is_empty() && id.len() <= MAX_ID_LEN && id.chars().all(allowed) {
+        id
+    } else {
+        format!("digest:{}", hex::encode(Sha256::digest(id.as_bytes())))
     }
 }
 
@@ -194,4 +208,22 @@ pub struct ApiError {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sqs_would_refuse_become_stable_digests() {
+        assert_eq!(bounded_id("wamid.ABC==:read".into()), "wamid.ABC==:read");
+        for bad in ["", "espaço", "a b", &"x".repeat(129)] {
+            let id = bounded_id(bad.to_owned());
+            assert!(
+                id.starts_with("digest:") && id.len() == 71,
+                "{bad:?} -> {id}"
+            );
+            assert_eq!(id, bounded_id(bad.to_owned()));
+        }
+    }
 }

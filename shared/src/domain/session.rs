@@ -102,6 +102,8 @@ impl SessionRecord {
 /// A command waiting in the outbox, with the business number it goes out from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outgoing {
+    /// `<event id>#<n>`: which event decided it, and its place among that event's commands.
+    pub id: String,
     pub from: String,
     pub command: crate::domain::command::Command,
 }

@@ -6,6 +6,7 @@
 //! here panics, and nothing a customer sent is dropped: a message atende cannot read becomes an
 //! `Unsupported` event.
 
+use crate::domain::event::bounded_id;
 use crate::domain::{
     ApiError, CustomerId, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent,
     QueueEvent, StatusUpdate,
@@ -19,9 +20,6 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 #[error("the webhook body is not a valid JSON payload: {0}")]
 pub struct ParseError(#[from] serde_json::Error);
-
-/// The longest deduplication id SQS FIFO accepts; longer ids are replaced by a digest.
-const MAX_ID_LEN: usize = 128;
 
 #[derive(Deserialize)]
 struct Payload<'a> {
@@ -431,15 +429,4 @@ fn parse_timestamp(ts: Option<&str>) -> Option<DateTime<Utc>> {
 
 fn digest(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// SQS FIFO deduplication ids hold at most 128 characters of ASCII punctuation and
-/// alphanumerics; anything else is replaced by its digest (stable across redeliveries).
-fn bounded_id(id: String) -> String {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_ascii_punctuation();
-    if id.len() <= MAX_ID_LEN && id.chars().all(allowed) {
-        id
-    } else {
-        format!("digest:{}", digest(&id))
-    }
 }
