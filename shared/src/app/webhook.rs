@@ -102,6 +102,13 @@ impl Webhook {
                 });
             }
         };
+        if split.events.is_empty() && split.skipped_fields.is_empty() {
+            // Signed, JSON, yet nothing atende can read: keep it in the logs for a human.
+            tracing::warn!(
+                body = %String::from_utf8_lossy(body),
+                "signed webhook delivery holds no change atende can read; kept in this log"
+            );
+        }
         for field in &split.skipped_fields {
             tracing::info!(field, "webhook change for a field atende does not process");
         }

@@ -6,6 +6,7 @@
 //! here panics, and nothing a customer sent is dropped: a message atende cannot read becomes an
 //! `Unsupported` event.
 
+use super::lenient::{self, Lenient};
 use crate::domain::event::bounded_id;
 use crate::domain::{
     ApiError, CustomerId, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent,
@@ -21,200 +22,217 @@ use sha2::{Digest, Sha256};
 #[error("the webhook body is not a valid JSON payload: {0}")]
 pub struct ParseError(#[from] serde_json::Error);
 
+// Every field below is lenient (see `lenient`): missing, `null` or oddly typed reads as absent.
+
 #[derive(Deserialize)]
 struct Payload<'a> {
-    #[serde(default, borrow)]
-    entry: Vec<Entry<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::vec")]
+    entry: Vec<Lenient<Entry<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct Entry<'a> {
-    #[serde(default, borrow)]
-    changes: Vec<Change<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::vec")]
+    changes: Vec<Lenient<Change<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct Change<'a> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     field: Option<String>,
     #[serde(default, borrow)]
-    value: Option<ChangeValue<'a>>,
+    value: Lenient<ChangeValue<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ChangeValue<'a> {
     #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default)]
-    contacts: Vec<Contact>,
-    #[serde(default, borrow)]
+    metadata: Lenient<Metadata>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    contacts: Vec<Lenient<Contact>>,
+    #[serde(default, borrow, deserialize_with = "lenient::vec")]
     messages: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "lenient::vec")]
     statuses: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "lenient::vec")]
     errors: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct Metadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     phone_number_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Contact {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     wa_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     user_id: Option<String>,
     #[serde(default)]
-    profile: Option<Profile>,
+    profile: Lenient<Profile>,
 }
 
 #[derive(Deserialize)]
 struct Profile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct RawMessage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     from: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     from_user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     timestamp: Option<String>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "lenient::string")]
     kind: Option<String>,
     #[serde(default)]
-    text: Option<TextBody>,
+    text: Lenient<TextBody>,
     #[serde(default)]
-    interactive: Option<Interactive>,
+    interactive: Lenient<Interactive>,
     #[serde(default)]
-    button: Option<QuickReplyButton>,
+    button: Lenient<QuickReplyButton>,
     #[serde(default)]
-    image: Option<Media>,
+    image: Lenient<Media>,
     #[serde(default)]
-    video: Option<Media>,
+    video: Lenient<Media>,
     #[serde(default)]
-    audio: Option<Media>,
+    audio: Lenient<Media>,
     #[serde(default)]
-    document: Option<Media>,
+    document: Lenient<Media>,
     #[serde(default)]
-    sticker: Option<Media>,
+    sticker: Lenient<Media>,
     #[serde(default)]
-    location: Option<Location>,
+    location: Lenient<Location>,
     #[serde(default)]
-    reaction: Option<Reaction>,
-    #[serde(default)]
-    errors: Vec<RawError>,
+    reaction: Lenient<Reaction>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    errors: Vec<Lenient<RawError>>,
 }
 
 #[derive(Deserialize)]
 struct TextBody {
-    #[serde(default)]
-    body: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Interactive {
     #[serde(default)]
-    button_reply: Option<Reply>,
+    button_reply: Lenient<Reply>,
     #[serde(default)]
-    list_reply: Option<Reply>,
+    list_reply: Lenient<Reply>,
     #[serde(default)]
-    nfm_reply: Option<FlowReply>,
+    nfm_reply: Lenient<FlowReply>,
 }
 
 #[derive(Deserialize)]
 struct Reply {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     description: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct FlowReply {
-    #[serde(default)]
-    response_json: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    response_json: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct QuickReplyButton {
-    #[serde(default)]
-    payload: String,
-    #[serde(default)]
-    text: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    payload: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Media {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     mime_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     caption: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Location {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     latitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     longitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     address: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Reaction {
-    #[serde(default)]
-    message_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
+    message_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     emoji: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct RawStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     timestamp: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     recipient_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     recipient_user_id: Option<String>,
-    #[serde(default)]
-    errors: Vec<RawError>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    errors: Vec<Lenient<RawError>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct RawError {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::integer")]
     code: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     title: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     message: Option<String>,
     #[serde(default)]
-    error_data: Option<ErrorData>,
+    error_data: Lenient<ErrorData>,
 }
 
 #[derive(Deserialize)]
 struct ErrorData {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     details: Option<String>,
+}
+
+/// Reads one array element as `T`; `None` when it is not an object.
+fn element<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str::<Lenient<T>>(raw.get())
+        .ok()
+        .and_then(|l| l.0)
+}
+
+fn api_errors(errors: Vec<Lenient<RawError>>) -> Vec<ApiError> {
+    errors
+        .into_iter()
+        .filter_map(|e| e.0)
+        .map(ApiError::from)
+        .collect()
 }
 
 impl From<RawError> for ApiError {
@@ -223,7 +241,7 @@ impl From<RawError> for ApiError {
             code: e.code,
             title: e.title,
             message: e.message,
-            details: e.error_data.and_then(|d| d.details),
+            details: e.error_data.0.and_then(|d| d.details),
         }
     }
 }
@@ -243,31 +261,43 @@ pub struct Split {
 pub fn split(body: &[u8]) -> Result<Split, ParseError> {
     let payload: Payload<'_> = serde_json::from_slice(body)?;
     let mut out = Split::default();
-    for change in payload.entry.into_iter().flat_map(|e| e.changes) {
+    let changes = payload
+        .entry
+        .into_iter()
+        .filter_map(|e| e.0)
+        .flat_map(|e| e.changes)
+        .filter_map(|c| c.0);
+    for change in changes {
         let field = change.field.unwrap_or_default();
         if field != "messages" {
             out.skipped_fields.push(field);
             continue;
         }
-        let Some(value) = change.value else { continue };
+        let Some(value) = change.value.0 else {
+            continue;
+        };
         let business_number = value
             .metadata
+            .0
             .and_then(|m| m.phone_number_id)
             .filter(|n| !n.is_empty());
+        let contacts: Vec<Contact> = value.contacts.into_iter().filter_map(|c| c.0).collect();
         for raw in value.messages {
             out.events
-                .push(message_event(raw, &value.contacts, &business_number));
+                .push(message_event(raw, &contacts, &business_number));
         }
         for raw in value.statuses {
             out.events.push(status_event(raw, &business_number));
         }
         for raw in value.errors {
-            let error: RawError = serde_json::from_str(raw.get()).unwrap_or_default();
+            let error = element::<RawError>(raw)
+                .map(ApiError::from)
+                .unwrap_or_default();
             out.events.push(QueueEvent {
                 id: format!("error:{}", digest(raw.get())),
                 customer: None,
                 business_number: business_number.clone(),
-                kind: EventKind::Error(error.into()),
+                kind: EventKind::Error(error),
             });
         }
     }
@@ -279,10 +309,23 @@ fn message_event(
     contacts: &[Contact],
     business_number: &Option<String>,
 ) -> QueueEvent {
-    // A message whose known fields have the wrong types still travels, as Unsupported.
-    let parsed: Result<RawMessage, _> = serde_json::from_str(raw.get());
-    let readable = parsed.is_ok();
-    let m = parsed.unwrap_or_default();
+    // An element that is not even an object still travels, as Unsupported.
+    let Some(m) = element::<RawMessage>(raw) else {
+        return QueueEvent {
+            id: format!("message:{}", digest(raw.get())),
+            customer: None,
+            business_number: business_number.clone(),
+            kind: EventKind::Message(InboundMessage {
+                id: String::new(),
+                sent_at: None,
+                profile_name: None,
+                content: MessageContent::Unsupported {
+                    message_type: "unreadable".to_owned(),
+                    errors: Vec::new(),
+                },
+            }),
+        };
+    };
     let customer = customer_of(&m, contacts);
     let profile_name = contacts
         .iter()
@@ -292,22 +335,14 @@ fn message_event(
             })
         })
         .or_else(|| (contacts.len() == 1).then(|| &contacts[0]))
-        .and_then(|c| c.profile.as_ref())
+        .and_then(|c| c.profile.0.as_ref())
         .and_then(|p| p.name.clone());
-    let id = match m.id.as_deref().filter(|id| !id.is_empty()) {
-        Some(id) => bounded_id(id.to_owned()),
-        None => format!("message:{}", digest(raw.get())),
-    };
-    let sent_at = parse_timestamp(m.timestamp.as_deref());
-    // The message id as sent (the event id may be a digest of it when it is too long).
     let message_id = m.id.clone().unwrap_or_default();
-    let content = if readable {
-        content_of(m)
+    // The event id is the message id, or a digest when it is unusable as a deduplication id.
+    let id = if message_id.is_empty() {
+        format!("message:{}", digest(raw.get()))
     } else {
-        MessageContent::Unsupported {
-            message_type: "unreadable".to_owned(),
-            errors: Vec::new(),
-        }
+        bounded_id(message_id.clone())
     };
     QueueEvent {
         id,
@@ -315,9 +350,9 @@ fn message_event(
         business_number: business_number.clone(),
         kind: EventKind::Message(InboundMessage {
             id: message_id,
-            sent_at,
+            sent_at: parse_timestamp(m.timestamp.as_deref()),
             profile_name,
-            content,
+            content: content_of(m),
         }),
     }
 }
@@ -334,53 +369,49 @@ fn customer_of(m: &RawMessage, contacts: &[Contact]) -> Option<CustomerId> {
 
 fn content_of(m: RawMessage) -> MessageContent {
     let kind = m.kind.unwrap_or_default();
-    let unsupported = |kind: &str, errors: Vec<RawError>| MessageContent::Unsupported {
-        message_type: if kind.is_empty() { "unknown" } else { kind }.to_owned(),
-        errors: errors.into_iter().map(ApiError::from).collect(),
-    };
-    let media = |kind: MediaKind, media: Option<Media>| match media {
-        Some(Media {
-            id: Some(id),
-            mime_type,
-            caption,
-        }) => Some(MessageContent::Media {
+    let media = |kind: MediaKind, media: Lenient<Media>| {
+        let media = media.0?;
+        Some(MessageContent::Media {
             kind,
-            id,
-            mime_type,
-            caption,
-        }),
-        _ => None,
+            id: media.id?,
+            mime_type: media.mime_type,
+            caption: media.caption,
+        })
     };
     let content = match kind.as_str() {
-        "text" => m.text.map(|t| MessageContent::Text { body: t.body }),
-        "interactive" => m.interactive.and_then(|i| {
-            if let Some(r) = i.button_reply {
+        "text" => m
+            .text
+            .0
+            .and_then(|t| t.body)
+            .map(|body| MessageContent::Text { body }),
+        "interactive" => m.interactive.0.and_then(|i| {
+            if let Some(r) = i.button_reply.0 {
                 Some(MessageContent::ButtonReply {
-                    id: r.id,
-                    title: r.title,
+                    id: r.id?,
+                    title: r.title.unwrap_or_default(),
                 })
-            } else if let Some(r) = i.list_reply {
+            } else if let Some(r) = i.list_reply.0 {
                 Some(MessageContent::ListReply {
-                    id: r.id,
-                    title: r.title,
+                    id: r.id?,
+                    title: r.title.unwrap_or_default(),
                     description: r.description,
                 })
             } else {
-                i.nfm_reply.map(|f| MessageContent::FlowReply {
-                    response_json: f.response_json,
+                i.nfm_reply.0.map(|f| MessageContent::FlowReply {
+                    response_json: f.response_json.unwrap_or_default(),
                 })
             }
         }),
-        "button" => m.button.map(|b| MessageContent::QuickReply {
-            payload: b.payload,
-            text: b.text,
+        "button" => m.button.0.map(|b| MessageContent::QuickReply {
+            payload: b.payload.unwrap_or_default(),
+            text: b.text.unwrap_or_default(),
         }),
         "image" => media(MediaKind::Image, m.image),
         "video" => media(MediaKind::Video, m.video),
         "audio" => media(MediaKind::Audio, m.audio),
         "document" => media(MediaKind::Document, m.document),
         "sticker" => media(MediaKind::Sticker, m.sticker),
-        "location" => m.location.and_then(|l| {
+        "location" => m.location.0.and_then(|l| {
             Some(MessageContent::Location {
                 latitude: l.latitude?,
                 longitude: l.longitude?,
@@ -388,19 +419,40 @@ fn content_of(m: RawMessage) -> MessageContent {
                 address: l.address,
             })
         }),
-        "reaction" => m.reaction.map(|r| MessageContent::Reaction {
-            message_id: r.message_id,
+        "reaction" => m.reaction.0.map(|r| MessageContent::Reaction {
+            message_id: r.message_id.unwrap_or_default(),
             emoji: r.emoji.filter(|e| !e.is_empty()),
         }),
         _ => None,
     };
-    content.unwrap_or_else(|| unsupported(&kind, m.errors))
+    content.unwrap_or_else(|| MessageContent::Unsupported {
+        message_type: if kind.is_empty() {
+            "unknown".to_owned()
+        } else {
+            kind
+        },
+        errors: api_errors(m.errors),
+    })
 }
 
 fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent {
-    let s: RawStatus = serde_json::from_str(raw.get()).unwrap_or_default();
-    let status = DeliveryStatus::parse(s.status.as_deref().unwrap_or("unknown"));
-    let message_id = s.id.unwrap_or_default();
+    let s = element::<RawStatus>(raw);
+    let (status, message_id, customer, at, errors) = match s {
+        Some(s) => (
+            DeliveryStatus::parse(s.status.as_deref().unwrap_or("unknown")),
+            s.id.unwrap_or_default(),
+            CustomerId::from_parts(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
+            parse_timestamp(s.timestamp.as_deref()),
+            api_errors(s.errors),
+        ),
+        None => (
+            DeliveryStatus::parse("unknown"),
+            String::new(),
+            None,
+            None,
+            Vec::new(),
+        ),
+    };
     let id = if message_id.is_empty() {
         format!("status:{}", digest(raw.get()))
     } else {
@@ -408,13 +460,13 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
     };
     QueueEvent {
         id,
-        customer: CustomerId::from_parts(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
+        customer,
         business_number: business_number.clone(),
         kind: EventKind::Status(StatusUpdate {
             message_id,
             status,
-            at: parse_timestamp(s.timestamp.as_deref()),
-            errors: s.errors.into_iter().map(ApiError::from).collect(),
+            at,
+            errors,
         }),
     }
 }
