@@ -1,6 +1,8 @@
 //! `atende chat`, the README's first command, as a user runs it: "oi" shows the menu and a
 //! number picks an option.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -8,7 +10,7 @@ use std::process::{Command, Stdio};
 fn oi_shows_the_menu_and_a_number_answers() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_atende"))
         .arg("chat")
-        .env_remove("ATENDE_CONFIG")
+        .env("ATENDE_CONFIG", support::always_open_config())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

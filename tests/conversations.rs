@@ -22,6 +22,7 @@ use std::sync::Arc;
 enum Step {
     Say(String),
     Wait(Duration),
+    At(chrono::DateTime<chrono::Utc>),
 }
 
 fn content(typed: &str) -> Option<MessageContent> {
@@ -76,6 +77,12 @@ async fn replay(transcript: &str) -> String {
             steps.push((line.to_owned(), Step::Say(text.to_owned())));
         } else if let Some(d) = line.strip_prefix("@wait ") {
             steps.push((line.to_owned(), Step::Wait(duration(d.trim()))));
+        } else if let Some(t) = line.strip_prefix("@at ") {
+            let at = t
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad @at `{t}`: use RFC 3339"));
+            steps.push((line.to_owned(), Step::At(at)));
         } else if line.starts_with('#') {
             // Comments stay where they are, before the next step.
             steps.push((line.to_owned(), Step::Wait(Duration::zero())));
@@ -86,6 +93,7 @@ async fn replay(transcript: &str) -> String {
         out.push('\n');
         match step {
             Step::Wait(d) => clock.advance(d),
+            Step::At(at) => clock.set(at),
             Step::Say(text) => {
                 let answer = match content(&text) {
                     Some(c) => chat.send(c).await,

@@ -135,3 +135,28 @@ async fn messages(
     };
     (StatusCode::OK, axum::Json(answer))
 }
+
+/// The shipped configuration without its `[hours]` table: always open, so that tests running
+/// `atende` on the real clock answer the same at any hour. Written once per test process.
+pub fn always_open_config() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let shipped = atende_shared::domain::config::EMBEDDED;
+        let start = shipped
+            .find("\n[hours]\n")
+            .expect("the shipped config has [hours]");
+        let end = start
+            + 1
+            + shipped[start + 1..]
+                .find("\n[")
+                .expect("a table after [hours]");
+        let text = format!("{}{}", &shipped[..start], &shipped[end..]);
+        let config = atende_shared::domain::Config::from_toml(&text).expect("still valid");
+        assert!(config.hours.is_none(), "[hours] removed");
+        let path =
+            std::env::temp_dir().join(format!("atende-always-open-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    })
+    .clone()
+}

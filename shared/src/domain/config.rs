@@ -1,6 +1,7 @@
 //! The business's configuration: texts, menu, departments. Parsed from TOML and validated
 //! against WhatsApp's limits, so that a message the engine builds from it is always sendable.
 
+use crate::domain::hours::{BusinessHours, HoursConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -27,6 +28,12 @@ pub struct Config {
     pub menu: Menu,
     #[serde(default)]
     pub departments: Vec<Department>,
+    /// Opening hours; without an `[hours]` table the business counts as always open.
+    #[serde(default, rename = "hours")]
+    pub hours_table: Option<HoursConfig>,
+    /// Built from `hours_table` and `timezone` when the file loads.
+    #[serde(skip)]
+    pub hours: Option<BusinessHours>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -36,6 +43,8 @@ pub struct Texts {
     pub greeting_anonymous: String,
     pub not_understood: String,
     pub unsupported_message: String,
+    /// Sent when a conversation starts while the business is closed, once per closed period.
+    pub off_hours: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -120,9 +129,22 @@ impl Config {
 
     /// Parses and validates a configuration file's text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text)?;
+        let mut config: Config = toml::from_str(text)?;
         config.validate()?;
+        if let Some(table) = &config.hours_table {
+            let hours =
+                BusinessHours::new(&config.timezone, table).map_err(|e| ConfigError::Invalid {
+                    field: e.field,
+                    problem: e.problem,
+                })?;
+            config.hours = Some(hours);
+        }
         Ok(config)
+    }
+
+    /// Whether the business is open at `at` (always, without an `[hours]` table).
+    pub fn is_open(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        self.hours.as_ref().is_none_or(|h| h.is_open(at))
     }
 
     pub fn department(&self, id: &str) -> Option<&Department> {
@@ -143,6 +165,7 @@ impl Config {
             ("texts.greeting_anonymous", &self.texts.greeting_anonymous),
             ("texts.not_understood", &self.texts.not_understood),
             ("texts.unsupported_message", &self.texts.unsupported_message),
+            ("texts.off_hours", &self.texts.off_hours),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;
@@ -289,6 +312,11 @@ mod tests {
         assert_eq!(config.timezone, "America/Sao_Paulo");
         assert_eq!(config.menu.options.len(), 3);
         assert!(config.department("suporte").is_some());
+        // Seed hours: Sunday closed, Monday 8-18 (São Paulo, UTC-3).
+        let sunday_noon = "2026-11-29T15:00:00Z".parse().unwrap();
+        let monday_noon = "2026-11-30T15:00:00Z".parse().unwrap();
+        assert!(!config.is_open(sunday_noon));
+        assert!(config.is_open(monday_noon));
     }
 
     /// Each case edits the shipped file and names the field the error must point at.
@@ -319,6 +347,11 @@ mod tests {
                 "sla_alert_minutes = 3",
                 "sla_alert_minutes = 30",
                 "departments[1].sla_alert_minutes",
+            ),
+            (
+                r#"friday = "08:00-17:00""#,
+                r#"friday = "8h-17h""#,
+                "hours.friday",
             ),
             (
                 r#"header = "Bem-vindo!""#,

@@ -36,7 +36,9 @@ fn on_message(
     config: &Config,
 ) -> (Session, Vec<Command>) {
     if session.is_expired(now) {
+        let notice = session.off_hours_notice_for;
         session = Session::new(session.customer, now);
+        session.off_hours_notice_for = notice;
     }
     session.last_inbound_at = now;
     if let Some(name) = &message.profile_name {
@@ -53,6 +55,14 @@ fn on_message(
 
     match session.state {
         State::Start => {
+            // Self-service works at any hour; the notice says when people answer, once per
+            // off-hours period.
+            if let Some(period) = config.hours.as_ref().and_then(|h| h.closed_since(now))
+                && session.off_hours_notice_for != Some(period)
+            {
+                session.off_hours_notice_for = Some(period);
+                commands.push(send(OutboundMessage::text(&config.texts.off_hours)));
+            }
             commands.push(send(greeting(&session, config)));
             commands.push(send(main_menu(config)));
             session.state = State::MainMenu;
@@ -206,10 +216,10 @@ mod tests {
 
     #[test]
     fn a_session_past_the_window_starts_over() {
-        let mut s = Session::new(CustomerId::Phone("5511999990000".into()), at(0));
+        let mut s = Session::new(CustomerId::Phone("5511999990000".into()), at(12));
         s.state = State::MainMenu;
         s.bot_attempts = 2;
-        let later = at(0) + chrono::Duration::hours(25);
+        let later = at(12) + chrono::Duration::hours(25);
         let (s, cmds) = step(s, Input::Message(&text("wamid.2", "1")), later, &config());
         assert_eq!(s.state, State::MainMenu);
         assert_eq!(s.started_at, later);

@@ -3,8 +3,10 @@
 pub mod command;
 pub mod config;
 pub mod customer;
+pub mod document;
 pub mod engine;
 pub mod event;
+pub mod hours;
 pub mod session;
 pub mod sla;
 pub mod text;

@@ -32,6 +32,10 @@ pub struct Session {
     pub bot_attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
+    /// The off-hours period (named by when the business closed) whose notice this customer
+    /// already got: the notice goes out once per period, not on every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_hours_notice_for: Option<DateTime<Utc>>,
 }
 
 impl Session {
@@ -43,6 +47,7 @@ impl Session {
             last_inbound_at: now,
             bot_attempts: 0,
             profile_name: None,
+            off_hours_notice_for: None,
         }
     }
 

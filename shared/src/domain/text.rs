@@ -22,9 +22,33 @@ pub fn fold(s: &str) -> String {
     out
 }
 
+/// Whether `phrase` occurs in `text` as whole words, case, accents and punctuation ignored:
+/// "Quero falar com um ATENDENTE!" has "atendente" and "falar com", but not "ate"; "desumano"
+/// does not have "humano".
+pub fn has_phrase(text: &str, phrase: &str) -> bool {
+    let phrase = fold(phrase);
+    !phrase.is_empty() && format!(" {} ", fold(text)).contains(&format!(" {phrase} "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fold;
+    use super::{fold, has_phrase};
+
+    #[test]
+    fn phrases_match_whole_words_only() {
+        for (text, phrase, want) in [
+            ("Quero falar com um ATENDENTE!", "atendente", true),
+            ("Quero falar com um ATENDENTE!", "falar com", true),
+            ("Quero falar com um ATENDENTE!", "ate", false),
+            ("isso é desumano", "humano", false),
+            ("humano, por favor", "humano", true),
+            ("Tenho uma reclamação", "reclamacao", true),
+            ("cancelar", "cancelar", true),
+            ("qualquer coisa", "", false),
+        ] {
+            assert_eq!(has_phrase(text, phrase), want, "{text:?} / {phrase:?}");
+        }
+    }
 
     #[test]
     fn folds_case_accents_punctuation_and_spaces() {
