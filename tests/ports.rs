@@ -153,6 +153,16 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
             pair("vendas", "c")
         ]
     );
+    let pos = |dept: &'static str, who: &'static str| {
+        let queue = &queue;
+        async move { queue.position(dept, &phone(who)).await.unwrap() }
+    };
+    assert_eq!(pos("suporte", "vip").await, Some(1));
+    assert_eq!(pos("suporte", "a").await, Some(2));
+    assert_eq!(pos("suporte", "b").await, Some(3));
+    assert_eq!(pos("vendas", "c").await, Some(1));
+    assert_eq!(pos("vendas", "a").await, None);
+    assert_eq!(pos("suporte", "nobody").await, None);
     let a = queue
         .waiting()
         .await

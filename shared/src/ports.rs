@@ -43,6 +43,12 @@ pub trait AttendanceQueue: Send + Sync {
     async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError>;
     /// Everyone waiting, per department in priority-then-arrival order.
     async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError>;
+    /// The customer's place in a department's line (1 = next), `None` when not waiting there.
+    async fn position(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<usize>, StoreError>;
     /// Takes a customer out of a department's queue; absent customers are not an error.
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
 }

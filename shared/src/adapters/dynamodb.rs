@@ -260,6 +260,54 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         Ok(waiting.into_iter().map(|(_, _, w)| w).collect())
     }
 
+    /// Reads the guard for the customer's place, then counts the places before it (a Query on
+    /// the department's partition, keys only).
+    async fn position(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<usize>, StoreError> {
+        let guard = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("department", s(department))
+            .key("sk", s(guard_key(customer)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = guard.item() else {
+            return Ok(None);
+        };
+        let place = get_s(item, "place")?.to_owned();
+        let mut ahead = 0usize;
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("department = :d AND sk BETWEEN :first AND :place")
+                .expression_attribute_values(":d", s(department))
+                .expression_attribute_values(":first", s("wait#"))
+                .expression_attribute_values(":place", s(&place))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            ahead += usize::try_from(output.count()).unwrap_or(0);
+            match output.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        // The count includes the customer's own place.
+        Ok(Some(ahead.max(1)))
+    }
+
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
         let guard = self
             .client

@@ -102,6 +102,19 @@ impl AttendanceQueue for MemoryAttendanceQueue {
         Ok(all)
     }
 
+    async fn position(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<usize>, StoreError> {
+        let line = self.waiting().await?;
+        Ok(line
+            .iter()
+            .filter(|w| w.department == department)
+            .position(|w| &w.customer == customer)
+            .map(|i| i + 1))
+    }
+
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
         lock(&self.entries).retain(|e| !(e.department == department && &e.customer == customer));
         Ok(())
