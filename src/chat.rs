@@ -3,7 +3,7 @@
 
 use crate::render::render;
 use atende_shared::adapters::memory::Delivery;
-use atende_shared::adapters::{MemorySessionStore, MemoryWhatsApp};
+use atende_shared::adapters::{MemoryAttendanceQueue, MemorySessionStore, MemoryWhatsApp};
 use atende_shared::app::Processor;
 use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
@@ -30,6 +30,7 @@ impl ChatSession {
         let whatsapp = Arc::new(MemoryWhatsApp::new());
         let processor = Processor::new(
             Arc::new(MemorySessionStore::new()),
+            Arc::new(MemoryAttendanceQueue::new()),
             whatsapp.clone(),
             clock,
             Arc::new(config),

@@ -50,13 +50,16 @@ pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
 
     let queue = Arc::new(MemoryEventQueue::new());
     let webhook = Arc::new(Webhook::new(secrets, queue.clone()));
+    // One attendance queue: the processor puts customers in it, the SLA checker watches it.
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
     let processor = Arc::new(Processor::new(
         Arc::new(MemorySessionStore::new()),
+        attendance.clone(),
         whatsapp,
         clock.clone(),
         config.clone(),
     ));
-    let checker = SlaChecker::new(Arc::new(MemoryAttendanceQueue::new()), clock, config);
+    let checker = SlaChecker::new(attendance, clock, config);
 
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await

@@ -175,6 +175,7 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
     let whatsapp = Arc::new(MemoryWhatsApp::new());
     let processor = Processor::new(
         Arc::new(MemorySessionStore::new()),
+        Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),

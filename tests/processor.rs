@@ -3,7 +3,9 @@
 //! failures follow Powertools' FIFO semantics.
 
 use atende_shared::adapters::memory::Delivery;
-use atende_shared::adapters::{ManualClock, MemorySessionStore, MemoryWhatsApp};
+use atende_shared::adapters::{
+    ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryWhatsApp,
+};
 use atende_shared::app::{Outcome, Processor};
 use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
@@ -30,6 +32,7 @@ fn rig() -> Rig {
     let sessions = Arc::new(MemorySessionStore::new());
     let processor = Arc::new(Processor::new(
         sessions.clone(),
+        Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
@@ -149,14 +152,18 @@ async fn concurrent_messages_of_one_customer_lose_no_update() {
     for e in &events {
         assert!(stored.has_applied(&e.id), "{} lost", e.id);
     }
-    // The first one greeted; the other seven were not understood.
-    assert_eq!(stored.session.bot_attempts, 7);
+    // The first one greeted, the next two were not understood, the third handed over to a
+    // person (max_bot_attempts = 3), and the bot stayed quiet for the other four.
+    assert_eq!(stored.session.bot_attempts, 3);
     // Each decided reply went out exactly once, however the writers interleaved.
     let sent = sent_texts(&rig.whatsapp);
-    assert_eq!(sent.len(), 16, "{sent:#?}");
-    assert_eq!(sent.iter().filter(|s| s.contains("Bem-vindo")).count(), 1);
-    assert_eq!(sent.iter().filter(|s| s.contains("não entendi")).count(), 7);
-    assert_eq!(sent.iter().filter(|s| s.ends_with("[menu]")).count(), 8);
+    assert_eq!(sent.len(), 8, "{sent:#?}");
+    let count = |needle: &str| sent.iter().filter(|s| s.contains(needle)).count();
+    assert_eq!(count("Bem-vindo"), 1);
+    assert_eq!(count("não entendi"), 2);
+    assert_eq!(count("[menu]"), 3);
+    assert_eq!(count("transferir"), 1);
+    assert_eq!(count("posição 1"), 1);
     assert!(stored.outbox.is_empty());
 }
 
@@ -201,6 +208,7 @@ async fn a_crash_after_a_send_repeats_at_most_that_send() {
     });
     let processor = Processor::new(
         store,
+        Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
@@ -341,4 +349,85 @@ async fn statuses_and_messages_without_a_business_number_send_nothing() {
         Outcome::Recorded
     );
     assert!(rig.whatsapp.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
+    use atende_shared::domain::sla::{Priority, WaitingCustomer};
+    use atende_shared::ports::AttendanceQueue;
+    let text_config = atende_shared::domain::config::EMBEDDED.replacen(
+        "vip_numbers = []",
+        "vip_numbers = [\"5599\"]",
+        1,
+    );
+    let config = Arc::new(Config::from_toml(&text_config).unwrap());
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    for (who, minutes) in [("5501", 10), ("5502", 5)] {
+        attendance
+            .enqueue(WaitingCustomer {
+                customer: CustomerId::Phone(who.into()),
+                department: "suporte".into(),
+                priority: Priority::Normal,
+                entered_at: now() - chrono::Duration::minutes(minutes),
+            })
+            .await
+            .unwrap();
+    }
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        attendance.clone(),
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        config,
+    );
+    processor
+        .handle(&text("5511", "wamid.a", "oi"))
+        .await
+        .unwrap();
+    processor
+        .handle(&text("5511", "wamid.b", "quero falar com um atendente"))
+        .await
+        .unwrap();
+    processor
+        .handle(&text("5599", "wamid.c", "gerente!"))
+        .await
+        .unwrap();
+    let sent = sent_texts(&whatsapp);
+    // Suporte: 5 minutes per customer ahead, the customer included.
+    assert!(
+        sent.contains(&"5511: Você está na posição 3 da fila de Suporte Técnico. Tempo estimado: ~15 minutos.".to_owned()),
+        "{sent:#?}"
+    );
+    assert!(
+        sent.contains(
+            &"5599: Você está na posição 1 da fila de Suporte Técnico. Tempo estimado: ~5 minutos."
+                .to_owned()
+        ),
+        "{sent:#?}"
+    );
+    let line: Vec<(String, Priority)> = attendance
+        .waiting()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.customer.key().to_owned(), w.priority))
+        .collect();
+    assert_eq!(
+        line,
+        [
+            ("5599".to_owned(), Priority::High),
+            ("5501".to_owned(), Priority::Normal),
+            ("5502".to_owned(), Priority::Normal),
+            ("5511".to_owned(), Priority::Normal),
+        ]
+    );
+    // Redelivered, the handoff neither queues twice nor repeats the answer.
+    let before = sent_texts(&whatsapp).len();
+    processor
+        .handle(&text("5511", "wamid.b", "quero falar com um atendente"))
+        .await
+        .unwrap();
+    assert_eq!(sent_texts(&whatsapp).len(), before);
+    assert_eq!(attendance.waiting().await.unwrap().len(), 4);
 }

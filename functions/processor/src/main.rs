@@ -1,7 +1,9 @@
 //! The processor Lambda (SQS FIFO, partial batch responses): runs each customer event through
 //! the conversation engine and sends the replies. Wiring only.
 
-use atende_shared::adapters::{CloudApiWhatsApp, DynamoDbSessionStore, SystemClock, aws};
+use atende_shared::adapters::{
+    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, SystemClock, aws,
+};
 use atende_shared::app::{Processor, settings};
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -16,10 +18,19 @@ async fn main() -> Result<(), Error> {
         &settings::whatsapp_base_url(),
         token,
     )?);
-    let table = settings::required("SESSIONS_TABLE")?;
+    let sessions_table = settings::required("SESSIONS_TABLE")?;
+    let attendance_table = settings::required("ATTENDANCE_TABLE")?;
     let sdk = aws::sdk_config().await;
-    let sessions = Arc::new(DynamoDbSessionStore::new(aws::dynamodb(&sdk), table));
-    let processor = Processor::new(sessions, whatsapp, Arc::new(SystemClock), config);
+    let dynamodb = aws::dynamodb(&sdk);
+    let sessions = Arc::new(DynamoDbSessionStore::new(dynamodb.clone(), sessions_table));
+    let attendance = Arc::new(DynamoDbAttendanceQueue::new(dynamodb, attendance_table));
+    let processor = Processor::new(
+        sessions,
+        attendance,
+        whatsapp,
+        Arc::new(SystemClock),
+        config,
+    );
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, Error>(edge::lambda::processor(processor, event.payload).await)

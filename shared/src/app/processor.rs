@@ -9,10 +9,11 @@
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
 use crate::domain::session::SERVICE_WINDOW;
+use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
     Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
 };
-use crate::ports::{Clock, SessionStore, StoreError, WhatsApp, WhatsAppError};
+use crate::ports::{AttendanceQueue, Clock, SessionStore, StoreError, WhatsApp, WhatsAppError};
 use std::sync::Arc;
 
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
@@ -45,6 +46,7 @@ pub enum Outcome {
 
 pub struct Processor {
     sessions: Arc<dyn SessionStore>,
+    attendance: Arc<dyn AttendanceQueue>,
     whatsapp: Arc<dyn WhatsApp>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
@@ -53,12 +55,14 @@ pub struct Processor {
 impl Processor {
     pub fn new(
         sessions: Arc<dyn SessionStore>,
+        attendance: Arc<dyn AttendanceQueue>,
         whatsapp: Arc<dyn WhatsApp>,
         clock: Arc<dyn Clock>,
         config: Arc<Config>,
     ) -> Self {
         Self {
             sessions,
+            attendance,
             whatsapp,
             clock,
             config,
@@ -172,35 +176,65 @@ impl Processor {
         let mut sent = 0;
         let mut dirty = false;
         while let Some(out) = record.outbox.front().cloned() {
-            match &out.command {
+            let result: Result<(), ProcessError> = match &out.command {
                 Command::MarkRead { message_id } => {
                     // Read receipts are courtesy: a failure is logged, never retried.
                     if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
                         tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
                     }
+                    Ok(())
                 }
                 Command::Send { message } => {
                     match self.whatsapp.send(&out.from, &customer, message).await {
-                        Ok(_) => sent += 1,
-                        Err(e) if e.is_permanent() => tracing::error!(
-                            customer = %customer.masked(),
-                            error = %e,
-                            "message refused for good by the Graph API; dropped"
-                        ),
-                        Err(e) => {
-                            if dirty {
-                                // Best effort: keep what is done out of the next attempt.
-                                let _ = self.save_progress(record, &done).await;
-                            }
-                            return Err(e.into());
+                        Ok(_) => {
+                            sent += 1;
+                            Ok(())
                         }
+                        Err(e) if e.is_permanent() => {
+                            tracing::error!(
+                                customer = %customer.masked(),
+                                error = %e,
+                                "message refused for good by the Graph API; dropped"
+                            );
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
                     }
                 }
+                Command::EnqueueForHuman {
+                    department,
+                    priority,
+                } => {
+                    self.enqueue_for_human(record, &out, department, *priority)
+                        .await
+                }
+                Command::NotifyAgents { context } => {
+                    tracing::info!(
+                        customer = %context.customer.masked(),
+                        department = %context.department,
+                        reason = %context.reason,
+                        bot_attempts = context.bot_attempts,
+                        previous_state = %context.previous_state,
+                        lines = context.last_messages.len(),
+                        "handoff: a customer waits for an agent"
+                    );
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                if dirty {
+                    // Best effort: keep what is done out of the next attempt.
+                    let _ = self.save_progress(record, &done).await;
+                }
+                return Err(e);
             }
             record.outbox.pop_front();
-            done.push(out.id);
+            done.push(out.id.clone());
             dirty = true;
-            if matches!(out.command, Command::Send { .. }) {
+            if !matches!(
+                out.command,
+                Command::MarkRead { .. } | Command::NotifyAgents { .. }
+            ) {
                 self.save_progress(record, &done).await?;
                 dirty = false;
             }
@@ -209,6 +243,53 @@ impl Processor {
             self.save_progress(record, &done).await?;
         }
         Ok(sent)
+    }
+
+    /// Queues the customer (idempotent), finds their place in line and runs the engine on it;
+    /// what the engine answers goes right after this command in the outbox.
+    async fn enqueue_for_human(
+        &self,
+        record: &mut SessionRecord,
+        out: &Outgoing,
+        department: &str,
+        priority: Priority,
+    ) -> Result<(), ProcessError> {
+        let customer = record.session.customer.clone();
+        let now = self.clock.now();
+        self.attendance
+            .enqueue(WaitingCustomer {
+                customer: customer.clone(),
+                department: department.to_owned(),
+                priority,
+                entered_at: now,
+            })
+            .await?;
+        let position = self
+            .attendance
+            .position(department, &customer)
+            .await?
+            .unwrap_or(1);
+        let (session, follow_up) = engine::step(
+            record.session.clone(),
+            Input::Queued {
+                department,
+                position,
+            },
+            now,
+            &self.config,
+        );
+        record.session = session;
+        for (n, command) in follow_up.into_iter().enumerate() {
+            record.outbox.insert(
+                1 + n,
+                Outgoing {
+                    id: format!("{}.{n}", out.id),
+                    from: out.from.clone(),
+                    command,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Saves the record after outbox progress. On a conflict, adopts the stored record minus

@@ -1,6 +1,10 @@
 //! What the engine asks the shell to do. Commands are data: the processor carries them out
 //! through the `WhatsApp` port, in order.
 
+use crate::domain::customer::CustomerId;
+use crate::domain::session::Turn;
+use crate::domain::sla::Priority;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -10,6 +14,31 @@ pub enum Command {
     MarkRead { message_id: String },
     /// Send a message to the customer of the session.
     Send { message: OutboundMessage },
+    /// Put the customer in a department's attendance queue (a no-op when already waiting
+    /// there). The shell answers with `Input::Queued` and the customer's place in line.
+    EnqueueForHuman {
+        department: String,
+        priority: Priority,
+    },
+    /// Tell the agents a customer waits, with what they need to pick the conversation up.
+    NotifyAgents { context: HandoffContext },
+}
+
+/// What an agent needs to take a conversation over from the bot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffContext {
+    pub customer: CustomerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    pub department: String,
+    /// Where the conversation was before the handoff.
+    pub previous_state: String,
+    /// Why: a trigger phrase, or repeated misunderstandings.
+    pub reason: String,
+    pub bot_attempts: u32,
+    pub conversation_started_at: DateTime<Utc>,
+    /// The last lines of the conversation, oldest first.
+    pub last_messages: Vec<Turn>,
 }
 
 /// A message to a customer, independent of the wire format.
@@ -43,6 +72,25 @@ pub enum OutboundMessage {
 impl OutboundMessage {
     pub fn text(body: impl Into<String>) -> Self {
         Self::Text { body: body.into() }
+    }
+
+    /// What the message says, in one line of text, for the conversation history.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Text { body } => body.clone(),
+            Self::Buttons { body, buttons, .. } => {
+                let titles: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
+                format!("{body} [{}]", titles.join(" | "))
+            }
+            Self::List { body, sections, .. } => {
+                let titles: Vec<&str> = sections
+                    .iter()
+                    .flat_map(|s| &s.rows)
+                    .map(|r| r.title.as_str())
+                    .collect();
+                format!("{body} [{}]", titles.join(" | "))
+            }
+        }
     }
 
     /// The choices a customer can pick in this message, in display order.

@@ -24,6 +24,17 @@ pub struct Config {
     pub timezone: String,
     #[serde(default)]
     pub menu_keywords: Vec<String>,
+    /// Words or phrases (whole words, case and accents ignored) that send the customer to a
+    /// human from any bot state.
+    #[serde(default)]
+    pub escalation_triggers: Vec<String>,
+    /// The department whose queue triggers and repeated misunderstandings lead to.
+    pub escalation_department: String,
+    /// Misunderstood messages in a row before the customer goes to a human.
+    pub max_bot_attempts: u32,
+    /// Customers (wa_id) who go first in every queue.
+    #[serde(default)]
+    pub vip_numbers: Vec<String>,
     pub texts: Texts,
     pub menu: Menu,
     #[serde(default)]
@@ -45,6 +56,12 @@ pub struct Texts {
     pub unsupported_message: String,
     /// Sent when a conversation starts while the business is closed, once per closed period.
     pub off_hours: String,
+    /// Sent when a trigger word sends the customer to a human.
+    pub handoff: String,
+    /// Sent when the bot gave up after `max_bot_attempts` misunderstandings.
+    pub handoff_after_attempts: String,
+    /// The customer's place in line: `{position}`, `{department}`, `{minutes}` (the estimate).
+    pub queue_position: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -166,6 +183,12 @@ impl Config {
             ("texts.not_understood", &self.texts.not_understood),
             ("texts.unsupported_message", &self.texts.unsupported_message),
             ("texts.off_hours", &self.texts.off_hours),
+            ("texts.handoff", &self.texts.handoff),
+            (
+                "texts.handoff_after_attempts",
+                &self.texts.handoff_after_attempts,
+            ),
+            ("texts.queue_position", &self.texts.queue_position),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;
@@ -250,6 +273,26 @@ impl Config {
                     sections.len()
                 ),
             );
+        }
+        if self.department(&self.escalation_department).is_none() {
+            return invalid(
+                "escalation_department",
+                format!(
+                    "names `{}`, which is not among [[departments]]",
+                    self.escalation_department
+                ),
+            );
+        }
+        if self.max_bot_attempts == 0 {
+            return invalid("max_bot_attempts", "must be at least 1");
+        }
+        for (i, t) in self.escalation_triggers.iter().enumerate() {
+            if crate::domain::text::fold(t).is_empty() {
+                return invalid(
+                    &format!("escalation_triggers[{i}]"),
+                    "has no letters or digits",
+                );
+            }
         }
         let mut dept_ids = HashSet::new();
         for (i, d) in self.departments.iter().enumerate() {
@@ -337,6 +380,16 @@ mod tests {
                 r#"timezone = "America/Sao_Paulo""#,
                 r#"timezone = "Mars/Olympus""#,
                 "timezone",
+            ),
+            (
+                r#"escalation_department = "suporte""#,
+                r#"escalation_department = "juridico""#,
+                "escalation_department",
+            ),
+            (
+                "max_bot_attempts = 3",
+                "max_bot_attempts = 0",
+                "max_bot_attempts",
             ),
             (
                 r#"department = "vendas""#,

@@ -3,11 +3,15 @@
 //! Pure: it reads nothing and sends nothing. The processor loads the session, calls `step`,
 //! saves the new session and carries out the commands.
 
-use crate::domain::command::{Button, Command, ListRow, ListSection, OutboundMessage};
+use crate::domain::command::{
+    Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage,
+};
 use crate::domain::config::{Config, MenuOption, MenuStyle};
+use crate::domain::customer::CustomerId;
 use crate::domain::event::{InboundMessage, MessageContent};
-use crate::domain::session::{Session, State};
-use crate::domain::text::fold;
+use crate::domain::session::{Party, Session, State};
+use crate::domain::sla::Priority;
+use crate::domain::text::{fold, has_phrase};
 use chrono::{DateTime, Utc};
 
 /// What the engine reacts to.
@@ -15,6 +19,12 @@ use chrono::{DateTime, Utc};
 pub enum Input<'a> {
     /// A message from the customer.
     Message(&'a InboundMessage),
+    /// The shell put the customer in a department's queue (`Command::EnqueueForHuman`) and
+    /// found them at this place in line.
+    Queued {
+        department: &'a str,
+        position: usize,
+    },
 }
 
 /// Runs one input through the conversation.
@@ -26,6 +36,10 @@ pub fn step(
 ) -> (Session, Vec<Command>) {
     match input {
         Input::Message(message) => on_message(session, message, now, config),
+        Input::Queued {
+            department,
+            position,
+        } => on_queued(session, department, position, now, config),
     }
 }
 
@@ -44,14 +58,28 @@ fn on_message(
     if let Some(name) = &message.profile_name {
         session.profile_name = Some(name.clone());
     }
-    let mut commands = vec![Command::MarkRead {
-        message_id: message.id.clone(),
-    }];
+    session.record(Party::Customer, describe(&message.content), now);
+    let mut out = Replies {
+        commands: vec![Command::MarkRead {
+            message_id: message.id.clone(),
+        }],
+        now,
+    };
 
-    // A reaction is not a request: nothing to answer.
-    if matches!(message.content, MessageContent::Reaction { .. }) {
-        return (session, commands);
+    // A reaction is not a request, and a person is on it in the human state: the bot is quiet
+    // (the message is in the history for the agent).
+    if matches!(message.content, MessageContent::Reaction { .. })
+        || matches!(session.state, State::Human { .. })
+    {
+        return (session, out.commands);
     }
+
+    let triggered = message.content.text().is_some_and(|text| {
+        config
+            .escalation_triggers
+            .iter()
+            .any(|t| has_phrase(text, t))
+    });
 
     match session.state {
         State::Start => {
@@ -61,39 +89,148 @@ fn on_message(
                 && session.off_hours_notice_for != Some(period)
             {
                 session.off_hours_notice_for = Some(period);
-                commands.push(send(OutboundMessage::text(&config.texts.off_hours)));
+                out.send(&mut session, OutboundMessage::text(&config.texts.off_hours));
             }
-            commands.push(send(greeting(&session, config)));
-            commands.push(send(main_menu(config)));
-            session.state = State::MainMenu;
+            if triggered {
+                escalate(&mut session, &mut out, config, Escalation::Trigger);
+            } else {
+                let hello = greeting(&session, config);
+                out.send(&mut session, hello);
+                out.send(&mut session, main_menu(config));
+                session.state = State::MainMenu;
+            }
+        }
+        State::MainMenu if triggered => {
+            escalate(&mut session, &mut out, config, Escalation::Trigger);
         }
         State::MainMenu => match choice(&message.content, config) {
             Choice::Option(option) => {
                 session.bot_attempts = 0;
-                commands.push(send(OutboundMessage::text(&option.answer)));
+                out.send(&mut session, OutboundMessage::text(&option.answer));
             }
             Choice::Menu => {
                 session.bot_attempts = 0;
-                commands.push(send(main_menu(config)));
+                out.send(&mut session, main_menu(config));
             }
             Choice::None => {
                 session.bot_attempts += 1;
-                // Typed text that matches nothing is not understood; anything else (media,
-                // locations, types atende cannot read) gets the message-type apology.
-                let apology = match message.content {
-                    MessageContent::Text { .. } => &config.texts.not_understood,
-                    _ => &config.texts.unsupported_message,
-                };
-                commands.push(send(OutboundMessage::text(apology)));
-                commands.push(send(main_menu(config)));
+                if session.bot_attempts >= config.max_bot_attempts {
+                    escalate(&mut session, &mut out, config, Escalation::Attempts);
+                } else {
+                    // Typed text that matches nothing is not understood; anything else (media,
+                    // locations, types atende cannot read) gets the message-type apology.
+                    let apology = match message.content {
+                        MessageContent::Text { .. } => &config.texts.not_understood,
+                        _ => &config.texts.unsupported_message,
+                    };
+                    out.send(&mut session, OutboundMessage::text(apology));
+                    out.send(&mut session, main_menu(config));
+                }
             }
         },
+        State::Human { .. } => {}
     }
-    (session, commands)
+    (session, out.commands)
 }
 
-fn send(message: OutboundMessage) -> Command {
-    Command::Send { message }
+/// The commands of one step, with what the bot says recorded in the session's history.
+struct Replies {
+    commands: Vec<Command>,
+    now: DateTime<Utc>,
+}
+
+impl Replies {
+    fn send(&mut self, session: &mut Session, message: OutboundMessage) {
+        session.record(Party::Bot, message.summary(), self.now);
+        self.commands.push(Command::Send { message });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Escalation {
+    Trigger,
+    Attempts,
+}
+
+/// Hands the conversation to a person: tells the customer, and asks the shell to queue them.
+fn escalate(session: &mut Session, out: &mut Replies, config: &Config, why: Escalation) {
+    let (text, reason) = match why {
+        Escalation::Trigger => (&config.texts.handoff, "trigger"),
+        Escalation::Attempts => (&config.texts.handoff_after_attempts, "bot_attempts"),
+    };
+    out.send(session, OutboundMessage::text(text));
+    let department = config.escalation_department.clone();
+    let vip = matches!(&session.customer, CustomerId::Phone(p) if config.vip_numbers.contains(p));
+    let context = HandoffContext {
+        customer: session.customer.clone(),
+        profile_name: session.profile_name.clone(),
+        department: department.clone(),
+        previous_state: session.state.name().to_owned(),
+        reason: reason.to_owned(),
+        bot_attempts: session.bot_attempts,
+        conversation_started_at: session.started_at,
+        last_messages: session.history.iter().cloned().collect(),
+    };
+    session.state = State::Human {
+        department: department.clone(),
+        since: out.now,
+    };
+    out.commands.push(Command::EnqueueForHuman {
+        department,
+        priority: if vip {
+            Priority::High
+        } else {
+            Priority::Normal
+        },
+    });
+    out.commands.push(Command::NotifyAgents { context });
+}
+
+/// The customer is in line: their place and an estimate.
+fn on_queued(
+    mut session: Session,
+    department: &str,
+    position: usize,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> (Session, Vec<Command>) {
+    let Some(dept) = config.department(department) else {
+        return (session, Vec::new());
+    };
+    let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
+    let text = config
+        .texts
+        .queue_position
+        .replace("{position}", &position.to_string())
+        .replace("{department}", &dept.name)
+        .replace("{minutes}", &minutes.to_string());
+    let mut out = Replies {
+        commands: Vec::new(),
+        now,
+    };
+    out.send(&mut session, OutboundMessage::text(text));
+    (session, out.commands)
+}
+
+/// A customer message as a line of history.
+fn describe(content: &MessageContent) -> String {
+    match content {
+        MessageContent::Text { body } => body.clone(),
+        MessageContent::ButtonReply { title, .. } | MessageContent::ListReply { title, .. } => {
+            format!("[{title}]")
+        }
+        MessageContent::QuickReply { text, .. } => format!("[{text}]"),
+        MessageContent::FlowReply { .. } => "[formulário enviado]".to_owned(),
+        MessageContent::Media { kind, caption, .. } => match caption {
+            Some(c) => format!("[{kind:?}] {c}"),
+            None => format!("[{kind:?}]"),
+        },
+        MessageContent::Location { .. } => "[localização]".to_owned(),
+        MessageContent::Reaction { emoji, .. } => {
+            format!("[reação {}]", emoji.as_deref().unwrap_or("removida"))
+        }
+        MessageContent::Unsupported { message_type, .. } => format!("[{message_type}]"),
+    }
 }
 
 enum Choice<'c> {

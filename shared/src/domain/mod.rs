@@ -11,11 +11,11 @@ pub mod session;
 pub mod sla;
 pub mod text;
 
-pub use command::{Button, Command, ListRow, ListSection, OutboundMessage};
+pub use command::{Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage};
 pub use config::{Config, ConfigError};
 pub use customer::CustomerId;
 pub use event::{
     ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
     StatusUpdate,
 };
-pub use session::{Outgoing, Session, SessionRecord, State};
+pub use session::{Outgoing, Party, Session, SessionRecord, State, Turn};

@@ -17,7 +17,42 @@ pub enum State {
     Start,
     /// The main menu was shown and the customer picks from it (`MENU_PRINCIPAL`).
     MainMenu,
+    /// Waiting for, or talking to, a person (`ATENDIMENTO_HUMANO`): the bot stays quiet.
+    Human {
+        department: String,
+        since: DateTime<Utc>,
+    },
 }
+
+impl State {
+    /// The state's name, for handoff context and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::MainMenu => "main_menu",
+            Self::Human { .. } => "human",
+        }
+    }
+}
+
+/// Who said something in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Customer,
+    Bot,
+}
+
+/// One line of a conversation, kept for the human who takes it over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub from: Party,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How many lines of conversation a session keeps for the handoff.
+pub const HISTORY_TURNS: usize = 12;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -36,6 +71,9 @@ pub struct Session {
     /// already got: the notice goes out once per period, not on every message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub off_hours_notice_for: Option<DateTime<Utc>>,
+    /// The last lines of the conversation (at most `HISTORY_TURNS`), oldest first.
+    #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
+    pub history: std::collections::VecDeque<Turn>,
 }
 
 impl Session {
@@ -48,7 +86,20 @@ impl Session {
             bot_attempts: 0,
             profile_name: None,
             off_hours_notice_for: None,
+            history: Default::default(),
         }
+    }
+
+    /// Records a line of conversation, forgetting the oldest beyond `HISTORY_TURNS`.
+    pub fn record(&mut self, from: Party, text: impl Into<String>, at: DateTime<Utc>) {
+        if self.history.len() >= HISTORY_TURNS {
+            self.history.pop_front();
+        }
+        self.history.push_back(Turn {
+            from,
+            text: text.into(),
+            at,
+        });
     }
 
     /// When the session (and the customer-service window) ends.
