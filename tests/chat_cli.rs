@@ -29,10 +29,10 @@ fn oi_shows_the_menu_and_a_number_answers() {
         String::from_utf8_lossy(&output.stderr)
     );
     let out = String::from_utf8(output.stdout).unwrap();
-    let menu = "     1) Suporte\n     2) Vendas\n     3) Informações\n";
+    let menu = "     1) Suporte - Problemas com produto ou serviço\n     2) Vendas - Novos pedidos e orçamentos\n";
     let after_oi = out.find(menu).expect("the menu after oi");
     let answer = out
-        .find("bot: Que bom! Nosso time comercial")
+        .find("bot: Que bom! Veja nossos planos:")
         .expect("option 2 answered");
     assert!(answer > after_oi, "{out}");
 }
@@ -45,7 +45,7 @@ fn a_bad_configuration_file_stops_the_chat_with_the_field_named() {
     let shipped = atende_shared::domain::config::EMBEDDED;
     std::fs::write(
         &path,
-        shipped.replacen("style = \"buttons\"", "style = \"carousel\"", 1),
+        shipped.replacen("style = \"list\"", "style = \"carousel\"", 1),
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_atende"))

@@ -77,7 +77,13 @@ fn expectation(name: &str) -> Option<Expect> {
             webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA2QzY5RDlBNjM3NUI2MjM1AA=="])
         }
         "processor-sqs-batch.json" => Expect::Processor {
-            sent: &[("text", MARIA), ("buttons", MARIA), ("text", MARIA)],
+            // "oi": greeting and the menu; the "Vendas" tap: its answer and the catalog.
+            sent: &[
+                ("text", MARIA),
+                ("list", MARIA),
+                ("text", MARIA),
+                ("list", MARIA),
+            ],
         },
         "sla-checker-schedule.json" => Expect::SlaChecker { overdue: 1 },
         _ => return None,

@@ -65,7 +65,7 @@ fn sent_texts(whatsapp: &MemoryWhatsApp) -> Vec<String> {
         .filter_map(|d| match d {
             Delivery::Sent { message, to, .. } => Some(match message {
                 OutboundMessage::Text { body } => format!("{}: {body}", to.key()),
-                OutboundMessage::Buttons { .. } => format!("{}: [menu]", to.key()),
+                OutboundMessage::Buttons { .. } => format!("{}: [buttons]", to.key()),
                 OutboundMessage::List { .. } => format!("{}: [list]", to.key()),
             }),
             Delivery::Read { .. } => None,
@@ -89,7 +89,7 @@ async fn a_redelivered_message_is_applied_and_answered_once() {
     }
     assert_eq!(
         sent_texts(&rig.whatsapp),
-        ["5511: Olá! 👋 Bem-vindo(a) à Atende Demo.", "5511: [menu]"]
+        ["5511: Olá! 👋 Bem-vindo(a) à Atende Demo.", "5511: [list]"]
     );
 }
 
@@ -123,7 +123,7 @@ async fn a_failed_send_is_finished_by_the_redelivery_without_repeats() {
         Outcome::Duplicate { sent: 0 }
     );
     assert_eq!(sent_texts(&rig.whatsapp).len(), 1);
-    assert!(sent_texts(&rig.whatsapp)[0].contains("suporte técnico"));
+    assert!(sent_texts(&rig.whatsapp)[0].contains("Descreva seu problema"));
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn concurrent_messages_of_one_customer_lose_no_update() {
     let count = |needle: &str| sent.iter().filter(|s| s.contains(needle)).count();
     assert_eq!(count("Bem-vindo"), 1);
     assert_eq!(count("não entendi"), 2);
-    assert_eq!(count("[menu]"), 3);
+    assert_eq!(count("[list]"), 3);
     assert_eq!(count("transferir"), 1);
     assert_eq!(count("posição 1"), 1);
     assert!(stored.outbox.is_empty());
@@ -229,7 +229,7 @@ async fn a_crash_after_a_send_repeats_at_most_that_send() {
         [
             "5511: Olá! 👋 Bem-vindo(a) à Atende Demo.",
             "5511: Olá! 👋 Bem-vindo(a) à Atende Demo.",
-            "5511: [menu]"
+            "5511: [list]"
         ],
         "only the send in flight at the failure repeats"
     );
@@ -245,7 +245,7 @@ async fn a_message_refused_for_good_is_dropped_not_retried_forever() {
         rig.processor.handle(&event).await.unwrap(),
         Outcome::Applied { sent: 1 }
     );
-    assert_eq!(sent_texts(&rig.whatsapp), ["5511: [menu]"]);
+    assert_eq!(sent_texts(&rig.whatsapp), ["5511: [list]"]);
     // A throughput error (130429) is transient: kept for the redelivery.
     rig.whatsapp.fail_next_sends_with(1, 400, Some(130429));
     let event = text("5511", "wamid.2", "1");

@@ -115,14 +115,15 @@ async fn a_signed_oi_gets_a_read_receipt_a_greeting_and_the_menu() {
     let menu = &requests[2].body;
     assert_eq!(requests[2].to(), MARIA);
     assert_eq!(menu["type"], "interactive");
-    assert_eq!(menu["interactive"]["type"], "button");
-    let titles: Vec<&str> = menu["interactive"]["action"]["buttons"]
+    assert_eq!(menu["interactive"]["type"], "list");
+    let titles: Vec<&str> = menu["interactive"]["action"]["sections"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| b["reply"]["title"].as_str().unwrap())
+        .flat_map(|s| s["rows"].as_array().unwrap())
+        .map(|r| r["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["Suporte", "Vendas", "Informações"]);
+    assert_eq!(titles, ["Suporte", "Vendas", "Financeiro", "Informações"]);
 }
 
 #[tokio::test]

@@ -33,8 +33,20 @@ pub struct HandoffContext {
     pub department: String,
     /// Where the conversation was before the handoff.
     pub previous_state: String,
-    /// Why: a trigger phrase, or repeated misunderstandings.
+    /// Why: a trigger phrase, repeated misunderstandings, or the end of a guided flow.
     pub reason: String,
+    /// Support: the problem as the customer described it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Support: media ids of what the customer attached (`image:1482…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// Sales: the item ordered (`id`, title and price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// Finance: the validated CPF or CNPJ, digits only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
     pub bot_attempts: u32,
     pub conversation_started_at: DateTime<Utc>,
     /// The last lines of the conversation, oldest first.

@@ -39,6 +39,9 @@ pub struct Config {
     pub menu: Menu,
     #[serde(default)]
     pub departments: Vec<Department>,
+    /// What the sales flow offers (at most 10 items: one list message).
+    #[serde(default)]
+    pub catalog: Vec<CatalogItem>,
     /// Opening hours; without an `[hours]` table the business counts as always open.
     #[serde(default, rename = "hours")]
     pub hours_table: Option<HoursConfig>,
@@ -53,6 +56,8 @@ pub struct Texts {
     pub greeting: String,
     pub greeting_anonymous: String,
     pub not_understood: String,
+    /// Inside a flow, before its question is asked again.
+    pub not_understood_choice: String,
     pub unsupported_message: String,
     /// Sent when a conversation starts while the business is closed, once per closed period.
     pub off_hours: String,
@@ -62,6 +67,21 @@ pub struct Texts {
     pub handoff_after_attempts: String,
     /// The customer's place in line: `{position}`, `{department}`, `{minutes}` (the estimate).
     pub queue_position: String,
+    /// A guided flow is done and goes to a person of `{department}`.
+    pub department_handoff: String,
+    /// Support: after the description, offers to take a photo, video, audio or document.
+    pub support_attachment_prompt: String,
+    /// Support: the button that skips the attachment.
+    pub support_no_attachment_button: String,
+    /// Sales: the catalog list's body and its button.
+    pub sales_catalog_body: String,
+    pub sales_catalog_button: String,
+    /// Sales: confirmation of the chosen `{item}` at `{price}`, and its two buttons.
+    pub sales_confirm: String,
+    pub sales_confirm_button: String,
+    pub sales_back_button: String,
+    /// Finance: the document given does not check out.
+    pub finance_invalid_document: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -99,11 +119,40 @@ pub struct MenuOption {
     /// The list section this option is shown in (list style only).
     #[serde(default)]
     pub section: Option<String>,
-    /// The department that handles this option, if any.
+    /// The department that handles this option, if any (required by the flows).
     #[serde(default)]
     pub department: Option<String>,
-    /// What the bot answers when the option is picked.
+    /// What the option does after its answer: nothing more (`answer`, the default), or one of
+    /// the guided flows that end with a person of `department`.
+    #[serde(default)]
+    pub flow: OptionFlow,
+    /// What the bot answers when the option is picked (for a flow: its first question).
     pub answer: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionFlow {
+    /// Answer and stay in the menu.
+    #[default]
+    Answer,
+    /// Ask what the problem is, offer to take an attachment, open a ticket with a person.
+    Support,
+    /// Show the catalog, confirm the chosen item, pass the order to a person.
+    Sales,
+    /// Ask for the CPF or CNPJ (check digits validated) for a bill's second copy.
+    Finance,
+}
+
+/// An item of the sales catalog, shown as a list row.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogItem {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub price: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -168,6 +217,17 @@ impl Config {
         self.departments.iter().find(|d| d.id == id)
     }
 
+    /// The answer of the menu option that runs `flow` for `department` (a flow's question,
+    /// asked again when the reply does not fit).
+    pub fn menu_option_answer(&self, department: &str, flow: OptionFlow) -> String {
+        self.menu
+            .options
+            .iter()
+            .find(|o| o.flow == flow && o.department.as_deref() == Some(department))
+            .map(|o| o.answer.clone())
+            .unwrap_or_default()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         use limits::*;
         non_empty("business_name", &self.business_name)?;
@@ -181,6 +241,10 @@ impl Config {
             ("texts.greeting", &self.texts.greeting),
             ("texts.greeting_anonymous", &self.texts.greeting_anonymous),
             ("texts.not_understood", &self.texts.not_understood),
+            (
+                "texts.not_understood_choice",
+                &self.texts.not_understood_choice,
+            ),
             ("texts.unsupported_message", &self.texts.unsupported_message),
             ("texts.off_hours", &self.texts.off_hours),
             ("texts.handoff", &self.texts.handoff),
@@ -189,6 +253,17 @@ impl Config {
                 &self.texts.handoff_after_attempts,
             ),
             ("texts.queue_position", &self.texts.queue_position),
+            ("texts.department_handoff", &self.texts.department_handoff),
+            (
+                "texts.support_attachment_prompt",
+                &self.texts.support_attachment_prompt,
+            ),
+            ("texts.sales_catalog_body", &self.texts.sales_catalog_body),
+            ("texts.sales_confirm", &self.texts.sales_confirm),
+            (
+                "texts.finance_invalid_document",
+                &self.texts.finance_invalid_document,
+            ),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;
@@ -261,6 +336,15 @@ impl Config {
                     format!("names `{dept}`, which is not among [[departments]]"),
                 );
             }
+            if option.flow != OptionFlow::Answer && option.department.is_none() {
+                return invalid(
+                    &field("department"),
+                    format!("is required by flow `{:?}`", option.flow).to_lowercase(),
+                );
+            }
+            if option.flow == OptionFlow::Sales && self.catalog.is_empty() {
+                return invalid(&field("flow"), "is `sales` but [[catalog]] is empty");
+            }
             if !sections.contains(&option.section) {
                 sections.push(option.section.clone());
             }
@@ -273,6 +357,60 @@ impl Config {
                     sections.len()
                 ),
             );
+        }
+        for (name, title) in [
+            (
+                "texts.support_no_attachment_button",
+                &self.texts.support_no_attachment_button,
+            ),
+            (
+                "texts.sales_confirm_button",
+                &self.texts.sales_confirm_button,
+            ),
+            ("texts.sales_back_button", &self.texts.sales_back_button),
+        ] {
+            non_empty(name, title)?;
+            max_chars(name, title, BUTTON_TITLE)?;
+        }
+        non_empty(
+            "texts.sales_catalog_button",
+            &self.texts.sales_catalog_button,
+        )?;
+        max_chars(
+            "texts.sales_catalog_button",
+            &self.texts.sales_catalog_button,
+            LIST_BUTTON,
+        )?;
+        max_chars(
+            "texts.support_attachment_prompt",
+            &self.texts.support_attachment_prompt,
+            BUTTON_BODY,
+        )?;
+        if self.catalog.len() > LIST_ROWS {
+            return invalid(
+                "catalog",
+                format!(
+                    "has {} items; a list shows at most {LIST_ROWS}",
+                    self.catalog.len()
+                ),
+            );
+        }
+        let mut item_ids = HashSet::new();
+        for (i, item) in self.catalog.iter().enumerate() {
+            let field = |name: &str| format!("catalog[{i}].{name}");
+            non_empty(&field("id"), &item.id)?;
+            max_chars(&field("id"), &item.id, ROW_ID)?;
+            if !item_ids.insert(item.id.as_str()) {
+                return invalid(&field("id"), format!("`{}` is used twice", item.id));
+            }
+            non_empty(&field("title"), &item.title)?;
+            max_chars(&field("title"), &item.title, ROW_TITLE)?;
+            max_chars_opt(
+                &field("description"),
+                item.description.as_deref(),
+                ROW_DESCRIPTION,
+            )?;
+            non_empty(&field("price"), &item.price)?;
         }
         if self.department(&self.escalation_department).is_none() {
             return invalid(
@@ -353,7 +491,7 @@ mod tests {
     fn the_shipped_configuration_loads() {
         let config = Config::embedded().expect("shipped config is valid");
         assert_eq!(config.timezone, "America/Sao_Paulo");
-        assert_eq!(config.menu.options.len(), 3);
+        assert_eq!(config.menu.options.len(), 4);
         assert!(config.department("suporte").is_some());
         // Seed hours: Sunday closed, Monday 8-18 (São Paulo, UTC-3).
         let sunday_noon = "2026-11-29T15:00:00Z".parse().unwrap();
@@ -368,7 +506,7 @@ mod tests {
         let cases = [
             (
                 r#"title = "Suporte""#,
-                r#"title = "Suporte técnico completo""#,
+                r#"title = "Suporte técnico e garantia""#,
                 "menu.options[0].title",
             ),
             (
@@ -423,13 +561,11 @@ mod tests {
     }
 
     #[test]
-    fn four_buttons_are_refused_but_a_list_takes_them() {
-        let extra =
-            "\n[[menu.options]]\nid = \"btn_fin\"\ntitle = \"Financeiro\"\nanswer = \"Boletos\"\n";
-        let text = EMBEDDED.replacen("[[departments]]", &format!("{extra}\n[[departments]]"), 1);
-        let err = Config::from_toml(&text).unwrap_err();
+    fn four_options_fit_a_list_but_not_buttons() {
+        assert_eq!(Config::embedded().unwrap().menu.style, MenuStyle::List);
+        let buttons = EMBEDDED.replacen(r#"style = "list""#, r#"style = "buttons""#, 1);
+        let err = Config::from_toml(&buttons).unwrap_err();
         assert!(err.to_string().contains("menu.options"), "{err}");
-        let list = text.replacen(r#"style = "buttons""#, r#"style = "list""#, 1);
-        assert!(Config::from_toml(&list).is_ok());
+        assert!(err.to_string().contains("at most 3"), "{err}");
     }
 }

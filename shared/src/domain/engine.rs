@@ -6,9 +6,10 @@
 use crate::domain::command::{
     Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage,
 };
-use crate::domain::config::{Config, MenuOption, MenuStyle};
+use crate::domain::config::{CatalogItem, Config, MenuOption, MenuStyle, OptionFlow};
 use crate::domain::customer::CustomerId;
-use crate::domain::event::{InboundMessage, MessageContent};
+use crate::domain::document::TaxId;
+use crate::domain::event::{InboundMessage, MediaKind, MessageContent};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::sla::Priority;
 use crate::domain::text::{fold, has_phrase};
@@ -80,57 +81,331 @@ fn on_message(
             .iter()
             .any(|t| has_phrase(text, t))
     });
+    let menu_keyword = message
+        .content
+        .text()
+        .is_some_and(|text| is_menu_keyword(text, config));
 
-    match session.state {
-        State::Start => {
-            // Self-service works at any hour; the notice says when people answer, once per
-            // off-hours period.
-            if let Some(period) = config.hours.as_ref().and_then(|h| h.closed_since(now))
-                && session.off_hours_notice_for != Some(period)
-            {
-                session.off_hours_notice_for = Some(period);
-                out.send(&mut session, OutboundMessage::text(&config.texts.off_hours));
-            }
-            if triggered {
-                escalate(&mut session, &mut out, config, Escalation::Trigger);
-            } else {
-                let hello = greeting(&session, config);
-                out.send(&mut session, hello);
-                out.send(&mut session, main_menu(config));
-                session.state = State::MainMenu;
-            }
+    if let State::Start = session.state {
+        // Self-service works at any hour; the notice says when people answer, once per
+        // off-hours period.
+        if let Some(period) = config.hours.as_ref().and_then(|h| h.closed_since(now))
+            && session.off_hours_notice_for != Some(period)
+        {
+            session.off_hours_notice_for = Some(period);
+            out.send(&mut session, OutboundMessage::text(&config.texts.off_hours));
         }
-        State::MainMenu if triggered => {
-            escalate(&mut session, &mut out, config, Escalation::Trigger);
+        if !triggered {
+            let hello = greeting(&session, config);
+            out.send(&mut session, hello);
+            out.send(&mut session, main_menu(config));
+            session.state = State::MainMenu;
+            return (session, out.commands);
         }
+    }
+    if triggered {
+        let department = session
+            .state
+            .department()
+            .unwrap_or(&config.escalation_department)
+            .to_owned();
+        let handover = Handover::new(department, "trigger", &config.texts.handoff);
+        hand_over(&mut session, &mut out, config, handover);
+        return (session, out.commands);
+    }
+    if menu_keyword {
+        session.bot_attempts = 0;
+        session.state = State::MainMenu;
+        out.send(&mut session, main_menu(config));
+        return (session, out.commands);
+    }
+
+    match session.state.clone() {
+        State::Start | State::Human { .. } => {}
         State::MainMenu => match choice(&message.content, config) {
-            Choice::Option(option) => {
+            Some(option) => {
                 session.bot_attempts = 0;
                 out.send(&mut session, OutboundMessage::text(&option.answer));
+                start_flow(&mut session, &mut out, option, config);
             }
-            Choice::Menu => {
+            None => not_understood(
+                &mut session,
+                &mut out,
+                &message.content,
+                config,
+                main_menu(config),
+            ),
+        },
+        State::SupportDetails { department } => match &message.content {
+            MessageContent::Text { body } => {
                 session.bot_attempts = 0;
-                out.send(&mut session, main_menu(config));
+                out.send(
+                    &mut session,
+                    OutboundMessage::Buttons {
+                        header: None,
+                        body: config.texts.support_attachment_prompt.clone(),
+                        footer: None,
+                        buttons: vec![Button {
+                            id: NO_ATTACHMENT.to_owned(),
+                            title: config.texts.support_no_attachment_button.clone(),
+                        }],
+                    },
+                );
+                session.state = State::SupportAttachment {
+                    department,
+                    details: body.clone(),
+                };
             }
-            Choice::None => {
-                session.bot_attempts += 1;
-                if session.bot_attempts >= config.max_bot_attempts {
-                    escalate(&mut session, &mut out, config, Escalation::Attempts);
-                } else {
-                    // Typed text that matches nothing is not understood; anything else (media,
-                    // locations, types atende cannot read) gets the message-type apology.
-                    let apology = match message.content {
-                        MessageContent::Text { .. } => &config.texts.not_understood,
-                        _ => &config.texts.unsupported_message,
-                    };
-                    out.send(&mut session, OutboundMessage::text(apology));
-                    out.send(&mut session, main_menu(config));
-                }
+            MessageContent::Media {
+                kind, id, caption, ..
+            } => {
+                let mut handover = Handover::new(
+                    department,
+                    "support_ticket",
+                    &config.texts.department_handoff,
+                );
+                handover.problem = caption.clone();
+                handover.attachments = vec![format!("{}:{id}", media_name(*kind))];
+                hand_over(&mut session, &mut out, config, handover);
+            }
+            other => {
+                let repeat = OutboundMessage::text(
+                    config.menu_option_answer(&department, OptionFlow::Support),
+                );
+                not_understood(&mut session, &mut out, other, config, repeat);
             }
         },
-        State::Human { .. } => {}
+        State::SupportAttachment {
+            department,
+            details,
+        } => {
+            let mut handover = Handover::new(
+                department,
+                "support_ticket",
+                &config.texts.department_handoff,
+            );
+            match &message.content {
+                MessageContent::Media {
+                    kind, id, caption, ..
+                } => {
+                    handover.attachments = vec![format!("{}:{id}", media_name(*kind))];
+                    handover.problem = Some(match caption {
+                        Some(c) => format!("{details}\n{c}"),
+                        None => details,
+                    });
+                }
+                MessageContent::Text { body } => {
+                    handover.problem = Some(format!("{details}\n{body}"))
+                }
+                _ => handover.problem = Some(details),
+            }
+            hand_over(&mut session, &mut out, config, handover);
+        }
+        State::SalesCatalog { department } => match pick(
+            &message.content,
+            config
+                .catalog
+                .iter()
+                .map(|i| (i.id.as_str(), i.title.as_str())),
+        ) {
+            Some(i) => {
+                session.bot_attempts = 0;
+                let item = &config.catalog[i];
+                out.send(&mut session, checkout(item, config));
+                session.state = State::SalesCheckout {
+                    department,
+                    item: item.id.clone(),
+                };
+            }
+            None => not_understood(
+                &mut session,
+                &mut out,
+                &message.content,
+                config,
+                catalog(config),
+            ),
+        },
+        State::SalesCheckout { department, item } => {
+            let choices = [
+                (CONFIRM, config.texts.sales_confirm_button.as_str()),
+                (BACK, config.texts.sales_back_button.as_str()),
+            ];
+            let item = config.catalog.iter().find(|i| i.id == item);
+            match (pick(&message.content, choices.into_iter()), item) {
+                (Some(0), Some(item)) => {
+                    let mut handover =
+                        Handover::new(department, "sales_order", &config.texts.department_handoff);
+                    handover.order = Some(format!("{} ({}, {})", item.id, item.title, item.price));
+                    hand_over(&mut session, &mut out, config, handover);
+                }
+                (Some(_), _) | (None, None) => {
+                    session.bot_attempts = 0;
+                    session.state = State::MainMenu;
+                    out.send(&mut session, main_menu(config));
+                }
+                (None, Some(item)) => not_understood(
+                    &mut session,
+                    &mut out,
+                    &message.content,
+                    config,
+                    checkout(item, config),
+                ),
+            }
+        }
+        State::FinanceDocument { department } => {
+            match message.content.text().and_then(TaxId::parse) {
+                Some(document) => {
+                    session.bot_attempts = 0;
+                    let mut handover = Handover::new(
+                        department,
+                        "finance_second_copy",
+                        &config.texts.department_handoff,
+                    );
+                    handover.document = Some(match document {
+                        TaxId::Cpf(d) | TaxId::Cnpj(d) => d,
+                    });
+                    hand_over(&mut session, &mut out, config, handover);
+                }
+                None => {
+                    session.bot_attempts += 1;
+                    if session.bot_attempts >= config.max_bot_attempts {
+                        let handover = Handover::new(
+                            department,
+                            "bot_attempts",
+                            &config.texts.handoff_after_attempts,
+                        );
+                        hand_over(&mut session, &mut out, config, handover);
+                    } else {
+                        out.send(
+                            &mut session,
+                            OutboundMessage::text(&config.texts.finance_invalid_document),
+                        );
+                    }
+                }
+            }
+        }
     }
     (session, out.commands)
+}
+
+/// Reply ids of the buttons the flows send.
+const NO_ATTACHMENT: &str = "support_no_attachment";
+const CONFIRM: &str = "sales_confirm";
+const BACK: &str = "sales_back";
+
+fn media_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "image",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Document => "document",
+        MediaKind::Sticker => "sticker",
+    }
+}
+
+/// After an option's answer: enter its flow.
+fn start_flow(session: &mut Session, out: &mut Replies, option: &MenuOption, config: &Config) {
+    let Some(department) = option.department.clone() else {
+        return;
+    };
+    session.state = match option.flow {
+        OptionFlow::Answer => return,
+        OptionFlow::Support => State::SupportDetails { department },
+        OptionFlow::Sales => {
+            out.send(session, catalog(config));
+            State::SalesCatalog { department }
+        }
+        OptionFlow::Finance => State::FinanceDocument { department },
+    };
+}
+
+/// A misunderstanding: an apology and `again`, or a person after `max_bot_attempts`.
+fn not_understood(
+    session: &mut Session,
+    out: &mut Replies,
+    content: &MessageContent,
+    config: &Config,
+    again: OutboundMessage,
+) {
+    session.bot_attempts += 1;
+    if session.bot_attempts >= config.max_bot_attempts {
+        let department = session
+            .state
+            .department()
+            .unwrap_or(&config.escalation_department)
+            .to_owned();
+        let handover = Handover::new(
+            department,
+            "bot_attempts",
+            &config.texts.handoff_after_attempts,
+        );
+        hand_over(session, out, config, handover);
+        return;
+    }
+    // Typed text that matches nothing is not understood; anything else (media, locations,
+    // types atende cannot read) gets the message-type apology.
+    let apology = match content {
+        MessageContent::Text { .. } if matches!(session.state, State::MainMenu) => {
+            &config.texts.not_understood
+        }
+        MessageContent::Text { .. } => &config.texts.not_understood_choice,
+        _ => &config.texts.unsupported_message,
+    };
+    out.send(session, OutboundMessage::text(apology));
+    out.send(session, again);
+}
+
+/// The sales catalog as a list.
+fn catalog(config: &Config) -> OutboundMessage {
+    OutboundMessage::List {
+        header: None,
+        body: config.texts.sales_catalog_body.clone(),
+        footer: None,
+        button: config.texts.sales_catalog_button.clone(),
+        sections: vec![ListSection {
+            title: None,
+            rows: config
+                .catalog
+                .iter()
+                .map(|i| ListRow {
+                    id: i.id.clone(),
+                    title: i.title.clone(),
+                    description: Some(match &i.description {
+                        Some(d) => format!("{} - {d}", i.price),
+                        None => i.price.clone(),
+                    })
+                    .map(|d| {
+                        d.chars()
+                            .take(crate::domain::config::limits::ROW_DESCRIPTION)
+                            .collect()
+                    }),
+                })
+                .collect(),
+        }],
+    }
+}
+
+/// The confirmation of a chosen item, with confirm and back buttons.
+fn checkout(item: &CatalogItem, config: &Config) -> OutboundMessage {
+    OutboundMessage::Buttons {
+        header: None,
+        body: config
+            .texts
+            .sales_confirm
+            .replace("{item}", &item.title)
+            .replace("{price}", &item.price),
+        footer: None,
+        buttons: vec![
+            Button {
+                id: CONFIRM.to_owned(),
+                title: config.texts.sales_confirm_button.clone(),
+            },
+            Button {
+                id: BACK.to_owned(),
+                title: config.texts.sales_back_button.clone(),
+            },
+        ],
+    }
 }
 
 /// The commands of one step, with what the bot says recorded in the session's history.
@@ -146,37 +421,62 @@ impl Replies {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Escalation {
-    Trigger,
-    Attempts,
+/// Why and where a conversation goes to a person, with what the flow collected.
+struct Handover {
+    department: String,
+    reason: &'static str,
+    text: String,
+    problem: Option<String>,
+    attachments: Vec<String>,
+    order: Option<String>,
+    document: Option<String>,
 }
 
-/// Hands the conversation to a person: tells the customer, and asks the shell to queue them.
-fn escalate(session: &mut Session, out: &mut Replies, config: &Config, why: Escalation) {
-    let (text, reason) = match why {
-        Escalation::Trigger => (&config.texts.handoff, "trigger"),
-        Escalation::Attempts => (&config.texts.handoff_after_attempts, "bot_attempts"),
-    };
-    out.send(session, OutboundMessage::text(text));
-    let department = config.escalation_department.clone();
+impl Handover {
+    fn new(department: String, reason: &'static str, text: &str) -> Self {
+        Self {
+            department,
+            reason,
+            text: text.to_owned(),
+            problem: None,
+            attachments: Vec::new(),
+            order: None,
+            document: None,
+        }
+    }
+}
+
+/// Hands the conversation to a person: tells the customer, and asks the shell to queue them
+/// and notify the agents.
+fn hand_over(session: &mut Session, out: &mut Replies, config: &Config, h: Handover) {
+    let name = config
+        .department(&h.department)
+        .map_or(h.department.as_str(), |d| d.name.as_str());
+    out.send(
+        session,
+        OutboundMessage::text(h.text.replace("{department}", name)),
+    );
     let vip = matches!(&session.customer, CustomerId::Phone(p) if config.vip_numbers.contains(p));
     let context = HandoffContext {
         customer: session.customer.clone(),
         profile_name: session.profile_name.clone(),
-        department: department.clone(),
+        department: h.department.clone(),
         previous_state: session.state.name().to_owned(),
-        reason: reason.to_owned(),
+        reason: h.reason.to_owned(),
+        problem: h.problem,
+        attachments: h.attachments,
+        order: h.order,
+        document: h.document,
         bot_attempts: session.bot_attempts,
         conversation_started_at: session.started_at,
         last_messages: session.history.iter().cloned().collect(),
     };
     session.state = State::Human {
-        department: department.clone(),
+        department: h.department.clone(),
         since: out.now,
     };
     out.commands.push(Command::EnqueueForHuman {
-        department,
+        department: h.department,
         priority: if vip {
             Priority::High
         } else {
@@ -233,35 +533,44 @@ fn describe(content: &MessageContent) -> String {
     }
 }
 
-enum Choice<'c> {
-    Option(&'c MenuOption),
-    Menu,
-    None,
+/// Whether the customer typed one of the menu keywords.
+fn is_menu_keyword(text: &str, config: &Config) -> bool {
+    let typed = fold(text);
+    config.menu_keywords.iter().any(|k| fold(k) == typed)
 }
 
-/// Resolves what the customer picked: a button or list id, the option's number, its title
-/// (case and accents ignored), or a menu keyword.
-fn choice<'c>(content: &MessageContent, config: &'c Config) -> Choice<'c> {
+/// The main-menu option the customer picked, if any.
+fn choice<'c>(content: &MessageContent, config: &'c Config) -> Option<&'c MenuOption> {
     let options = &config.menu.options;
-    let by_id = |id: &str| options.iter().find(|o| o.id == id);
-    let picked = match content {
+    pick(
+        content,
+        options.iter().map(|o| (o.id.as_str(), o.title.as_str())),
+    )
+    .map(|i| &options[i])
+}
+
+/// Which of `choices` (id, title) the customer picked: a button or list reply's id, a template
+/// quick reply's payload, the choice's number, or its title (case and accents ignored).
+fn pick<'a>(
+    content: &MessageContent,
+    choices: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<usize> {
+    let choices: Vec<(&str, &str)> = choices.collect();
+    let by_id = |id: &str| choices.iter().position(|(c, _)| *c == id);
+    match content {
         MessageContent::ButtonReply { id, .. } | MessageContent::ListReply { id, .. } => by_id(id),
         MessageContent::QuickReply { payload, .. } => by_id(payload),
         MessageContent::Text { body } => {
             let typed = fold(body);
-            if config.menu_keywords.iter().any(|k| fold(k) == typed) {
-                return Choice::Menu;
-            }
             typed
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| n.checked_sub(1))
-                .and_then(|i| options.get(i))
-                .or_else(|| options.iter().find(|o| fold(&o.title) == typed))
+                .filter(|&i| i < choices.len())
+                .or_else(|| choices.iter().position(|(_, title)| fold(title) == typed))
         }
         _ => None,
-    };
-    picked.map_or(Choice::None, Choice::Option)
+    }
 }
 
 fn greeting(session: &Session, config: &Config) -> OutboundMessage {
@@ -365,19 +674,14 @@ mod tests {
         assert!(matches!(
             cmds[2],
             Command::Send {
-                message: OutboundMessage::Buttons { .. }
+                message: OutboundMessage::List { .. }
             }
         ));
     }
 
     #[test]
     fn a_list_menu_groups_options_by_section() {
-        let text = crate::domain::config::EMBEDDED.replacen(
-            r#"style = "buttons""#,
-            r#"style = "list""#,
-            1,
-        );
-        let config = Config::from_toml(&text).unwrap();
+        let config = Config::embedded().unwrap();
         let OutboundMessage::List { sections, .. } = main_menu(&config) else {
             panic!("expected a list")
         };
@@ -385,6 +689,92 @@ mod tests {
             .iter()
             .map(|s| (s.title.as_deref(), s.rows.len()))
             .collect();
-        assert_eq!(shape, [(Some("Atendimento"), 2), (Some("Informações"), 1)]);
+        assert_eq!(shape, [(Some("Atendimento"), 3), (Some("Informações"), 1)]);
+    }
+
+    /// Runs typed lines (or given contents) through the engine and returns the last commands.
+    fn run(steps: &[MessageContent]) -> (Session, Vec<Command>) {
+        let config = config();
+        let mut session = Session::new(CustomerId::Phone("5511999990000".into()), at(12));
+        let mut last = Vec::new();
+        for (i, content) in steps.iter().enumerate() {
+            let message = InboundMessage {
+                id: format!("wamid.{i}"),
+                sent_at: None,
+                profile_name: None,
+                content: content.clone(),
+            };
+            (session, last) = step(session, Input::Message(&message), at(12), &config);
+        }
+        (session, last)
+    }
+
+    fn typed(body: &str) -> MessageContent {
+        MessageContent::Text { body: body.into() }
+    }
+
+    fn handoff_context(commands: &[Command]) -> HandoffContext {
+        commands
+            .iter()
+            .find_map(|c| match c {
+                Command::NotifyAgents { context } => Some(context.clone()),
+                _ => None,
+            })
+            .expect("agents notified")
+    }
+
+    #[test]
+    fn a_support_ticket_carries_the_problem_and_the_attachment_to_the_agent() {
+        let photo = MessageContent::Media {
+            kind: MediaKind::Image,
+            id: "1482902119483940".into(),
+            mime_type: None,
+            caption: Some("a luz vermelha".into()),
+        };
+        let (session, commands) = run(&[typed("oi"), typed("1"), typed("sem internet"), photo]);
+        assert!(
+            matches!(session.state, State::Human { ref department, .. } if department == "suporte")
+        );
+        assert!(commands.contains(&Command::EnqueueForHuman {
+            department: "suporte".into(),
+            priority: Priority::Normal,
+        }));
+        let context = handoff_context(&commands);
+        assert_eq!(context.reason, "support_ticket");
+        assert_eq!(context.previous_state, "support_attachment");
+        assert_eq!(
+            context.problem.as_deref(),
+            Some("sem internet\na luz vermelha")
+        );
+        assert_eq!(context.attachments, ["image:1482902119483940"]);
+        let said: Vec<&str> = context
+            .last_messages
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect();
+        assert!(
+            said.contains(&"sem internet") && said.contains(&"[Image] a luz vermelha"),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn an_order_and_a_document_reach_the_agent() {
+        let (_, commands) = run(&[
+            typed("oi"),
+            typed("2"),
+            typed("1"),
+            typed("confirmar pedido"),
+        ]);
+        let context = handoff_context(&commands);
+        assert_eq!(context.department, "vendas");
+        assert_eq!(
+            context.order.as_deref(),
+            Some("plano_basico (Plano Básico, R$ 99,90/mês)")
+        );
+        let (_, commands) = run(&[typed("oi"), typed("3"), typed("11.222.333/0001-81")]);
+        let context = handoff_context(&commands);
+        assert_eq!(context.department, "financeiro");
+        assert_eq!(context.document.as_deref(), Some("11222333000181"));
     }
 }

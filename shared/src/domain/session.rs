@@ -17,6 +17,16 @@ pub enum State {
     Start,
     /// The main menu was shown and the customer picks from it (`MENU_PRINCIPAL`).
     MainMenu,
+    /// Support: waiting for the problem's description (`SUPORTE_AGUARDANDO_DETALHES`).
+    SupportDetails { department: String },
+    /// Support: description taken, an attachment may follow (`SUPORTE_AGUARDANDO_ANEXO`).
+    SupportAttachment { department: String, details: String },
+    /// Sales: the catalog was shown (`VENDAS_CATALOGO`).
+    SalesCatalog { department: String },
+    /// Sales: an item was chosen and awaits confirmation (`VENDAS_CHECKOUT`).
+    SalesCheckout { department: String, item: String },
+    /// Finance: waiting for the CPF or CNPJ for a bill's second copy (`FINANCEIRO_SEGUNDA_VIA`).
+    FinanceDocument { department: String },
     /// Waiting for, or talking to, a person (`ATENDIMENTO_HUMANO`): the bot stays quiet.
     Human {
         department: String,
@@ -25,11 +35,29 @@ pub enum State {
 }
 
 impl State {
+    /// The department of the flow the conversation is in, if any.
+    pub fn department(&self) -> Option<&str> {
+        match self {
+            Self::SupportDetails { department }
+            | Self::SupportAttachment { department, .. }
+            | Self::SalesCatalog { department }
+            | Self::SalesCheckout { department, .. }
+            | Self::FinanceDocument { department }
+            | Self::Human { department, .. } => Some(department),
+            Self::Start | Self::MainMenu => None,
+        }
+    }
+
     /// The state's name, for handoff context and logs.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Start => "start",
             Self::MainMenu => "main_menu",
+            Self::SupportDetails { .. } => "support_details",
+            Self::SupportAttachment { .. } => "support_attachment",
+            Self::SalesCatalog { .. } => "sales_catalog",
+            Self::SalesCheckout { .. } => "sales_checkout",
+            Self::FinanceDocument { .. } => "finance_document",
             Self::Human { .. } => "human",
         }
     }
