@@ -86,6 +86,90 @@ impl OutboundMessage {
         Self::Text { body: body.into() }
     }
 
+    /// Checks the message against WhatsApp's limits (see `config::limits`): what the Cloud API
+    /// would refuse, or silently cut.
+    pub fn check_limits(&self) -> Result<(), String> {
+        use crate::domain::config::limits::*;
+        let len = |s: &str| s.chars().count();
+        let at_most = |what: &str, s: &str, max: usize| {
+            if len(s) > max {
+                Err(format!("{what} has {} characters (at most {max})", len(s)))
+            } else if s.trim().is_empty() && what != "footer" {
+                Err(format!("{what} is empty"))
+            } else {
+                Ok(())
+            }
+        };
+        let frame = |header: &Option<String>, footer: &Option<String>| {
+            header
+                .as_deref()
+                .map_or(Ok(()), |h| at_most("header", h, HEADER))?;
+            footer
+                .as_deref()
+                .map_or(Ok(()), |f| at_most("footer", f, FOOTER))
+        };
+        match self {
+            Self::Text { body } => at_most("text", body, TEXT_BODY),
+            Self::Buttons {
+                header,
+                body,
+                footer,
+                buttons,
+            } => {
+                frame(header, footer)?;
+                at_most("button message body", body, BUTTON_BODY)?;
+                if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
+                    return Err(format!("{} buttons (1 to {MAX_BUTTONS})", buttons.len()));
+                }
+                let mut ids = std::collections::HashSet::new();
+                for b in buttons {
+                    at_most("button title", &b.title, BUTTON_TITLE)?;
+                    at_most("button id", &b.id, BUTTON_ID)?;
+                    if !ids.insert(&b.id) {
+                        return Err(format!("button id `{}` twice", b.id));
+                    }
+                }
+                Ok(())
+            }
+            Self::List {
+                header,
+                body,
+                footer,
+                button,
+                sections,
+            } => {
+                frame(header, footer)?;
+                at_most("list body", body, LIST_BODY)?;
+                at_most("list button", button, LIST_BUTTON)?;
+                let rows: usize = sections.iter().map(|s| s.rows.len()).sum();
+                if sections.is_empty()
+                    || sections.len() > LIST_SECTIONS
+                    || rows == 0
+                    || rows > LIST_ROWS
+                {
+                    return Err(format!("{} sections with {rows} rows", sections.len()));
+                }
+                let mut ids = std::collections::HashSet::new();
+                for s in sections {
+                    s.title
+                        .as_deref()
+                        .map_or(Ok(()), |t| at_most("section title", t, SECTION_TITLE))?;
+                    for r in &s.rows {
+                        at_most("row title", &r.title, ROW_TITLE)?;
+                        at_most("row id", &r.id, ROW_ID)?;
+                        r.description
+                            .as_deref()
+                            .map_or(Ok(()), |d| at_most("row description", d, ROW_DESCRIPTION))?;
+                        if !ids.insert(&r.id) {
+                            return Err(format!("row id `{}` twice", r.id));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// What the message says, in one line of text, for the conversation history.
     pub fn summary(&self) -> String {
         match self {

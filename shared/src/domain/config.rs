@@ -48,6 +48,20 @@ pub struct Config {
     /// Built from `hours_table` and `timezone` when the file loads.
     #[serde(skip)]
     pub hours: Option<BusinessHours>,
+    /// The words the engine compares typed text with, folded once when the file loads.
+    #[serde(skip)]
+    pub folded: FoldedWords,
+}
+
+/// Configuration words folded for matching (`text::fold`), in the order of their lists.
+#[derive(Clone, Debug, Default)]
+pub struct FoldedWords {
+    pub triggers: Vec<String>,
+    pub menu_keywords: Vec<String>,
+    pub menu_titles: Vec<String>,
+    pub catalog_titles: Vec<String>,
+    /// The sales confirmation's buttons: confirm, back.
+    pub checkout_titles: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,6 +219,22 @@ impl Config {
                 })?;
             config.hours = Some(hours);
         }
+        let fold_all = |words: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            words.map(|w| crate::domain::text::fold(w)).collect()
+        };
+        config.folded = FoldedWords {
+            triggers: fold_all(&mut config.escalation_triggers.iter()),
+            menu_keywords: fold_all(&mut config.menu_keywords.iter()),
+            menu_titles: fold_all(&mut config.menu.options.iter().map(|o| &o.title)),
+            catalog_titles: fold_all(&mut config.catalog.iter().map(|i| &i.title)),
+            checkout_titles: fold_all(
+                &mut [
+                    &config.texts.sales_confirm_button,
+                    &config.texts.sales_back_button,
+                ]
+                .into_iter(),
+            ),
+        };
         Ok(config)
     }
 

@@ -12,7 +12,7 @@ use crate::domain::document::TaxId;
 use crate::domain::event::{InboundMessage, MediaKind, MessageContent};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::sla::Priority;
-use crate::domain::text::{fold, has_phrase};
+use crate::domain::text::{fold, has_folded_phrase};
 use chrono::{DateTime, Utc};
 
 /// What the engine reacts to.
@@ -75,16 +75,18 @@ fn on_message(
         return (session, out.commands);
     }
 
-    let triggered = message.content.text().is_some_and(|text| {
+    // Typed text is folded once; the configuration's words were folded when it loaded.
+    let typed = message.content.text().map(fold);
+    let typed = typed.as_deref();
+    let triggered = typed.is_some_and(|text| {
         config
-            .escalation_triggers
+            .folded
+            .triggers
             .iter()
-            .any(|t| has_phrase(text, t))
+            .any(|t| has_folded_phrase(text, t))
     });
-    let menu_keyword = message
-        .content
-        .text()
-        .is_some_and(|text| is_menu_keyword(text, config));
+    let menu_keyword =
+        typed.is_some_and(|text| config.folded.menu_keywords.iter().any(|k| k == text));
 
     if let State::Start = session.state {
         // Self-service works at any hour; the notice says when people answer, once per
@@ -122,7 +124,7 @@ fn on_message(
 
     match session.state.clone() {
         State::Start | State::Human { .. } => {}
-        State::MainMenu => match choice(&message.content, config) {
+        State::MainMenu => match choice(&message.content, typed, config) {
             Some(option) => {
                 session.bot_attempts = 0;
                 out.send(&mut session, OutboundMessage::text(&option.answer));
@@ -203,10 +205,9 @@ fn on_message(
         }
         State::SalesCatalog { department } => match pick(
             &message.content,
-            config
-                .catalog
-                .iter()
-                .map(|i| (i.id.as_str(), i.title.as_str())),
+            typed,
+            config.catalog.iter().map(|i| i.id.as_str()),
+            &config.folded.catalog_titles,
         ) {
             Some(i) => {
                 session.bot_attempts = 0;
@@ -226,12 +227,14 @@ fn on_message(
             ),
         },
         State::SalesCheckout { department, item } => {
-            let choices = [
-                (CONFIRM, config.texts.sales_confirm_button.as_str()),
-                (BACK, config.texts.sales_back_button.as_str()),
-            ];
             let item = config.catalog.iter().find(|i| i.id == item);
-            match (pick(&message.content, choices.into_iter()), item) {
+            let picked = pick(
+                &message.content,
+                typed,
+                [CONFIRM, BACK].into_iter(),
+                &config.folded.checkout_titles,
+            );
+            match (picked, item) {
                 (Some(0), Some(item)) => {
                     let mut handover =
                         Handover::new(department, "sales_order", &config.texts.department_handoff);
@@ -533,43 +536,45 @@ fn describe(content: &MessageContent) -> String {
     }
 }
 
-/// Whether the customer typed one of the menu keywords.
-fn is_menu_keyword(text: &str, config: &Config) -> bool {
-    let typed = fold(text);
-    config.menu_keywords.iter().any(|k| fold(k) == typed)
-}
-
 /// The main-menu option the customer picked, if any.
-fn choice<'c>(content: &MessageContent, config: &'c Config) -> Option<&'c MenuOption> {
+fn choice<'c>(
+    content: &MessageContent,
+    typed: Option<&str>,
+    config: &'c Config,
+) -> Option<&'c MenuOption> {
     let options = &config.menu.options;
     pick(
         content,
-        options.iter().map(|o| (o.id.as_str(), o.title.as_str())),
+        typed,
+        options.iter().map(|o| o.id.as_str()),
+        &config.folded.menu_titles,
     )
     .map(|i| &options[i])
 }
 
-/// Which of `choices` (id, title) the customer picked: a button or list reply's id, a template
-/// quick reply's payload, the choice's number, or its title (case and accents ignored).
+/// Which choice the customer picked, given the choices' ids and folded titles (same order): a
+/// button or list reply's id, a template quick reply's payload, or, typed (`typed`, folded),
+/// the choice's number or its title.
 fn pick<'a>(
     content: &MessageContent,
-    choices: impl Iterator<Item = (&'a str, &'a str)>,
+    typed: Option<&str>,
+    mut ids: impl Iterator<Item = &'a str>,
+    folded_titles: &[String],
 ) -> Option<usize> {
-    let choices: Vec<(&str, &str)> = choices.collect();
-    let by_id = |id: &str| choices.iter().position(|(c, _)| *c == id);
     match content {
-        MessageContent::ButtonReply { id, .. } | MessageContent::ListReply { id, .. } => by_id(id),
-        MessageContent::QuickReply { payload, .. } => by_id(payload),
-        MessageContent::Text { body } => {
-            let typed = fold(body);
+        MessageContent::ButtonReply { id, .. } | MessageContent::ListReply { id, .. } => {
+            ids.position(|c| c == id)
+        }
+        MessageContent::QuickReply { payload, .. } => ids.position(|c| c == payload),
+        _ => {
+            let typed = typed?;
             typed
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| n.checked_sub(1))
-                .filter(|&i| i < choices.len())
-                .or_else(|| choices.iter().position(|(_, title)| fold(title) == typed))
+                .filter(|&i| i < folded_titles.len())
+                .or_else(|| folded_titles.iter().position(|t| t == typed))
         }
-        _ => None,
     }
 }
 

@@ -26,8 +26,17 @@ pub fn fold(s: &str) -> String {
 /// "Quero falar com um ATENDENTE!" has "atendente" and "falar com", but not "ate"; "desumano"
 /// does not have "humano".
 pub fn has_phrase(text: &str, phrase: &str) -> bool {
-    let phrase = fold(phrase);
-    !phrase.is_empty() && format!(" {} ", fold(text)).contains(&format!(" {phrase} "))
+    has_folded_phrase(&fold(text), &fold(phrase))
+}
+
+/// `has_phrase` for text and phrase already folded (words separated by single spaces).
+pub fn has_folded_phrase(text: &str, phrase: &str) -> bool {
+    !phrase.is_empty()
+        && text.match_indices(phrase).any(|(i, _)| {
+            let end = i + phrase.len();
+            (i == 0 || text.as_bytes()[i - 1] == b' ')
+                && (end == text.len() || text.as_bytes()[end] == b' ')
+        })
 }
 
 #[cfg(test)]
