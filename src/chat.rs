@@ -76,6 +76,19 @@ impl ChatSession {
         self.send(content).await
     }
 
+    /// Plays the agent closing the conversation; returns what the bot then says, rendered.
+    pub async fn close(&mut self) -> Result<String, atende_shared::app::ProcessError> {
+        self.counter += 1;
+        let event = QueueEvent {
+            id: format!("close.chat.{}", self.counter),
+            customer: Some(self.customer.clone()),
+            business_number: Some(LOCAL_BUSINESS_NUMBER.into()),
+            kind: EventKind::Closed,
+        };
+        self.processor.handle(&event).await?;
+        Ok(self.rendered())
+    }
+
     /// Sends any message content (media, reactions…) and returns the bot's answer, rendered.
     pub async fn send(
         &mut self,
@@ -94,6 +107,11 @@ impl ChatSession {
             }),
         };
         self.processor.handle(&event).await?;
+        Ok(self.rendered())
+    }
+
+    /// What the bot sent since the last call, rendered; remembers the last choices offered.
+    fn rendered(&mut self) -> String {
         let mut out = String::new();
         for delivery in self.whatsapp.take() {
             if let Delivery::Sent { message, .. } = delivery {
@@ -108,6 +126,6 @@ impl ChatSession {
                 out.push_str(&render(&message));
             }
         }
-        Ok(out)
+        out
     }
 }

@@ -91,7 +91,7 @@ async fn chat() -> Result<(), String> {
     let config = settings::load_config().map_err(|e| e.to_string())?;
     println!(
         "atende chat: you are a customer of {}. Type a message (\"oi\" to start), a number to \
-         pick a choice, Ctrl-D to leave.",
+         pick a choice, /close to play the agent closing the conversation, Ctrl-D to leave.",
         config.business_name
     );
     let mut session = ChatSession::new(config, Arc::new(SystemClock), None);
@@ -110,7 +110,12 @@ async fn chat() -> Result<(), String> {
         if line.trim().is_empty() {
             continue;
         }
-        match session.say(&line).await {
+        let answer = if line.trim() == "/close" {
+            session.close().await
+        } else {
+            session.say(&line).await
+        };
+        match answer {
             Ok(answer) => print!("{answer}"),
             Err(e) => eprintln!("atende: the message was not processed: {e}"),
         }

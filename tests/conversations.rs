@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 enum Step {
     Say(String),
+    Close,
     Wait(Duration),
     At(chrono::DateTime<chrono::Utc>),
 }
@@ -77,6 +78,8 @@ async fn replay(transcript: &str) -> String {
             steps.push((line.to_owned(), Step::Say(text.to_owned())));
         } else if let Some(d) = line.strip_prefix("@wait ") {
             steps.push((line.to_owned(), Step::Wait(duration(d.trim()))));
+        } else if line.trim() == "@agent closes" {
+            steps.push((line.to_owned(), Step::Close));
         } else if let Some(t) = line.strip_prefix("@at ") {
             let at = t
                 .trim()
@@ -94,6 +97,7 @@ async fn replay(transcript: &str) -> String {
         match step {
             Step::Wait(d) => clock.advance(d),
             Step::At(at) => clock.set(at),
+            Step::Close => out.push_str(&chat.close().await.expect("processed")),
             Step::Say(text) => {
                 let answer = match content(&text) {
                     Some(c) => chat.send(c).await,

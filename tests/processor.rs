@@ -431,3 +431,39 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
     assert_eq!(sent_texts(&whatsapp).len(), before);
     assert_eq!(attendance.waiting().await.unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey() {
+    use atende_shared::ports::AttendanceQueue;
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        attendance.clone(),
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    processor
+        .handle(&text("5511", "wamid.a", "atendente"))
+        .await
+        .unwrap();
+    assert_eq!(attendance.waiting().await.unwrap().len(), 1);
+    let close = QueueEvent {
+        id: "close-1".into(),
+        customer: Some(CustomerId::Phone("5511".into())),
+        business_number: Some("106540352242922".into()),
+        kind: EventKind::Closed,
+    };
+    assert_eq!(
+        processor.handle(&close).await.unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
+    assert!(attendance.waiting().await.unwrap().is_empty());
+    assert!(sent_texts(&whatsapp).last().unwrap().contains("de 0 a 10"));
+    // Closed twice (a redelivery): nothing more.
+    assert_eq!(
+        processor.handle(&close).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+}

@@ -44,6 +44,13 @@ pub enum Outcome {
     Stale,
 }
 
+/// What is applied to a session.
+#[derive(Clone, Copy)]
+enum Incoming<'a> {
+    Message(&'a InboundMessage),
+    Closed,
+}
+
 pub struct Processor {
     sessions: Arc<dyn SessionStore>,
     attendance: Arc<dyn AttendanceQueue>,
@@ -90,6 +97,18 @@ impl Processor {
                 tracing::warn!(event_id = %event.id, customer, ?error, "webhook error");
                 Ok(Outcome::Recorded)
             }
+            EventKind::Closed => {
+                let outcome = self.apply(event, Incoming::Closed).await;
+                match &outcome {
+                    Ok(o) => {
+                        tracing::info!(event_id = %event.id, customer, outcome = ?o, "conversation closed by the agent")
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %event.id, customer, error = %e, "closing failed")
+                    }
+                }
+                outcome
+            }
             EventKind::Message(message) => {
                 let outcome = self.on_message(event, message).await;
                 match &outcome {
@@ -110,10 +129,6 @@ impl Processor {
         event: &QueueEvent,
         message: &InboundMessage,
     ) -> Result<Outcome, ProcessError> {
-        let (Some(customer), Some(from)) = (&event.customer, &event.business_number) else {
-            tracing::warn!(event_id = %event.id, "message without a customer or business number; not answered");
-            return Ok(Outcome::Unanswerable);
-        };
         // Meta retries for a week, but the session (and its memory of applied events) lives
         // 24 hours: a message older than the service window is never answered.
         if let Some(sent_at) = message.sent_at
@@ -121,12 +136,25 @@ impl Processor {
         {
             tracing::warn!(
                 event_id = %event.id,
-                customer = %customer.masked(),
+                customer = %Masked(&event.group()),
                 %sent_at,
                 "message older than the 24-hour window; recorded in this log, not answered"
             );
             return Ok(Outcome::Stale);
         }
+        self.apply(event, Incoming::Message(message)).await
+    }
+
+    /// Applies an event to the customer's session exactly once and carries out the result.
+    async fn apply(
+        &self,
+        event: &QueueEvent,
+        incoming: Incoming<'_>,
+    ) -> Result<Outcome, ProcessError> {
+        let (Some(customer), Some(from)) = (&event.customer, &event.business_number) else {
+            tracing::warn!(event_id = %event.id, "event without a customer or business number; not applied");
+            return Ok(Outcome::Unanswerable);
+        };
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
             let mut record = self
@@ -138,8 +166,11 @@ impl Processor {
                 let sent = self.flush(&mut record).await?;
                 return Ok(Outcome::Duplicate { sent });
             }
-            let (session, commands) =
-                engine::step(record.session, Input::Message(message), now, &self.config);
+            let input = match incoming {
+                Incoming::Message(message) => Input::Message(message),
+                Incoming::Closed => Input::Closed,
+            };
+            let (session, commands) = engine::step(record.session, input, now, &self.config);
             record.session = session;
             record.outbox.extend(
                 commands
@@ -208,6 +239,11 @@ impl Processor {
                     self.enqueue_for_human(record, &out, department, *priority)
                         .await
                 }
+                Command::LeaveQueue { department } => self
+                    .attendance
+                    .remove(department, &customer)
+                    .await
+                    .map_err(ProcessError::from),
                 Command::NotifyAgents { context } => {
                     tracing::info!(
                         customer = %context.customer.masked(),

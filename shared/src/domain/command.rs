@@ -22,6 +22,8 @@ pub enum Command {
     },
     /// Tell the agents a customer waits, with what they need to pick the conversation up.
     NotifyAgents { context: HandoffContext },
+    /// Take the customer out of a department's queue (a no-op when not there).
+    LeaveQueue { department: String },
 }
 
 /// What an agent needs to take a conversation over from the bot.

@@ -32,6 +32,10 @@ pub struct Config {
     pub escalation_department: String,
     /// Misunderstood messages in a row before the customer goes to a human.
     pub max_bot_attempts: u32,
+    /// What a customer says to end the conversation from the menu ("obrigado", "tchau"): the
+    /// bot then asks the satisfaction question. Whole message, case and accents ignored.
+    #[serde(default)]
+    pub farewell_keywords: Vec<String>,
     /// Customers (wa_id) who go first in every queue.
     #[serde(default)]
     pub vip_numbers: Vec<String>,
@@ -58,6 +62,7 @@ pub struct Config {
 pub struct FoldedWords {
     pub triggers: Vec<String>,
     pub menu_keywords: Vec<String>,
+    pub farewells: Vec<String>,
     pub menu_titles: Vec<String>,
     pub catalog_titles: Vec<String>,
     /// The sales confirmation's buttons: confirm, back.
@@ -96,6 +101,12 @@ pub struct Texts {
     pub sales_back_button: String,
     /// Finance: the document given does not check out.
     pub finance_invalid_document: String,
+    /// The satisfaction question, asked when a conversation ends; its answer is 0 to 10.
+    pub nps_question: String,
+    /// The answer was not a number from 0 to 10.
+    pub nps_invalid: String,
+    /// Thanks for the answer; the conversation is over.
+    pub nps_thanks: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -225,6 +236,7 @@ impl Config {
         config.folded = FoldedWords {
             triggers: fold_all(&mut config.escalation_triggers.iter()),
             menu_keywords: fold_all(&mut config.menu_keywords.iter()),
+            farewells: fold_all(&mut config.farewell_keywords.iter()),
             menu_titles: fold_all(&mut config.menu.options.iter().map(|o| &o.title)),
             catalog_titles: fold_all(&mut config.catalog.iter().map(|i| &i.title)),
             checkout_titles: fold_all(

@@ -26,6 +26,8 @@ pub enum Input<'a> {
         department: &'a str,
         position: usize,
     },
+    /// The agent closed the conversation.
+    Closed,
 }
 
 /// Runs one input through the conversation.
@@ -41,6 +43,36 @@ pub fn step(
             department,
             position,
         } => on_queued(session, department, position, now, config),
+        Input::Closed => on_closed(session, now, config),
+    }
+}
+
+/// The agent is done: out of the queue, and the satisfaction question.
+fn on_closed(mut session: Session, now: DateTime<Utc>, config: &Config) -> (Session, Vec<Command>) {
+    let State::Human { department, .. } = &session.state else {
+        return (session, Vec::new());
+    };
+    let mut out = Replies {
+        commands: vec![Command::LeaveQueue {
+            department: department.clone(),
+        }],
+        now,
+    };
+    session.bot_attempts = 0;
+    session.state = State::Nps;
+    out.send(
+        &mut session,
+        OutboundMessage::text(&config.texts.nps_question),
+    );
+    (session, out.commands)
+}
+
+/// A score from 0 to 10: the message is the number, or holds exactly one number ("nota 9").
+fn nps_score(typed: &str) -> Option<u8> {
+    let mut numbers = typed.split(' ').filter_map(|w| w.parse::<u8>().ok());
+    match (numbers.next(), numbers.next()) {
+        (Some(n), None) if n <= 10 => Some(n),
+        _ => None,
     }
 }
 
@@ -50,10 +82,13 @@ fn on_message(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
-    if session.is_expired(now) {
+    if session.is_expired(now) || session.state == State::Finished {
+        // A new conversation; the off-hours notice already given still counts.
         let notice = session.off_hours_notice_for;
+        let name = session.profile_name.take();
         session = Session::new(session.customer, now);
         session.off_hours_notice_for = notice;
+        session.profile_name = name;
     }
     session.last_inbound_at = now;
     if let Some(name) = &message.profile_name {
@@ -123,7 +158,43 @@ fn on_message(
     }
 
     match session.state.clone() {
-        State::Start | State::Human { .. } => {}
+        State::Start | State::Human { .. } | State::Finished => {}
+        State::MainMenu
+            if typed.is_some_and(|t| config.folded.farewells.iter().any(|f| f == t)) =>
+        {
+            session.bot_attempts = 0;
+            session.state = State::Nps;
+            out.send(
+                &mut session,
+                OutboundMessage::text(&config.texts.nps_question),
+            );
+        }
+        State::Nps => match typed.and_then(nps_score) {
+            Some(score) => {
+                session.nps_score = Some(score);
+                session.state = State::Finished;
+                out.send(
+                    &mut session,
+                    OutboundMessage::text(&config.texts.nps_thanks),
+                );
+            }
+            None => {
+                session.bot_attempts += 1;
+                if session.bot_attempts >= config.max_bot_attempts {
+                    // Not everyone wants to answer: end politely.
+                    session.state = State::Finished;
+                    out.send(
+                        &mut session,
+                        OutboundMessage::text(&config.texts.nps_thanks),
+                    );
+                } else {
+                    out.send(
+                        &mut session,
+                        OutboundMessage::text(&config.texts.nps_invalid),
+                    );
+                }
+            }
+        },
         State::MainMenu => match choice(&message.content, typed, config) {
             Some(option) => {
                 session.bot_attempts = 0;

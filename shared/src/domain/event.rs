@@ -53,6 +53,8 @@ pub enum EventKind {
     Status(StatusUpdate),
     /// An error Meta reported at the level of a webhook change (not tied to one message).
     Error(ApiError),
+    /// The agent closed the customer's conversation (sent by the agents' tools).
+    Closed,
 }
 
 /// A message a customer sent.

@@ -32,6 +32,10 @@ pub enum State {
         department: String,
         since: DateTime<Utc>,
     },
+    /// The satisfaction question (0–10) was asked (`PESQUISA_NPS`).
+    Nps,
+    /// The conversation is over (`FINALIZADO`); the next message starts a new one.
+    Finished,
 }
 
 impl State {
@@ -44,7 +48,7 @@ impl State {
             | Self::SalesCheckout { department, .. }
             | Self::FinanceDocument { department }
             | Self::Human { department, .. } => Some(department),
-            Self::Start | Self::MainMenu => None,
+            Self::Start | Self::MainMenu | Self::Nps | Self::Finished => None,
         }
     }
 
@@ -59,6 +63,8 @@ impl State {
             Self::SalesCheckout { .. } => "sales_checkout",
             Self::FinanceDocument { .. } => "finance_document",
             Self::Human { .. } => "human",
+            Self::Nps => "nps",
+            Self::Finished => "finished",
         }
     }
 }
@@ -99,6 +105,9 @@ pub struct Session {
     /// already got: the notice goes out once per period, not on every message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub off_hours_notice_for: Option<DateTime<Utc>>,
+    /// The customer's answer to the satisfaction question, 0 to 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps_score: Option<u8>,
     /// The last lines of the conversation (at most `HISTORY_TURNS`), oldest first.
     #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
     pub history: std::collections::VecDeque<Turn>,
@@ -114,6 +123,7 @@ impl Session {
             bot_attempts: 0,
             profile_name: None,
             off_hours_notice_for: None,
+            nps_score: None,
             history: Default::default(),
         }
     }
