@@ -21,6 +21,16 @@ pub fn render(message: &OutboundMessage) -> String {
                 lines.push(format!("{}) {}", i + 1, b.title));
             }
         }
+        OutboundMessage::Flow {
+            header,
+            body,
+            footer,
+            cta,
+            ..
+        } => {
+            frame(&mut lines, header, body, footer);
+            lines.push(format!("[{cta}] (a WhatsApp Flow form)"));
+        }
         OutboundMessage::List {
             header,
             body,

@@ -44,6 +44,9 @@ fn content(typed: &str) -> Option<MessageContent> {
             message_id: "wamid.out".into(),
             emoji: Some("👍".into()),
         },
+        flow if flow.starts_with("[flow-reply ") => MessageContent::FlowReply {
+            response_json: flow["[flow-reply ".len()..flow.len() - 1].to_owned(),
+        },
         "[unsupported]" => MessageContent::Unsupported {
             message_type: "unsupported".into(),
             errors: Vec::new(),
@@ -66,11 +69,19 @@ fn duration(text: &str) -> Duration {
 async fn replay(transcript: &str) -> String {
     let start = "2026-11-24T12:00:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(start));
-    let mut chat = ChatSession::new(
-        Config::embedded().unwrap(),
-        clock.clone(),
-        Some("Maria".into()),
-    );
+    // `@config-append <file>` (relative to tests/fixtures/config) adds to the shipped file.
+    let mut config_text = atende_shared::domain::config::EMBEDDED.to_owned();
+    for line in transcript.lines() {
+        if let Some(file) = line.strip_prefix("@config-append ") {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/config")
+                .join(file.trim());
+            config_text.push('\n');
+            config_text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    let config = Config::from_toml(&config_text).expect("transcript configuration is valid");
+    let mut chat = ChatSession::new(config, clock.clone(), Some("Maria".into()));
     let mut out = String::new();
     let mut steps = Vec::new();
     for line in transcript.lines() {
@@ -86,7 +97,7 @@ async fn replay(transcript: &str) -> String {
                 .parse()
                 .unwrap_or_else(|_| panic!("bad @at `{t}`: use RFC 3339"));
             steps.push((line.to_owned(), Step::At(at)));
-        } else if line.starts_with('#') {
+        } else if line.starts_with('#') || line.starts_with("@config-append ") {
             // Comments stay where they are, before the next step.
             steps.push((line.to_owned(), Step::Wait(Duration::zero())));
         }

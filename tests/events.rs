@@ -200,6 +200,7 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
                     OutboundMessage::Text { .. } => "text",
                     OutboundMessage::Buttons { .. } => "buttons",
                     OutboundMessage::List { .. } => "list",
+                    OutboundMessage::Flow { .. } => "flow",
                 }
                 .to_owned(),
                 to.key().to_owned(),

@@ -67,6 +67,7 @@ fn sent_texts(whatsapp: &MemoryWhatsApp) -> Vec<String> {
                 OutboundMessage::Text { body } => format!("{}: {body}", to.key()),
                 OutboundMessage::Buttons { .. } => format!("{}: [buttons]", to.key()),
                 OutboundMessage::List { .. } => format!("{}: [list]", to.key()),
+                OutboundMessage::Flow { .. } => format!("{}: [flow]", to.key()),
             }),
             Delivery::Read { .. } => None,
         })

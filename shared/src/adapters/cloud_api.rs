@@ -115,6 +115,34 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
         }
+        OutboundMessage::Flow {
+            header,
+            body: text,
+            footer,
+            flow_id,
+            flow_token,
+            cta,
+            screen,
+            data,
+        } => {
+            let mut payload = json!({ "screen": screen });
+            if let Some(data) = data {
+                payload["data"] = data.clone();
+            }
+            let action = json!({
+                "name": "flow",
+                "parameters": {
+                    "flow_message_version": "3",
+                    "flow_token": flow_token,
+                    "flow_id": flow_id,
+                    "flow_cta": cta,
+                    "flow_action": "navigate",
+                    "flow_action_payload": payload,
+                },
+            });
+            body["type"] = json!("interactive");
+            body["interactive"] = interactive("flow", header, text, footer, action);
+        }
         OutboundMessage::Buttons {
             header,
             body: text,
@@ -225,6 +253,40 @@ mod tests {
                         {"type": "reply", "reply": {"id": "btn_suporte", "title": "Suporte"}}
                     ]}
                 }
+            })
+        );
+    }
+
+    #[test]
+    fn a_flow_follows_the_cloud_api_shape() {
+        let msg = OutboundMessage::Flow {
+            header: None,
+            body: "Preencha o formulário.".into(),
+            footer: Some("Seus dados estão protegidos".into()),
+            flow_id: "1234567890".into(),
+            flow_token: "agendamento:1795521600".into(),
+            cta: "Agendar agora".into(),
+            screen: "APPOINTMENT_SCREEN".into(),
+            data: Some(json!({"available_dates": ["2026-12-01"]})),
+        };
+        let body = message_body(&CustomerId::Phone("5511".into()), &msg);
+        assert_eq!(
+            body["interactive"],
+            json!({
+                "type": "flow",
+                "body": {"text": "Preencha o formulário."},
+                "footer": {"text": "Seus dados estão protegidos"},
+                "action": {"name": "flow", "parameters": {
+                    "flow_message_version": "3",
+                    "flow_token": "agendamento:1795521600",
+                    "flow_id": "1234567890",
+                    "flow_cta": "Agendar agora",
+                    "flow_action": "navigate",
+                    "flow_action_payload": {
+                        "screen": "APPOINTMENT_SCREEN",
+                        "data": {"available_dates": ["2026-12-01"]}
+                    }
+                }}
             })
         );
     }

@@ -71,6 +71,22 @@ pub enum OutboundMessage {
         footer: Option<String>,
         buttons: Vec<Button>,
     },
+    /// A WhatsApp Flow (a form) opened by a call-to-action button.
+    Flow {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<String>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        flow_id: String,
+        /// Identifies this sending in the customer's answer (`nfm_reply.response_json`).
+        flow_token: String,
+        cta: String,
+        screen: String,
+        /// The first screen's data, as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
     /// A list of up to ten rows in sections, opened by a button.
     List {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +128,21 @@ impl OutboundMessage {
         };
         match self {
             Self::Text { body } => at_most("text", body, TEXT_BODY),
+            Self::Flow {
+                header,
+                body,
+                footer,
+                flow_id,
+                cta,
+                screen,
+                ..
+            } => {
+                frame(header, footer)?;
+                at_most("flow body", body, BUTTON_BODY)?;
+                at_most("flow call to action", cta, FLOW_CTA)?;
+                at_most("flow id", flow_id, BUTTON_ID)?;
+                at_most("flow screen", screen, BUTTON_ID)
+            }
             Self::Buttons {
                 header,
                 body,
@@ -180,6 +211,7 @@ impl OutboundMessage {
                 let titles: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
                 format!("{body} [{}]", titles.join(" | "))
             }
+            Self::Flow { body, cta, .. } => format!("{body} [{cta}]"),
             Self::List { body, sections, .. } => {
                 let titles: Vec<&str> = sections
                     .iter()
@@ -194,7 +226,7 @@ impl OutboundMessage {
     /// The choices a customer can pick in this message, in display order.
     pub fn choices(&self) -> Vec<(&str, &str)> {
         match self {
-            Self::Text { .. } => Vec::new(),
+            Self::Text { .. } | Self::Flow { .. } => Vec::new(),
             Self::Buttons { buttons, .. } => buttons
                 .iter()
                 .map(|b| (b.id.as_str(), b.title.as_str()))

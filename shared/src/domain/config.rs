@@ -43,6 +43,9 @@ pub struct Config {
     pub menu: Menu,
     #[serde(default)]
     pub departments: Vec<Department>,
+    /// WhatsApp Flows (forms) that menu options can send.
+    #[serde(default)]
+    pub flows: Vec<FlowConfig>,
     /// What the sales flow offers (at most 10 items: one list message).
     #[serde(default)]
     pub catalog: Vec<CatalogItem>,
@@ -151,6 +154,9 @@ pub struct MenuOption {
     /// the guided flows that end with a person of `department`.
     #[serde(default)]
     pub flow: OptionFlow,
+    /// With `flow = "whatsapp_flow"`: which of `[[flows]]` to send.
+    #[serde(default)]
+    pub whatsapp_flow: Option<String>,
     /// What the bot answers when the option is picked (for a flow: its first question).
     pub answer: String,
 }
@@ -167,6 +173,35 @@ pub enum OptionFlow {
     Sales,
     /// Ask for the CPF or CNPJ (check digits validated) for a bill's second copy.
     Finance,
+    /// Send the WhatsApp Flow named by `whatsapp_flow` (a form); its answers are confirmed.
+    WhatsappFlow,
+}
+
+/// A WhatsApp Flow the bot can send (built in Meta's Flow Builder; `flow_id` is Meta's).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// atende's name for it, used by menu options and as the flow token's prefix.
+    pub id: String,
+    pub flow_id: String,
+    /// The call-to-action button (at most 20 characters, no emoji).
+    pub cta: String,
+    /// The first screen.
+    pub screen: String,
+    #[serde(default)]
+    pub header: Option<String>,
+    pub body: String,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// The first screen's data.
+    #[serde(default)]
+    pub data: Option<toml::Table>,
+    /// How each answer field is named to the customer in the confirmation (`date = "Data"`);
+    /// fields without a label are not repeated back.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The confirmation: `{answers}` is replaced by "Label: value" lines.
+    pub confirmation: String,
 }
 
 /// An item of the sales catalog, shown as a list row.
@@ -210,6 +245,7 @@ pub mod limits {
     pub const SECTION_TITLE: usize = 24;
     pub const LIST_BUTTON: usize = 20;
     pub const LIST_BODY: usize = 4096;
+    pub const FLOW_CTA: usize = 20;
 }
 
 impl Config {
@@ -257,6 +293,10 @@ impl Config {
 
     pub fn department(&self, id: &str) -> Option<&Department> {
         self.departments.iter().find(|d| d.id == id)
+    }
+
+    pub fn flow(&self, id: &str) -> Option<&FlowConfig> {
+        self.flows.iter().find(|f| f.id == id)
     }
 
     /// The answer of the menu option that runs `flow` for `department` (a flow's question,
@@ -378,7 +418,23 @@ impl Config {
                     format!("names `{dept}`, which is not among [[departments]]"),
                 );
             }
-            if option.flow != OptionFlow::Answer && option.department.is_none() {
+            if option.flow == OptionFlow::WhatsappFlow {
+                match option.whatsapp_flow.as_deref() {
+                    Some(id) if self.flow(id).is_some() => {}
+                    Some(id) => {
+                        return invalid(
+                            &field("whatsapp_flow"),
+                            format!("names `{id}`, which is not among [[flows]]"),
+                        );
+                    }
+                    None => {
+                        return invalid(
+                            &field("whatsapp_flow"),
+                            "is required by flow `whatsapp_flow`",
+                        );
+                    }
+                }
+            } else if option.flow != OptionFlow::Answer && option.department.is_none() {
                 return invalid(
                     &field("department"),
                     format!("is required by flow `{:?}`", option.flow).to_lowercase(),
@@ -436,6 +492,23 @@ impl Config {
                     self.catalog.len()
                 ),
             );
+        }
+        let mut flow_ids = HashSet::new();
+        for (i, f) in self.flows.iter().enumerate() {
+            let field = |name: &str| format!("flows[{i}].{name}");
+            non_empty(&field("id"), &f.id)?;
+            if !flow_ids.insert(f.id.as_str()) {
+                return invalid(&field("id"), format!("`{}` is used twice", f.id));
+            }
+            non_empty(&field("flow_id"), &f.flow_id)?;
+            non_empty(&field("cta"), &f.cta)?;
+            max_chars(&field("cta"), &f.cta, FLOW_CTA)?;
+            non_empty(&field("screen"), &f.screen)?;
+            non_empty(&field("body"), &f.body)?;
+            max_chars(&field("body"), &f.body, BUTTON_BODY)?;
+            max_chars_opt(&field("header"), f.header.as_deref(), HEADER)?;
+            max_chars_opt(&field("footer"), f.footer.as_deref(), FOOTER)?;
+            non_empty(&field("confirmation"), &f.confirmation)?;
         }
         let mut item_ids = HashSet::new();
         for (i, item) in self.catalog.iter().enumerate() {

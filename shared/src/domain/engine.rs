@@ -6,7 +6,7 @@
 use crate::domain::command::{
     Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage,
 };
-use crate::domain::config::{CatalogItem, Config, MenuOption, MenuStyle, OptionFlow};
+use crate::domain::config::{CatalogItem, Config, FlowConfig, MenuOption, MenuStyle, OptionFlow};
 use crate::domain::customer::CustomerId;
 use crate::domain::document::TaxId;
 use crate::domain::event::{InboundMessage, MediaKind, MessageContent};
@@ -154,6 +154,14 @@ fn on_message(
         session.bot_attempts = 0;
         session.state = State::MainMenu;
         out.send(&mut session, main_menu(config));
+        return (session, out.commands);
+    }
+
+    if let MessageContent::FlowReply { response_json } = &message.content
+        && let Some(confirmation) = flow_answers(&mut session, response_json, config)
+    {
+        session.bot_attempts = 0;
+        out.send(&mut session, confirmation);
         return (session, out.commands);
     }
 
@@ -379,11 +387,22 @@ fn media_name(kind: MediaKind) -> &'static str {
 
 /// After an option's answer: enter its flow.
 fn start_flow(session: &mut Session, out: &mut Replies, option: &MenuOption, config: &Config) {
+    if option.flow == OptionFlow::WhatsappFlow {
+        if let Some(flow) = option
+            .whatsapp_flow
+            .as_deref()
+            .and_then(|id| config.flow(id))
+        {
+            let message = flow_message(flow, session);
+            out.send(session, message);
+        }
+        return;
+    }
     let Some(department) = option.department.clone() else {
         return;
     };
     session.state = match option.flow {
-        OptionFlow::Answer => return,
+        OptionFlow::Answer | OptionFlow::WhatsappFlow => return,
         OptionFlow::Support => State::SupportDetails { department },
         OptionFlow::Sales => {
             out.send(session, catalog(config));
@@ -427,6 +446,54 @@ fn not_understood(
     };
     out.send(session, OutboundMessage::text(apology));
     out.send(session, again);
+}
+
+/// A configured WhatsApp Flow, with a token naming the flow and this conversation.
+fn flow_message(flow: &FlowConfig, session: &Session) -> OutboundMessage {
+    OutboundMessage::Flow {
+        header: flow.header.clone(),
+        body: flow.body.clone(),
+        footer: flow.footer.clone(),
+        flow_id: flow.flow_id.clone(),
+        flow_token: format!("{}:{}", flow.id, session.started_at.timestamp()),
+        cta: flow.cta.clone(),
+        screen: flow.screen.clone(),
+        data: flow
+            .data
+            .as_ref()
+            .and_then(|d| serde_json::to_value(d).ok()),
+    }
+}
+
+/// A submitted Flow: its answers are kept in the session and repeated back in words. `None`
+/// when the response is not a JSON object or names no configured flow.
+fn flow_answers(
+    session: &mut Session,
+    response_json: &str,
+    config: &Config,
+) -> Option<OutboundMessage> {
+    let serde_json::Value::Object(fields) = serde_json::from_str(response_json).ok()? else {
+        return None;
+    };
+    let token = fields.get("flow_token")?.as_str()?;
+    let flow = config.flow(token.split(':').next()?)?;
+    let mut lines = Vec::new();
+    for (name, value) in &fields {
+        if name == "flow_token" {
+            continue;
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let Some(label) = flow.labels.get(name) {
+            lines.push(format!("{label}: {value}"));
+        }
+        session.flow_answers.insert(name.clone(), value);
+    }
+    Some(OutboundMessage::text(
+        flow.confirmation.replace("{answers}", &lines.join("\n")),
+    ))
 }
 
 /// The sales catalog as a list.

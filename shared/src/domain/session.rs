@@ -105,6 +105,9 @@ pub struct Session {
     /// already got: the notice goes out once per period, not on every message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub off_hours_notice_for: Option<DateTime<Utc>>,
+    /// Answers the customer gave in WhatsApp Flows (field → value), latest first wins.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub flow_answers: std::collections::BTreeMap<String, String>,
     /// The customer's answer to the satisfaction question, 0 to 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nps_score: Option<u8>,
@@ -123,6 +126,7 @@ impl Session {
             bot_attempts: 0,
             profile_name: None,
             off_hours_notice_for: None,
+            flow_answers: Default::default(),
             nps_score: None,
             history: Default::default(),
         }
