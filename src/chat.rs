@@ -8,7 +8,7 @@ use atende_shared::app::Processor;
 use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
 };
-use atende_shared::ports::Clock;
+use atende_shared::ports::{Assistant, Clock};
 use std::sync::Arc;
 
 /// The business number the local chat pretends to be.
@@ -26,7 +26,12 @@ pub struct ChatSession {
 }
 
 impl ChatSession {
-    pub fn new(config: Config, clock: Arc<dyn Clock>, profile_name: Option<String>) -> Self {
+    pub fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        profile_name: Option<String>,
+        assistant: Option<Arc<dyn Assistant>>,
+    ) -> Self {
         let whatsapp = Arc::new(MemoryWhatsApp::new());
         let processor = Processor::new(
             Arc::new(MemorySessionStore::new()),
@@ -35,6 +40,10 @@ impl ChatSession {
             clock,
             Arc::new(config),
         );
+        let processor = match assistant {
+            Some(assistant) => processor.with_assistant(assistant),
+            None => processor,
+        };
         Self {
             processor,
             whatsapp,

@@ -94,7 +94,7 @@ async fn chat() -> Result<(), String> {
          pick a choice, /close to play the agent closing the conversation, Ctrl-D to leave.",
         config.business_name
     );
-    let mut session = ChatSession::new(config, Arc::new(SystemClock), None);
+    let mut session = ChatSession::new(config, Arc::new(SystemClock), None, None);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         print!("you> ");

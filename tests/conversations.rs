@@ -13,7 +13,7 @@
 //! transcripts with what the bot now says; review the diff.
 
 use atende::chat::ChatSession;
-use atende_shared::adapters::ManualClock;
+use atende_shared::adapters::{ManualClock, MemoryAssistant};
 use atende_shared::domain::{Config, MediaKind, MessageContent};
 use chrono::Duration;
 use std::path::Path;
@@ -81,7 +81,37 @@ async fn replay(transcript: &str) -> String {
         }
     }
     let config = Config::from_toml(&config_text).expect("transcript configuration is valid");
-    let mut chat = ChatSession::new(config, clock.clone(), Some("Maria".into()));
+    // `@assistant when <word> answers|hands-over <text>` and `@assistant otherwise <text>` give
+    // the conversation a memory assistant with canned answers.
+    let mut assistant: Option<MemoryAssistant> = None;
+    for line in transcript.lines() {
+        let Some(rule) = line.strip_prefix("@assistant ") else {
+            continue;
+        };
+        let a = assistant.take().unwrap_or_default();
+        assistant = Some(if let Some(text) = rule.strip_prefix("otherwise ") {
+            a.otherwise(text, false)
+        } else if let Some(rest) = rule.strip_prefix("when ") {
+            let (word, rest) = rest.split_once(' ').expect("@assistant when <word> ...");
+            if let Some(text) = rest.strip_prefix("answers ") {
+                a.answer_when(word, text, false)
+            } else if let Some(text) = rest.strip_prefix("hands-over ") {
+                a.answer_when(word, text, true)
+            } else {
+                panic!("bad @assistant rule `{rule}`")
+            }
+        } else if rule.trim() == "fails" {
+            a
+        } else {
+            panic!("bad @assistant rule `{rule}`")
+        });
+    }
+    let failing = transcript.lines().any(|l| l.trim() == "@assistant fails");
+    let assistant = assistant.map(|a| {
+        a.set_failing(failing);
+        Arc::new(a) as Arc<dyn atende_shared::ports::Assistant>
+    });
+    let mut chat = ChatSession::new(config, clock.clone(), Some("Maria".into()), assistant);
     let mut out = String::new();
     let mut steps = Vec::new();
     for line in transcript.lines() {
@@ -97,7 +127,10 @@ async fn replay(transcript: &str) -> String {
                 .parse()
                 .unwrap_or_else(|_| panic!("bad @at `{t}`: use RFC 3339"));
             steps.push((line.to_owned(), Step::At(at)));
-        } else if line.starts_with('#') || line.starts_with("@config-append ") {
+        } else if line.starts_with('#')
+            || line.starts_with("@config-append ")
+            || line.starts_with("@assistant ")
+        {
             // Comments stay where they are, before the next step.
             steps.push((line.to_owned(), Step::Wait(Duration::zero())));
         }

@@ -468,3 +468,48 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
         Outcome::Duplicate { sent: 0 }
     );
 }
+
+#[tokio::test]
+async fn the_assistant_gets_the_question_with_a_bounded_history_and_long_answers_are_cut() {
+    use atende_shared::adapters::MemoryAssistant;
+    let long = "Resposta muito longa ".repeat(40);
+    let assistant = Arc::new(MemoryAssistant::new().otherwise(&long, false));
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        Arc::new(MemoryAttendanceQueue::new()),
+        whatsapp.clone(),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_assistant(assistant.clone());
+    processor
+        .handle(&text("5511", "wamid.0", "oi"))
+        .await
+        .unwrap();
+    for i in 1..=8 {
+        processor
+            .handle(&text(
+                "5511",
+                &format!("wamid.{i}"),
+                &format!("pergunta {i}"),
+            ))
+            .await
+            .unwrap();
+    }
+    let asked = assistant.asked();
+    assert_eq!(asked.len(), 8);
+    assert_eq!(asked[0].0, "pergunta 1");
+    // "oi", the greeting and the menu came before the first question.
+    assert_eq!(asked[0].1, 3);
+    // Never more than assistant.history_turns (10).
+    assert!(asked.iter().all(|(_, n)| *n <= 10), "{asked:?}");
+    assert_eq!(asked[7].1, 10);
+    let answers = sent_texts(&whatsapp);
+    let last = answers.last().unwrap();
+    let shown = last.trim_start_matches("5511: ");
+    assert!(
+        shown.chars().count() <= 300 && shown.ends_with('…'),
+        "{last}"
+    );
+}

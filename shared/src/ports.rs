@@ -3,7 +3,7 @@
 //! adapter of the port passes.
 
 use crate::domain::sla::WaitingCustomer;
-use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord};
+use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord, Turn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -122,6 +122,37 @@ pub trait WhatsApp: Send + Sync {
 
     /// Marks a customer's message as read.
     async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError>;
+}
+
+/// What the AI assistant is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct AssistantRequest<'a> {
+    pub model: &'a str,
+    pub max_tokens: u32,
+    pub system_prompt: &'a str,
+    /// The conversation before the question, oldest first.
+    pub history: &'a [Turn],
+    pub question: &'a str,
+}
+
+/// The assistant's answer; `wants_human` when it decided a person should take over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssistantReply {
+    pub text: String,
+    pub wants_human: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    #[error("the assistant did not answer: {0}")]
+    Unavailable(String),
+}
+
+/// An AI assistant that answers customers' free text.
+#[async_trait]
+pub trait Assistant: Send + Sync {
+    async fn answer(&self, request: AssistantRequest<'_>)
+    -> Result<AssistantReply, AssistantError>;
 }
 
 /// The time, so that tests can hold it still.

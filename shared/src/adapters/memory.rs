@@ -331,3 +331,74 @@ impl Clock for ManualClock {
         *lock(&self.now)
     }
 }
+
+/// An assistant with canned answers, chosen by a word of the question (case and accents
+/// ignored); for tests and demonstrations. It records every question it was asked.
+#[derive(Default)]
+pub struct MemoryAssistant {
+    /// (folded word, answer, wants a human)
+    answers: Vec<(String, String, bool)>,
+    fallback: Option<(String, bool)>,
+    asked: Mutex<Vec<(String, usize)>>,
+    failing: AtomicBool,
+}
+
+impl MemoryAssistant {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers questions containing `word` with `answer`.
+    pub fn answer_when(mut self, word: &str, answer: &str, wants_human: bool) -> Self {
+        self.answers.push((
+            crate::domain::text::fold(word),
+            answer.to_owned(),
+            wants_human,
+        ));
+        self
+    }
+
+    /// Answers any other question with `answer`.
+    pub fn otherwise(mut self, answer: &str, wants_human: bool) -> Self {
+        self.fallback = Some((answer.to_owned(), wants_human));
+        self
+    }
+
+    /// Makes every question fail, as an unreachable assistant would.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// The questions asked so far, with how many lines of history came with each.
+    pub fn asked(&self) -> Vec<(String, usize)> {
+        lock(&self.asked).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Assistant for MemoryAssistant {
+    async fn answer(
+        &self,
+        request: crate::ports::AssistantRequest<'_>,
+    ) -> Result<crate::ports::AssistantReply, crate::ports::AssistantError> {
+        lock(&self.asked).push((request.question.to_owned(), request.history.len()));
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::ports::AssistantError::Unavailable(
+                "injected failure".into(),
+            ));
+        }
+        let question = crate::domain::text::fold(request.question);
+        let found = self
+            .answers
+            .iter()
+            .find(|(word, _, _)| crate::domain::text::has_folded_phrase(&question, word))
+            .map(|(_, a, h)| (a.clone(), *h))
+            .or_else(|| self.fallback.clone());
+        match found {
+            Some((text, wants_human)) => Ok(crate::ports::AssistantReply { text, wants_human }),
+            None => Err(crate::ports::AssistantError::Unavailable(
+                "no canned answer".into(),
+            )),
+        }
+    }
+}

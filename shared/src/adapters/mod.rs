@@ -9,7 +9,7 @@ pub mod sqs;
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
 pub use memory::{
-    ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryWhatsApp,
-    SystemClock,
+    ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
+    MemoryWhatsApp, SystemClock,
 };
 pub use sqs::SqsEventQueue;

@@ -11,9 +11,12 @@ use crate::domain::engine::{self, Input};
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
-    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
+    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord, Turn,
 };
-use crate::ports::{AttendanceQueue, Clock, SessionStore, StoreError, WhatsApp, WhatsAppError};
+use crate::ports::{
+    Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, WhatsApp,
+    WhatsAppError,
+};
 use std::sync::Arc;
 
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
@@ -54,6 +57,7 @@ enum Incoming<'a> {
 pub struct Processor {
     sessions: Arc<dyn SessionStore>,
     attendance: Arc<dyn AttendanceQueue>,
+    assistant: Option<Arc<dyn Assistant>>,
     whatsapp: Arc<dyn WhatsApp>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
@@ -70,10 +74,20 @@ impl Processor {
         Self {
             sessions,
             attendance,
+            assistant: None,
             whatsapp,
             clock,
             config,
         }
+    }
+
+    /// Wires an AI assistant: from now on free text at the menu goes to it.
+    pub fn with_assistant(mut self, assistant: Arc<dyn Assistant>) -> Self {
+        let mut config = (*self.config).clone();
+        config.assistant_available = true;
+        self.config = Arc::new(config);
+        self.assistant = Some(assistant);
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -239,6 +253,10 @@ impl Processor {
                     self.enqueue_for_human(record, &out, department, *priority)
                         .await
                 }
+                Command::AskAssistant { question, history } => {
+                    self.ask_assistant(record, &out, question, history).await;
+                    Ok(())
+                }
                 Command::LeaveQueue { department } => self
                     .attendance
                     .remove(department, &customer)
@@ -305,13 +323,64 @@ impl Processor {
             .position(department, &customer)
             .await?
             .unwrap_or(1);
-        let (session, follow_up) = engine::step(
-            record.session.clone(),
+        self.follow_up(
+            record,
+            out,
             Input::Queued {
                 department,
                 position,
             },
-            now,
+        );
+        Ok(())
+    }
+
+    /// Asks the assistant and runs the engine on its answer. A failure is not retried here:
+    /// the engine apologises and hands over to a person.
+    async fn ask_assistant(
+        &self,
+        record: &mut SessionRecord,
+        out: &Outgoing,
+        question: &str,
+        history: &[Turn],
+    ) {
+        let settings = &self.config.assistant;
+        let reply = match &self.assistant {
+            Some(assistant) => assistant
+                .answer(AssistantRequest {
+                    model: &settings.model,
+                    max_tokens: settings.max_tokens,
+                    system_prompt: &settings.system_prompt,
+                    history,
+                    question,
+                })
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        customer = %record.session.customer.masked(),
+                        error = %e,
+                        "assistant failed; handing over"
+                    )
+                })
+                .ok(),
+            None => None,
+        };
+        let input = match &reply {
+            Some(r) => Input::AssistantAnswer {
+                text: &r.text,
+                wants_human: r.wants_human,
+            },
+            None => Input::AssistantFailed,
+        };
+        self.follow_up(record, out, input);
+    }
+
+    /// Runs the engine on what the shell learned carrying out `out`; the commands it answers
+    /// with go right after `out` in the outbox.
+    fn follow_up(&self, record: &mut SessionRecord, out: &Outgoing, input: Input<'_>) {
+        let (session, follow_up) = engine::step(
+            record.session.clone(),
+            input,
+            self.clock.now(),
             &self.config,
         );
         record.session = session;
@@ -325,7 +394,6 @@ impl Processor {
                 },
             );
         }
-        Ok(())
     }
 
     /// Saves the record after outbox progress. On a conflict, adopts the stored record minus

@@ -24,6 +24,13 @@ pub enum Command {
     NotifyAgents { context: HandoffContext },
     /// Take the customer out of a department's queue (a no-op when not there).
     LeaveQueue { department: String },
+    /// Ask the AI assistant; the shell answers with `Input::AssistantAnswer` (or
+    /// `Input::AssistantFailed`).
+    AskAssistant {
+        question: String,
+        /// The conversation so far, oldest first, bounded by `assistant.history_turns`.
+        history: Vec<Turn>,
+    },
 }
 
 /// What an agent needs to take a conversation over from the bot.

@@ -43,6 +43,11 @@ pub struct Config {
     pub menu: Menu,
     #[serde(default)]
     pub departments: Vec<Department>,
+    /// The AI assistant that answers free text, when one is wired (see `assistant_available`).
+    pub assistant: AssistantConfig,
+    /// Set by the shell that wires an assistant; free text goes to it only then.
+    #[serde(skip)]
+    pub assistant_available: bool,
     /// WhatsApp Flows (forms) that menu options can send.
     #[serde(default)]
     pub flows: Vec<FlowConfig>,
@@ -110,6 +115,8 @@ pub struct Texts {
     pub nps_invalid: String,
     /// Thanks for the answer; the conversation is over.
     pub nps_thanks: String,
+    /// The assistant could not answer: an apology before the handover to a person.
+    pub assistant_unavailable: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -202,6 +209,19 @@ pub struct FlowConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// The confirmation: `{answers}` is replaced by "Label: value" lines.
     pub confirmation: String,
+}
+
+/// The `[assistant]` table: how the AI assistant is asked.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantConfig {
+    pub model: String,
+    pub max_tokens: u32,
+    /// Answers longer than this are cut at a word boundary (the seed's 300 characters).
+    pub max_answer_chars: usize,
+    /// How many lines of the conversation go with each question.
+    pub history_turns: usize,
+    pub system_prompt: String,
 }
 
 /// An item of the sales catalog, shown as a list row.
@@ -492,6 +512,17 @@ impl Config {
                     self.catalog.len()
                 ),
             );
+        }
+        non_empty("assistant.model", &self.assistant.model)?;
+        non_empty("assistant.system_prompt", &self.assistant.system_prompt)?;
+        if self.assistant.max_answer_chars == 0 || self.assistant.max_answer_chars > TEXT_BODY {
+            return invalid(
+                "assistant.max_answer_chars",
+                format!("must be between 1 and {TEXT_BODY}"),
+            );
+        }
+        if self.assistant.max_tokens == 0 {
+            return invalid("assistant.max_tokens", "must be at least 1");
         }
         let mut flow_ids = HashSet::new();
         for (i, f) in self.flows.iter().enumerate() {

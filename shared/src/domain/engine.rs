@@ -28,6 +28,10 @@ pub enum Input<'a> {
     },
     /// The agent closed the conversation.
     Closed,
+    /// The AI assistant answered `Command::AskAssistant`; `wants_human` when it handed over.
+    AssistantAnswer { text: &'a str, wants_human: bool },
+    /// The AI assistant could not answer.
+    AssistantFailed,
 }
 
 /// Runs one input through the conversation.
@@ -44,7 +48,84 @@ pub fn step(
             position,
         } => on_queued(session, department, position, now, config),
         Input::Closed => on_closed(session, now, config),
+        Input::AssistantAnswer { text, wants_human } => {
+            on_assistant_answer(session, Some(text), wants_human, now, config)
+        }
+        Input::AssistantFailed => on_assistant_answer(session, None, true, now, config),
     }
+}
+
+/// The assistant's answer (cut to `max_answer_chars`) goes to the customer; a handover it asked
+/// for, or its failure, goes to a person. A customer is never left without an answer.
+fn on_assistant_answer(
+    mut session: Session,
+    text: Option<&str>,
+    wants_human: bool,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> (Session, Vec<Command>) {
+    let mut out = Replies {
+        commands: Vec::new(),
+        now,
+    };
+    if !matches!(session.state, State::Assistant) {
+        return (session, out.commands);
+    }
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(answer) => {
+            let answer = cut(answer, config.assistant.max_answer_chars);
+            out.send(&mut session, OutboundMessage::text(answer));
+        }
+        None => out.send(
+            &mut session,
+            OutboundMessage::text(&config.texts.assistant_unavailable),
+        ),
+    }
+    if wants_human || text.is_none() {
+        let reason = if text.is_none() {
+            "assistant_unavailable"
+        } else {
+            "assistant"
+        };
+        let handover = Handover::new(
+            config.escalation_department.clone(),
+            reason,
+            &config.texts.handoff,
+        );
+        hand_over(&mut session, &mut out, config, handover);
+    }
+    (session, out.commands)
+}
+
+/// `text` cut to at most `max` characters, at a word boundary where there is one, with "…".
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    let kept = match kept.rfind(char::is_whitespace) {
+        Some(i) if i > kept.len() / 2 => kept[..i].trim_end().to_owned(),
+        _ => kept,
+    };
+    format!("{kept}…")
+}
+
+/// Asks the assistant the customer's question, with the conversation before it.
+fn ask_assistant(session: &mut Session, out: &mut Replies, question: &str, config: &Config) {
+    let before = session.history.len().saturating_sub(1);
+    let skip = before.saturating_sub(config.assistant.history_turns);
+    let history = session
+        .history
+        .iter()
+        .take(before)
+        .skip(skip)
+        .cloned()
+        .collect();
+    session.state = State::Assistant;
+    out.commands.push(Command::AskAssistant {
+        question: question.to_owned(),
+        history,
+    });
 }
 
 /// The agent is done: out of the queue, and the satisfaction question.
@@ -209,13 +290,31 @@ fn on_message(
                 out.send(&mut session, OutboundMessage::text(&option.answer));
                 start_flow(&mut session, &mut out, option, config);
             }
-            None => not_understood(
-                &mut session,
-                &mut out,
-                &message.content,
-                config,
-                main_menu(config),
-            ),
+            None => match &message.content {
+                // The seed's handleWithFallback: free text counts an attempt and, while
+                // attempts remain, goes to the assistant.
+                MessageContent::Text { body } if config.assistant_available => {
+                    session.bot_attempts += 1;
+                    if session.bot_attempts >= config.max_bot_attempts {
+                        let handover = Handover::new(
+                            config.escalation_department.clone(),
+                            "bot_attempts",
+                            &config.texts.handoff_after_attempts,
+                        );
+                        hand_over(&mut session, &mut out, config, handover);
+                    } else {
+                        ask_assistant(&mut session, &mut out, body, config);
+                    }
+                }
+                other => not_understood(&mut session, &mut out, other, config, main_menu(config)),
+            },
+        },
+        State::Assistant => match &message.content {
+            MessageContent::Text { body } => ask_assistant(&mut session, &mut out, body, config),
+            other => {
+                session.state = State::MainMenu;
+                not_understood(&mut session, &mut out, other, config, main_menu(config));
+            }
         },
         State::SupportDetails { department } => match &message.content {
             MessageContent::Text { body } => {

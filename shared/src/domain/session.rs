@@ -32,6 +32,8 @@ pub enum State {
         department: String,
         since: DateTime<Utc>,
     },
+    /// Free text is answered by the AI assistant (`ATENDIMENTO_IA`).
+    Assistant,
     /// The satisfaction question (0–10) was asked (`PESQUISA_NPS`).
     Nps,
     /// The conversation is over (`FINALIZADO`); the next message starts a new one.
@@ -48,7 +50,7 @@ impl State {
             | Self::SalesCheckout { department, .. }
             | Self::FinanceDocument { department }
             | Self::Human { department, .. } => Some(department),
-            Self::Start | Self::MainMenu | Self::Nps | Self::Finished => None,
+            Self::Start | Self::MainMenu | Self::Assistant | Self::Nps | Self::Finished => None,
         }
     }
 
@@ -63,6 +65,7 @@ impl State {
             Self::SalesCheckout { .. } => "sales_checkout",
             Self::FinanceDocument { .. } => "finance_document",
             Self::Human { .. } => "human",
+            Self::Assistant => "assistant",
             Self::Nps => "nps",
             Self::Finished => "finished",
         }
