@@ -76,12 +76,15 @@ proptest! {
     fn any_conversation_is_safe_and_sendable(
         steps in prop::collection::vec((proptest::option::weighted(0.9, content()), 0i64..(30 * 3600)), 1..40),
         vip in any::<bool>(),
+        assistant in any::<bool>(),
+        answer in ".{0,600}",
     ) {
         let mut text = atende_shared::domain::config::EMBEDDED.to_owned();
         if vip {
             text = text.replacen("vip_numbers = []", "vip_numbers = [\"5511999990000\"]", 1);
         }
-        let config = Config::from_toml(&text).unwrap();
+        let mut config = Config::from_toml(&text).unwrap();
+        config.assistant_available = assistant;
         let mut now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
         let mut session = Session::new(CustomerId::Phone("5511999990000".into()), now);
         for (i, (content, seconds)) in steps.into_iter().enumerate() {
@@ -111,6 +114,25 @@ proptest! {
             );
             let mut all = commands.clone();
             for c in &commands {
+                if let Command::AskAssistant { history, .. } = c {
+                    prop_assert!(assistant, "asked an assistant that is not there");
+                    prop_assert!(history.len() <= config.assistant.history_turns);
+                    let input = if i % 5 == 0 {
+                        Input::AssistantFailed
+                    } else {
+                        Input::AssistantAnswer { text: &answer, wants_human: i % 3 == 0 }
+                    };
+                    let (next, more) = step(session, input, now, &config);
+                    session = next;
+                    for m in &more {
+                        if let Command::EnqueueForHuman { department, .. } = m {
+                            let (next, queued) = step(session, Input::Queued { department, position: 1 }, now, &config);
+                            session = next;
+                            all.extend(queued);
+                        }
+                    }
+                    all.extend(more);
+                }
                 if let Command::EnqueueForHuman { department, .. } = c {
                     let human = matches!(session.state, State::Human { .. });
                     prop_assert!(human, "queued outside the human state");

@@ -261,3 +261,59 @@ fn serve_refuses_to_start_without_the_app_secret() {
         "it must not have started listening"
     );
 }
+
+/// A Meta payload with one message from Maria (`message` is the message object's type part).
+fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
+    let mut m = serde_json::json!({
+        "from": MARIA,
+        "id": format!("wamid.JOURNEY{n}"),
+        "timestamp": chrono::Utc::now().timestamp().to_string(),
+    });
+    for (k, v) in message.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "551130000000", "phone_number_id": BUSINESS_NUMBER},
+            "contacts": [{"profile": {"name": "Maria Silva"}, "wa_id": MARIA}],
+            "messages": [m]
+        }}]}]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_finance_journey_ends_in_a_queue_position() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let steps = [
+        serde_json::json!({"type": "text", "text": {"body": "oi"}}),
+        serde_json::json!({"type": "interactive", "interactive": {"type": "list_reply",
+            "list_reply": {"id": "btn_financeiro", "title": "Financeiro"}}}),
+        serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
+    ];
+    let mut expected = 0;
+    for (n, (step, replies)) in steps.into_iter().zip([3, 2, 3]).enumerate() {
+        let body = maria_says(n, step);
+        assert_eq!(post(&server, &body, Some(&sign(&body))).await.0, 200);
+        // In order: each step is answered before the next is sent.
+        expected += replies;
+        graph.wait_for(expected, PATIENCE).await;
+    }
+    let texts: Vec<String> = graph
+        .requests()
+        .iter()
+        .filter(|r| r.body["type"] == "text")
+        .map(|r| r.body["text"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        &texts[texts.len() - 3..],
+        [
+            "Para enviar a segunda via, informe o CPF ou CNPJ do titular (com ou sem pontuação).",
+            "Obrigado! Vou passar para a equipe de Financeiro.",
+            "Você está na posição 1 da fila de Financeiro. Tempo estimado: ~6 minutos.",
+        ]
+    );
+}

@@ -48,6 +48,9 @@ pub struct Config {
     /// Set by the shell that wires an assistant; free text goes to it only then.
     #[serde(skip)]
     pub assistant_available: bool,
+    /// Frequent questions answered at the menu when typed text has one of their keywords.
+    #[serde(default)]
+    pub faq: Vec<FaqEntry>,
     /// WhatsApp Flows (forms) that menu options can send.
     #[serde(default)]
     pub flows: Vec<FlowConfig>,
@@ -75,6 +78,8 @@ pub struct FoldedWords {
     pub catalog_titles: Vec<String>,
     /// The sales confirmation's buttons: confirm, back.
     pub checkout_titles: Vec<String>,
+    /// Each FAQ entry's keywords, in `faq` order.
+    pub faq_keywords: Vec<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -211,6 +216,15 @@ pub struct FlowConfig {
     pub confirmation: String,
 }
 
+/// A frequent question: any of its keywords (whole words, case and accents ignored) in what
+/// the customer types at the menu gets its answer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqEntry {
+    pub keywords: Vec<String>,
+    pub answer: String,
+}
+
 /// The `[assistant]` table: how the AI assistant is asked.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -295,6 +309,16 @@ impl Config {
             farewells: fold_all(&mut config.farewell_keywords.iter()),
             menu_titles: fold_all(&mut config.menu.options.iter().map(|o| &o.title)),
             catalog_titles: fold_all(&mut config.catalog.iter().map(|i| &i.title)),
+            faq_keywords: config
+                .faq
+                .iter()
+                .map(|f| {
+                    f.keywords
+                        .iter()
+                        .map(|k| crate::domain::text::fold(k))
+                        .collect()
+                })
+                .collect(),
             checkout_titles: fold_all(
                 &mut [
                     &config.texts.sales_confirm_button,
@@ -523,6 +547,19 @@ impl Config {
         }
         if self.assistant.max_tokens == 0 {
             return invalid("assistant.max_tokens", "must be at least 1");
+        }
+        for (i, f) in self.faq.iter().enumerate() {
+            if f.keywords
+                .iter()
+                .all(|k| crate::domain::text::fold(k).is_empty())
+            {
+                return invalid(
+                    &format!("faq[{i}].keywords"),
+                    "has no keyword with letters or digits",
+                );
+            }
+            non_empty(&format!("faq[{i}].answer"), &f.answer)?;
+            max_chars(&format!("faq[{i}].answer"), &f.answer, TEXT_BODY)?;
         }
         let mut flow_ids = HashSet::new();
         for (i, f) in self.flows.iter().enumerate() {

@@ -71,7 +71,9 @@ fn on_assistant_answer(
     if !matches!(session.state, State::Assistant) {
         return (session, out.commands);
     }
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
+    // An empty answer is no answer.
+    let answer = text.map(str::trim).filter(|t| !t.is_empty());
+    match answer {
         Some(answer) => {
             let answer = cut(answer, config.assistant.max_answer_chars);
             out.send(&mut session, OutboundMessage::text(answer));
@@ -81,8 +83,8 @@ fn on_assistant_answer(
             OutboundMessage::text(&config.texts.assistant_unavailable),
         ),
     }
-    if wants_human || text.is_none() {
-        let reason = if text.is_none() {
+    if wants_human || answer.is_none() {
+        let reason = if answer.is_none() {
             "assistant_unavailable"
         } else {
             "assistant"
@@ -289,6 +291,11 @@ fn on_message(
                 session.bot_attempts = 0;
                 out.send(&mut session, OutboundMessage::text(&option.answer));
                 start_flow(&mut session, &mut out, option, config);
+            }
+            None if faq_answer(typed, config).is_some() => {
+                session.bot_attempts = 0;
+                let answer = faq_answer(typed, config).unwrap_or_default().to_owned();
+                out.send(&mut session, OutboundMessage::text(answer));
             }
             None => match &message.content {
                 // The seed's handleWithFallback: free text counts an attempt and, while
@@ -771,6 +778,17 @@ fn describe(content: &MessageContent) -> String {
         }
         MessageContent::Unsupported { message_type, .. } => format!("[{message_type}]"),
     }
+}
+
+/// The answer of the first FAQ entry with a keyword in what the customer typed.
+fn faq_answer<'c>(typed: Option<&str>, config: &'c Config) -> Option<&'c str> {
+    let typed = typed?;
+    config
+        .folded
+        .faq_keywords
+        .iter()
+        .position(|keywords| keywords.iter().any(|k| has_folded_phrase(typed, k)))
+        .map(|i| config.faq[i].answer.as_str())
 }
 
 /// The main-menu option the customer picked, if any.
