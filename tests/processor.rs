@@ -513,3 +513,29 @@ async fn the_assistant_gets_the_question_with_a_bounded_history_and_long_answers
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn a_customer_whose_window_closed_while_waiting_leaves_the_queue() {
+    use atende_shared::ports::AttendanceQueue;
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let clock = Arc::new(ManualClock::new(now()));
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        attendance.clone(),
+        Arc::new(MemoryWhatsApp::new()),
+        clock.clone(),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    processor
+        .handle(&text("5511", "wamid.a", "atendente"))
+        .await
+        .unwrap();
+    assert_eq!(attendance.waiting().await.unwrap().len(), 1);
+    // Nobody took the conversation; the customer writes again a day later.
+    clock.advance(chrono::Duration::hours(25));
+    processor
+        .handle(&text("5511", "wamid.b", "oi"))
+        .await
+        .unwrap();
+    assert!(attendance.waiting().await.unwrap().is_empty());
+}

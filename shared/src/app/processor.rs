@@ -171,11 +171,17 @@ impl Processor {
         };
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
-            let mut record = self
-                .sessions
-                .load(customer, now)
-                .await?
-                .unwrap_or_else(|| SessionRecord::new(Session::new(customer.clone(), now)));
+            let mut record = match self.sessions.load(customer, now).await? {
+                Some(record) => record,
+                None => {
+                    // A new conversation. Whoever still waits in a line from an earlier one
+                    // (their window closed before anyone took them) leaves it.
+                    for department in &self.config.departments {
+                        self.attendance.remove(&department.id, customer).await?;
+                    }
+                    SessionRecord::new(Session::new(customer.clone(), now))
+                }
+            };
             if record.has_applied(&event.id) {
                 let sent = self.flush(&mut record).await?;
                 return Ok(Outcome::Duplicate { sent });

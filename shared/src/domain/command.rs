@@ -189,6 +189,9 @@ impl OutboundMessage {
                 {
                     return Err(format!("{} sections with {rows} rows", sections.len()));
                 }
+                if sections.len() > 1 && sections.iter().any(|s| s.title.is_none()) {
+                    return Err("several sections, one without a title".into());
+                }
                 let mut ids = std::collections::HashSet::new();
                 for s in sections {
                     s.title

@@ -390,6 +390,13 @@ impl Config {
                 "texts.finance_invalid_document",
                 &self.texts.finance_invalid_document,
             ),
+            ("texts.nps_question", &self.texts.nps_question),
+            ("texts.nps_invalid", &self.texts.nps_invalid),
+            ("texts.nps_thanks", &self.texts.nps_thanks),
+            (
+                "texts.assistant_unavailable",
+                &self.texts.assistant_unavailable,
+            ),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;
@@ -491,6 +498,13 @@ impl Config {
                 sections.push(option.section.clone());
             }
         }
+        // WhatsApp wants a title on every section of a list with more than one.
+        if menu.style == MenuStyle::List && sections.len() > 1 && sections.contains(&None) {
+            return invalid(
+                "menu.options",
+                "mix options with and without `section`; with several sections each needs a title",
+            );
+        }
         if menu.style == MenuStyle::List && sections.len() > LIST_SECTIONS {
             return invalid(
                 "menu.options",
@@ -577,6 +591,20 @@ impl Config {
             max_chars_opt(&field("header"), f.header.as_deref(), HEADER)?;
             max_chars_opt(&field("footer"), f.footer.as_deref(), FOOTER)?;
             non_empty(&field("confirmation"), &f.confirmation)?;
+            max_chars(&field("confirmation"), &f.confirmation, TEXT_BODY)?;
+        }
+        // The checkout is a button message: its body, prices substituted, must fit.
+        for (i, item) in self.catalog.iter().enumerate() {
+            let body = self
+                .texts
+                .sales_confirm
+                .replace("{item}", &item.title)
+                .replace("{price}", &item.price);
+            max_chars(
+                &format!("texts.sales_confirm (with catalog[{i}])"),
+                &body,
+                BUTTON_BODY,
+            )?;
         }
         let mut item_ids = HashSet::new();
         for (i, item) in self.catalog.iter().enumerate() {

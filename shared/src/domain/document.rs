@@ -14,11 +14,28 @@ impl TaxId {
     pub fn parse(typed: &str) -> Option<Self> {
         if typed
             .chars()
-            .any(|c| !(c.is_ascii_digit() || " .-/".contains(c)))
+            .any(|c| !(c.is_ascii_alphanumeric() || " .-/".contains(c)))
         {
             return None;
         }
-        let digits: Vec<u32> = typed.chars().filter_map(|c| c.to_digit(10)).collect();
+        let chars: Vec<char> = typed
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        // Alphanumeric CNPJs (issued from July 2026): letters in the first 12 positions, each
+        // worth its ASCII code minus 48; the two check digits stay digits.
+        if chars.iter().any(char::is_ascii_alphabetic) {
+            let valid = chars.len() == 14
+                && chars[12..].iter().all(char::is_ascii_digit)
+                && checks(
+                    &chars.iter().map(|c| *c as u32 - 48).collect::<Vec<_>>(),
+                    &[5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2],
+                    &[6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2],
+                );
+            return valid.then(|| Self::Cnpj(chars.iter().collect()));
+        }
+        let digits: Vec<u32> = chars.iter().filter_map(|c| c.to_digit(10)).collect();
         // All-equal sequences pass the arithmetic but are not issued.
         if digits.windows(2).all(|w| w[0] == w[1]) {
             return None;
@@ -71,6 +88,9 @@ mod tests {
             ("111.444.777-35", TaxId::Cpf("11144477735".into())),
             ("11.222.333/0001-81", TaxId::Cnpj("11222333000181".into())),
             ("11222333000181", TaxId::Cnpj("11222333000181".into())),
+            // The Receita Federal's example of an alphanumeric CNPJ.
+            ("12.ABC.345/01DE-35", TaxId::Cnpj("12ABC34501DE35".into())),
+            ("12abc34501de35", TaxId::Cnpj("12ABC34501DE35".into())),
         ] {
             assert_eq!(TaxId::parse(typed), Some(want), "{typed}");
         }
@@ -85,6 +105,7 @@ mod tests {
             "11.222.333/0001-82", // wrong CNPJ digit
             "5299822472",         // too short
             "cpf 52998224725",    // words around it
+            "12.ABC.345/01DE-36", // wrong alphanumeric check digit
             "",
         ] {
             assert_eq!(TaxId::parse(typed), None, "{typed}");

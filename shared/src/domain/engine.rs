@@ -150,13 +150,16 @@ fn on_closed(mut session: Session, now: DateTime<Utc>, config: &Config) -> (Sess
     (session, out.commands)
 }
 
-/// A score from 0 to 10: the message is the number, or holds exactly one number ("nota 9").
+/// A score from 0 to 10: the message is the number, holds exactly one number ("nota 9"), or
+/// gives it out of ten ("9/10", folded to "9 10").
 fn nps_score(typed: &str) -> Option<u8> {
-    let mut numbers = typed.split(' ').filter_map(|w| w.parse::<u8>().ok());
-    match (numbers.next(), numbers.next()) {
-        (Some(n), None) if n <= 10 => Some(n),
-        _ => None,
-    }
+    let numbers: Vec<u32> = typed.split(' ').filter_map(|w| w.parse().ok()).collect();
+    let score = match numbers[..] {
+        [n] => n,
+        [n, 10] => n,
+        _ => return None,
+    };
+    u8::try_from(score).ok().filter(|n| *n <= 10)
 }
 
 fn on_message(
@@ -165,8 +168,15 @@ fn on_message(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
+    let mut leave_queue = None;
     if session.is_expired(now) || session.state == State::Finished {
-        // A new conversation; the off-hours notice already given still counts.
+        // A new conversation; the off-hours notice already given still counts. Whoever was
+        // still waiting for a person when the window closed leaves that line.
+        if let State::Human { department, .. } = &session.state {
+            leave_queue = Some(Command::LeaveQueue {
+                department: department.clone(),
+            });
+        }
         let notice = session.off_hours_notice_for;
         let name = session.profile_name.take();
         session = Session::new(session.customer, now);
@@ -184,6 +194,7 @@ fn on_message(
         }],
         now,
     };
+    out.commands.extend(leave_queue);
 
     // A reaction is not a request, and a person is on it in the human state: the bot is quiet
     // (the message is in the history for the agent).
@@ -205,6 +216,30 @@ fn on_message(
     });
     let menu_keyword =
         typed.is_some_and(|text| config.folded.menu_keywords.iter().any(|k| k == text));
+
+    // A score answers the satisfaction question even when it mentions "atendente".
+    if session.state == State::Nps
+        && let Some(score) = typed.and_then(nps_score)
+    {
+        session.nps_score = Some(score);
+        session.state = State::Finished;
+        out.send(
+            &mut session,
+            OutboundMessage::text(&config.texts.nps_thanks),
+        );
+        return (session, out.commands);
+    }
+    // A submitted Flow is confirmed in any bot state, a new conversation included.
+    if let MessageContent::FlowReply { response_json } = &message.content
+        && let Some(confirmation) = flow_answers(&mut session, response_json, config)
+    {
+        session.bot_attempts = 0;
+        out.send(&mut session, confirmation);
+        if session.state == State::Start {
+            session.state = State::MainMenu;
+        }
+        return (session, out.commands);
+    }
 
     if let State::Start = session.state {
         // Self-service works at any hour; the notice says when people answer, once per
@@ -237,14 +272,6 @@ fn on_message(
         session.bot_attempts = 0;
         session.state = State::MainMenu;
         out.send(&mut session, main_menu(config));
-        return (session, out.commands);
-    }
-
-    if let MessageContent::FlowReply { response_json } = &message.content
-        && let Some(confirmation) = flow_answers(&mut session, response_json, config)
-    {
-        session.bot_attempts = 0;
-        out.send(&mut session, confirmation);
         return (session, out.commands);
     }
 
@@ -316,9 +343,18 @@ fn on_message(
                 other => not_understood(&mut session, &mut out, other, config, main_menu(config)),
             },
         },
-        State::Assistant => match &message.content {
-            MessageContent::Text { body } => ask_assistant(&mut session, &mut out, body, config),
-            other => {
+        State::Assistant => match (choice(&message.content, typed, config), &message.content) {
+            // The menu's choices work here as in the menu.
+            (Some(option), _) => {
+                session.bot_attempts = 0;
+                session.state = State::MainMenu;
+                out.send(&mut session, OutboundMessage::text(&option.answer));
+                start_flow(&mut session, &mut out, option, config);
+            }
+            (None, MessageContent::Text { body }) => {
+                ask_assistant(&mut session, &mut out, body, config)
+            }
+            (None, other) => {
                 session.state = State::MainMenu;
                 not_understood(&mut session, &mut out, other, config, main_menu(config));
             }
@@ -597,9 +633,12 @@ fn flow_answers(
         }
         session.flow_answers.insert(name.clone(), value);
     }
-    Some(OutboundMessage::text(
-        flow.confirmation.replace("{answers}", &lines.join("\n")),
-    ))
+    // The customer's answers are theirs to size: the confirmation is cut to fit a text.
+    let text = flow.confirmation.replace("{answers}", &lines.join("\n"));
+    Some(OutboundMessage::text(cut(
+        &text,
+        crate::domain::config::limits::TEXT_BODY,
+    )))
 }
 
 /// The sales catalog as a list.
