@@ -287,32 +287,23 @@ fn on_message(
                 OutboundMessage::text(&config.texts.nps_question),
             );
         }
-        State::Nps => match typed.and_then(nps_score) {
-            Some(score) => {
-                session.nps_score = Some(score);
+        // Scores were taken before the triggers; anything else is asked again.
+        State::Nps => {
+            session.bot_attempts += 1;
+            if session.bot_attempts >= config.max_bot_attempts {
+                // Not everyone wants to answer: end politely.
                 session.state = State::Finished;
                 out.send(
                     &mut session,
                     OutboundMessage::text(&config.texts.nps_thanks),
                 );
+            } else {
+                out.send(
+                    &mut session,
+                    OutboundMessage::text(&config.texts.nps_invalid),
+                );
             }
-            None => {
-                session.bot_attempts += 1;
-                if session.bot_attempts >= config.max_bot_attempts {
-                    // Not everyone wants to answer: end politely.
-                    session.state = State::Finished;
-                    out.send(
-                        &mut session,
-                        OutboundMessage::text(&config.texts.nps_thanks),
-                    );
-                } else {
-                    out.send(
-                        &mut session,
-                        OutboundMessage::text(&config.texts.nps_invalid),
-                    );
-                }
-            }
-        },
+        }
         State::MainMenu => match choice(&message.content, typed, config) {
             Some(option) => {
                 session.bot_attempts = 0;
