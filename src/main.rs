@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! atende chat                 talk to the bot in this terminal, as a customer
-//! atende serve [--port N]     webhook + processor + SLA checker on 127.0.0.1
+//! atende serve [--port N] [--backend memory|aws [--create-resources]]
+//!                             webhook + processor + SLA checker on 127.0.0.1
 //! atende create-resources     tables and queues on an AWS emulator, for `cargo lambda watch`
 //! ```
 
 use atende::chat::ChatSession;
+use atende::serve::{Backend, ServeOptions};
 use atende_shared::adapters::SystemClock;
 use atende_shared::app::settings;
 use std::io::Write;
@@ -19,8 +21,12 @@ usage: atende <command>
 
 commands:
   chat                talk to the bot in this terminal, as a customer (memory adapters)
-  serve [--port N]    webhook + processor + SLA checker on 127.0.0.1
-                      (port: --port, else $PORT, else 3000)
+  serve [--port N] [--backend memory|aws [--create-resources [--prefix P]]]
+                      webhook + processor + SLA checker on 127.0.0.1
+                      (port: --port, else $PORT, else 3000). --backend aws keeps sessions,
+                      the attendance queue and the event queue on AWS (AWS_ENDPOINT_URL for an
+                      emulator; EVENTS_QUEUE_URL, SESSIONS_TABLE, ATTENDANCE_TABLE, or
+                      --create-resources to create them)
   create-resources [--prefix P]
                       create the tables and the FIFO queue (with its dead-letter queue) on the
                       AWS emulator at $AWS_ENDPOINT_URL and print the Lambdas' variables
@@ -33,8 +39,8 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("chat") if args.len() == 1 => chat().await,
-        Some("serve") => match port(&args[1..]) {
-            Ok(port) => serve(port).await,
+        Some("serve") => match serve_options(&args[1..]) {
+            Ok(options) => serve(options).await,
             Err(e) => Err(e),
         },
         Some("create-resources") => match &args[1..] {
@@ -60,28 +66,50 @@ async fn main() -> ExitCode {
     }
 }
 
-fn port(args: &[String]) -> Result<u16, String> {
-    let parse = |v: &str, from: &str| {
+fn serve_options(args: &[String]) -> Result<ServeOptions, String> {
+    let parse_port = |v: &str, from: &str| {
         v.parse::<u16>()
             .map_err(|_| format!("{from} must be a port number (0-65535), got `{v}`"))
     };
-    match args {
-        [] => match settings::optional("PORT") {
-            Some(p) => parse(&p, "PORT"),
-            None => Ok(3000),
-        },
-        [flag, value] if flag == "--port" => parse(value, "--port"),
-        _ => Err(format!(
-            "unexpected arguments to serve: {}\n\n{USAGE}",
-            args.join(" ")
-        )),
+    let mut port = None;
+    let mut backend = "memory".to_owned();
+    let mut create = false;
+    let mut prefix = "atende".to_owned();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--port" => port = Some(parse_port(&value("--port")?, "--port")?),
+            "--backend" => backend = value("--backend")?,
+            "--create-resources" => create = true,
+            "--prefix" => prefix = value("--prefix")?,
+            other => return Err(format!("unexpected argument to serve: {other}\n\n{USAGE}")),
+        }
     }
+    let port = match (port, settings::optional("PORT")) {
+        (Some(p), _) => p,
+        (None, Some(p)) => parse_port(&p, "PORT")?,
+        (None, None) => 3000,
+    };
+    let backend = match backend.as_str() {
+        "memory" if create => return Err("--create-resources goes with --backend aws".into()),
+        "memory" => Backend::Memory,
+        "aws" => Backend::Aws {
+            create_with_prefix: create.then_some(prefix),
+        },
+        other => return Err(format!("--backend is `memory` or `aws`, not `{other}`")),
+    };
+    Ok(ServeOptions { port, backend })
 }
 
-async fn serve(port: u16) -> Result<(), String> {
+async fn serve(options: ServeOptions) -> Result<(), String> {
     atende_shared::logging::init_local("info");
     let config = settings::load_config().map_err(|e| e.to_string())?;
-    atende::serve::run(port, config)
+    atende::serve::run(options, config)
         .await
         .map_err(|e| e.to_string())
 }
@@ -130,20 +158,12 @@ async fn create_resources(prefix: &str) -> Result<(), String> {
          with `sam deploy`)",
     )?;
     let sdk = aws::sdk_config().await;
-    let (sessions, attendance) = (format!("{prefix}-sessions"), format!("{prefix}-attendance"));
-    let dynamodb = aws::dynamodb(&sdk);
-    resources::create_sessions_table(&dynamodb, &sessions)
-        .await
-        .map_err(|e| e.to_string())?;
-    resources::create_attendance_table(&dynamodb, &attendance)
-        .await
-        .map_err(|e| e.to_string())?;
-    let queue_url = resources::create_event_queue(&aws::sqs(&sdk), &format!("{prefix}-events"), 5)
+    let created = resources::create_all(&sdk, prefix)
         .await
         .map_err(|e| e.to_string())?;
     eprintln!("created on {endpoint}:");
-    println!("EVENTS_QUEUE_URL={queue_url}");
-    println!("SESSIONS_TABLE={sessions}");
-    println!("ATTENDANCE_TABLE={attendance}");
+    println!("EVENTS_QUEUE_URL={}", created.events_queue_url);
+    println!("SESSIONS_TABLE={}", created.sessions_table);
+    println!("ATTENDANCE_TABLE={}", created.attendance_table);
     Ok(())
 }

@@ -2,14 +2,18 @@
 //! Real HTTP at `/webhook` (the Lambda's rules), an in-process FIFO queue with per-customer
 //! ordering, and replies sent to `WHATSAPP_API_BASE_URL`.
 
+use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
-    CloudApiWhatsApp, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, SystemClock,
+    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, MemoryAttendanceQueue,
+    MemoryEventQueue, MemorySessionStore, SqsEventQueue, SystemClock,
 };
 use atende_shared::app::settings::{self, SettingsError};
 use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
 use atende_shared::domain::{Config, QueueEvent};
+use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
 use atende_shared::ports::WhatsAppError;
+use atende_shared::ports::{AttendanceQueue, EventQueue, SessionStore};
 use atende_shared::webhook::MAX_BODY_BYTES;
 use axum::Router;
 use axum::body::Bytes;
@@ -32,6 +36,8 @@ pub enum ServeError {
     Bind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Resources(#[from] resources::ResourceError),
 }
 
 /// How often the SLA checker runs in `atende serve`.
@@ -39,8 +45,87 @@ const SLA_INTERVAL: Duration = Duration::from_secs(60);
 /// Attempts per event before it is logged as dead-lettered (like SQS's maxReceiveCount).
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Where `atende serve` keeps its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// In this process: gone when it stops.
+    Memory,
+    /// DynamoDB and SQS (an emulator at `AWS_ENDPOINT_URL`, or an account), with the tables
+    /// and queue named like the Lambdas' (`SESSIONS_TABLE`, `ATTENDANCE_TABLE`,
+    /// `EVENTS_QUEUE_URL`), or created under a prefix.
+    Aws { create_with_prefix: Option<String> },
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub port: u16,
+    pub backend: Backend,
+}
+
+/// Where events wait between the webhook and the processor.
+enum Consumer {
+    Memory(Arc<MemoryEventQueue>),
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        url: String,
+    },
+}
+
+/// The stores and queues of one backend, and how its events are consumed.
+struct Backends {
+    events: Arc<dyn EventQueue>,
+    sessions: Arc<dyn SessionStore>,
+    attendance: Arc<dyn AttendanceQueue>,
+    consumer: Consumer,
+}
+
+async fn backends(backend: &Backend) -> Result<Backends, ServeError> {
+    Ok(match backend {
+        Backend::Memory => {
+            let queue = Arc::new(MemoryEventQueue::new());
+            Backends {
+                events: queue.clone(),
+                sessions: Arc::new(MemorySessionStore::new()),
+                attendance: Arc::new(MemoryAttendanceQueue::new()),
+                consumer: Consumer::Memory(queue),
+            }
+        }
+        Backend::Aws { create_with_prefix } => {
+            let sdk = aws::sdk_config().await;
+            let names = match create_with_prefix {
+                Some(prefix) => resources::create_all(&sdk, prefix).await?,
+                None => resources::Created {
+                    events_queue_url: settings::required("EVENTS_QUEUE_URL")?,
+                    sessions_table: settings::required("SESSIONS_TABLE")?,
+                    attendance_table: settings::required("ATTENDANCE_TABLE")?,
+                },
+            };
+            let sqs = aws::sqs(&sdk);
+            let dynamodb = aws::dynamodb(&sdk);
+            Backends {
+                events: Arc::new(SqsEventQueue::new(
+                    sqs.clone(),
+                    names.events_queue_url.clone(),
+                )),
+                sessions: Arc::new(DynamoDbSessionStore::new(
+                    dynamodb.clone(),
+                    names.sessions_table,
+                )),
+                attendance: Arc::new(DynamoDbAttendanceQueue::new(
+                    dynamodb,
+                    names.attendance_table,
+                )),
+                consumer: Consumer::Sqs {
+                    client: sqs,
+                    url: names.events_queue_url,
+                },
+            }
+        }
+    })
+}
+
 /// Wires everything from the environment and serves until Ctrl-C.
-pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
+pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError> {
     let secrets = WebhookSecrets::from_env()?;
     let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
     let base_url = settings::whatsapp_base_url();
@@ -48,12 +133,16 @@ pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
     let clock = Arc::new(SystemClock);
 
-    let queue = Arc::new(MemoryEventQueue::new());
-    let webhook = Arc::new(Webhook::new(secrets, queue.clone()));
+    let Backends {
+        events,
+        sessions,
+        attendance,
+        consumer,
+    } = backends(&options.backend).await?;
+    let webhook = Arc::new(Webhook::new(secrets, events));
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
-    let attendance = Arc::new(MemoryAttendanceQueue::new());
     let processor = Arc::new(Processor::new(
-        Arc::new(MemorySessionStore::new()),
+        sessions,
         attendance.clone(),
         whatsapp,
         clock.clone(),
@@ -61,6 +150,7 @@ pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
     ));
     let checker = SlaChecker::new(attendance, clock, config);
 
+    let port = options.port;
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| ServeError::Bind { port, source })?;
@@ -68,7 +158,10 @@ pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
     // Tests and scripts read this line to learn the port (with --port 0).
     println!("atende serve listening on http://{addr}/webhook (Graph API: {base_url})");
 
-    tokio::spawn(consume(queue, processor));
+    match consumer {
+        Consumer::Memory(queue) => tokio::spawn(consume(queue, processor)),
+        Consumer::Sqs { client, url } => tokio::spawn(consume_sqs(client, url, processor)),
+    };
     tokio::spawn(async move {
         let mut every = tokio::time::interval(SLA_INTERVAL);
         loop {
@@ -84,6 +177,81 @@ pub async fn run(port: u16, config: Config) -> Result<(), ServeError> {
         })
         .await?;
     Ok(())
+}
+
+/// Polls the SQS queue and hands each batch to the processor's Lambda entry point, deleting
+/// what succeeded: what the Lambda event source mapping does on AWS. Failed records come back
+/// after the visibility timeout, and go to the dead-letter queue after 5 receives.
+async fn consume_sqs(client: aws_sdk_sqs::Client, url: String, processor: Arc<Processor>) {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+    let arn = format!(
+        "arn:aws:sqs:local:000000000000:{}",
+        url.rsplit('/').next().unwrap_or_default()
+    );
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(5)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving from SQS failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            // An emulator may answer at once instead of waiting.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_owned);
+                record.body = m.body().map(str::to_owned);
+                record.event_source_arn = Some(arn.clone());
+                record
+            })
+            .collect();
+        let response = edge::lambda::processor(&processor, event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let deletes: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or_default()))
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !deletes.is_empty()
+            && let Err(e) = client
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(deletes))
+                .send()
+                .await
+        {
+            // Undeleted records come back and are recognised as already applied.
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "deleting from SQS failed");
+        }
+    }
 }
 
 /// `/webhook` with the same rules as the Lambda behind API Gateway.

@@ -37,8 +37,13 @@ fn atende() -> Command {
 }
 
 fn serve(graph: &GraphStub) -> Server {
+    serve_with(graph, &[])
+}
+
+fn serve_with(graph: &GraphStub, extra: &[&str]) -> Server {
     let mut child = atende()
         .args(["serve", "--port", "0"])
+        .args(extra)
         .env("WHATSAPP_APP_SECRET", APP_SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
         .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
@@ -315,5 +320,64 @@ async fn a_finance_journey_ends_in_a_queue_position() {
             "Obrigado! Vou passar para a equipe de Financeiro.",
             "Você está na posição 1 da fila de Financeiro. Tempo estimado: ~6 minutos.",
         ]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn serve_on_the_aws_backend_answers_a_conversation_end_to_end() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("bash tests/run sets AWS_ENDPOINT_URL");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "only an emulator on loopback"
+    );
+    let graph = GraphStub::start().await;
+    let prefix = format!("serve{}", std::process::id());
+    let server = serve_with(
+        &graph,
+        &[
+            "--backend",
+            "aws",
+            "--create-resources",
+            "--prefix",
+            &prefix,
+        ],
+    );
+    // Through SQS FIFO and DynamoDB: "oi", then the Financeiro row and a CPF.
+    let steps = [
+        (
+            serde_json::json!({"type": "text", "text": {"body": "oi"}}),
+            3,
+        ),
+        (
+            serde_json::json!({"type": "interactive", "interactive": {"type": "list_reply",
+                "list_reply": {"id": "btn_financeiro", "title": "Financeiro"}}}),
+            2,
+        ),
+        (
+            serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
+            3,
+        ),
+    ];
+    let mut expected = 0;
+    for (n, (step, replies)) in steps.into_iter().enumerate() {
+        let body = maria_says(100 + n, step);
+        assert_eq!(post(&server, &body, Some(&sign(&body))).await.0, 200);
+        expected += replies;
+        graph.wait_for(expected, Duration::from_secs(30)).await;
+    }
+    // The same delivery again (Meta retries): deduplicated, nothing more is sent.
+    let again = maria_says(
+        102,
+        serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
+    );
+    assert_eq!(post(&server, &again, Some(&sign(&again))).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests = graph.requests();
+    assert_eq!(requests.len(), expected, "{requests:#?}");
+    let last = requests.last().unwrap();
+    assert_eq!(
+        last.body["text"]["body"],
+        "Você está na posição 1 da fila de Financeiro. Tempo estimado: ~6 minutos."
     );
 }

@@ -110,6 +110,35 @@ pub mod resources {
         .await
     }
 
+    /// What `create_all` made: the values of the Lambdas' `EVENTS_QUEUE_URL`, `SESSIONS_TABLE`
+    /// and `ATTENDANCE_TABLE`.
+    #[derive(Clone, Debug)]
+    pub struct Created {
+        pub events_queue_url: String,
+        pub sessions_table: String,
+        pub attendance_table: String,
+    }
+
+    /// Both tables and the event queue (with its dead-letter queue, 5 receives), named
+    /// `<prefix>-sessions`, `<prefix>-attendance` and `<prefix>-events.fifo`.
+    pub async fn create_all(
+        sdk: &aws_config::SdkConfig,
+        prefix: &str,
+    ) -> Result<Created, ResourceError> {
+        let dynamodb = super::dynamodb(sdk);
+        let sessions_table = format!("{prefix}-sessions");
+        let attendance_table = format!("{prefix}-attendance");
+        create_sessions_table(&dynamodb, &sessions_table).await?;
+        create_attendance_table(&dynamodb, &attendance_table).await?;
+        let events_queue_url =
+            create_event_queue(&super::sqs(sdk), &format!("{prefix}-events"), 5).await?;
+        Ok(Created {
+            events_queue_url,
+            sessions_table,
+            attendance_table,
+        })
+    }
+
     /// The FIFO event queue (high-throughput mode) and its dead-letter queue; returns the
     /// event queue's URL. `name` is without the `.fifo` suffix.
     pub async fn create_event_queue(
