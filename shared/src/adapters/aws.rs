@@ -26,6 +26,16 @@ pub mod resources {
     };
     use aws_sdk_sqs::types::QueueAttributeName;
 
+    /// The sessions table's partition key and TTL attribute.
+    pub const SESSIONS_KEY: &str = "customer";
+    pub const SESSIONS_TTL_ATTRIBUTE: &str = "expires_at";
+    /// The attendance table's partition and sort keys.
+    pub const ATTENDANCE_KEYS: [&str; 2] = ["department", "sk"];
+    /// The event queue's visibility timeout: 6 × the processor's 30-second timeout.
+    pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 180;
+    /// Receives before an event goes to the dead-letter queue.
+    pub const MAX_RECEIVE_COUNT: u32 = 5;
+
     #[derive(Debug, thiserror::Error)]
     #[error("cannot create {what}: {message}")]
     pub struct ResourceError {
@@ -80,14 +90,14 @@ pub mod resources {
         client: &aws_sdk_dynamodb::Client,
         table: &str,
     ) -> Result<(), ResourceError> {
-        create_table(client, table, &[("customer", KeyType::Hash)]).await?;
+        create_table(client, table, &[(SESSIONS_KEY, KeyType::Hash)]).await?;
         client
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .enabled(true)
-                    .attribute_name("expires_at")
+                    .attribute_name(SESSIONS_TTL_ATTRIBUTE)
                     .build()
                     .map_err(|e| error(table, e))?,
             )
@@ -105,7 +115,10 @@ pub mod resources {
         create_table(
             client,
             table,
-            &[("department", KeyType::Hash), ("sk", KeyType::Range)],
+            &[
+                (ATTENDANCE_KEYS[0], KeyType::Hash),
+                (ATTENDANCE_KEYS[1], KeyType::Range),
+            ],
         )
         .await
     }
@@ -130,8 +143,12 @@ pub mod resources {
         let attendance_table = format!("{prefix}-attendance");
         create_sessions_table(&dynamodb, &sessions_table).await?;
         create_attendance_table(&dynamodb, &attendance_table).await?;
-        let events_queue_url =
-            create_event_queue(&super::sqs(sdk), &format!("{prefix}-events"), 5).await?;
+        let events_queue_url = create_event_queue(
+            &super::sqs(sdk),
+            &format!("{prefix}-events"),
+            MAX_RECEIVE_COUNT,
+        )
+        .await?;
         Ok(Created {
             events_queue_url,
             sessions_table,
@@ -165,7 +182,11 @@ pub mod resources {
             .into_iter()
             .chain(std::iter::once((
                 QueueAttributeName::VisibilityTimeout,
-                if q.ends_with("-dlq") { "30" } else { "180" }.to_owned(),
+                if q.ends_with("-dlq") {
+                    "30".to_owned()
+                } else {
+                    VISIBILITY_TIMEOUT_SECONDS.to_string()
+                },
             )))
         };
         let dlq_name = format!("{name}-dlq");

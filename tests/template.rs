@@ -1,0 +1,96 @@
+//! `template.yaml` deploys what the code and the emulator tests assume: the same keys and TTL
+//! attribute as `adapters::aws::resources`, a FIFO queue in high-throughput mode with the same
+//! visibility timeout and receive count, and a visibility timeout of at least six times the
+//! processor's timeout (AWS's advice for SQS event sources).
+
+use atende_shared::adapters::aws::resources;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn props<'a>(t: &'a Value, resource: &str) -> &'a Value {
+    &t["Resources"][resource]["Properties"]
+}
+
+/// `[(AttributeName, KeyType)]` of a table's KeySchema.
+fn keys(table: &Value) -> Vec<(String, String)> {
+    table["KeySchema"]
+        .as_sequence()
+        .expect("KeySchema")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+#[test]
+fn tables_match_the_adapters() {
+    let t = template();
+    let sessions = props(&t, "SessionsTable");
+    assert_eq!(keys(sessions), [pair(resources::SESSIONS_KEY, "HASH")]);
+    assert_eq!(
+        sessions["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(resources::SESSIONS_TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        sessions["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    let attendance = props(&t, "AttendanceTable");
+    assert_eq!(
+        keys(attendance),
+        [
+            pair(resources::ATTENDANCE_KEYS[0], "HASH"),
+            pair(resources::ATTENDANCE_KEYS[1], "RANGE")
+        ]
+    );
+    for table in [sessions, attendance] {
+        assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+        assert_eq!(
+            table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true)
+        );
+    }
+}
+
+#[test]
+fn the_queue_matches_the_adapters_and_outlasts_the_processor() {
+    let t = template();
+    let queue = props(&t, "EventsQueue");
+    assert_eq!(queue["FifoQueue"].as_bool(), Some(true));
+    assert_eq!(queue["DeduplicationScope"].as_str(), Some("messageGroup"));
+    assert_eq!(
+        queue["FifoThroughputLimit"].as_str(),
+        Some("perMessageGroupId")
+    );
+    assert_eq!(queue["ContentBasedDeduplication"].as_bool(), Some(false));
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert_eq!(visibility, u64::from(resources::VISIBILITY_TIMEOUT_SECONDS));
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(u64::from(resources::MAX_RECEIVE_COUNT))
+    );
+    assert!(resources::MAX_RECEIVE_COUNT >= 5);
+    let processor_timeout = props(&t, "ProcessorFunction")["Timeout"].as_u64().unwrap();
+    assert!(
+        visibility >= 6 * processor_timeout,
+        "{visibility} < 6 × {processor_timeout}"
+    );
+    let batch = &props(&t, "ProcessorFunction")["Events"]["CustomerEvents"]["Properties"];
+    assert_eq!(
+        batch["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+}
