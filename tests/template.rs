@@ -82,7 +82,7 @@ fn the_queue_matches_the_adapters_and_outlasts_the_processor() {
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
         Some(u64::from(resources::MAX_RECEIVE_COUNT))
     );
-    assert!(resources::MAX_RECEIVE_COUNT >= 5);
+    const { assert!(resources::MAX_RECEIVE_COUNT >= 5) };
     let processor_timeout = props(&t, "ProcessorFunction")["Timeout"].as_u64().unwrap();
     assert!(
         visibility >= 6 * processor_timeout,
