@@ -194,6 +194,73 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     );
 }
 
+/// Twenty agents claim at once from a line of five: each customer goes to exactly one agent,
+/// in priority-then-arrival order, and the line ends empty.
+async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
+    for (n, who) in ["c1", "c2", "c3", "c4", "c5"].iter().enumerate() {
+        let priority = if *who == "c4" {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        queue
+            .enqueue(WaitingCustomer {
+                customer: phone(who),
+                department: "vendas".into(),
+                priority,
+                entered_at: t0() + Duration::minutes(n as i64),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        queue.claim_next("suporte").await.unwrap(),
+        None,
+        "another department's line is empty"
+    );
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let q = queue.clone();
+            tokio::spawn(async move { q.claim_next("vendas").await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claims {
+        if let Some(w) = c.await.unwrap() {
+            claimed.push(w.customer.key().to_owned());
+        }
+    }
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        ["c1", "c2", "c3", "c4", "c5"],
+        "each customer exactly once"
+    );
+    assert!(queue.waiting().await.unwrap().is_empty());
+    // In order when claimed one by one: the VIP first.
+    for (n, who) in ["a", "b", "vip"].iter().enumerate() {
+        let priority = if *who == "vip" {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        queue
+            .enqueue(WaitingCustomer {
+                customer: phone(who),
+                department: "vendas".into(),
+                priority,
+                entered_at: t0() + Duration::minutes(n as i64),
+            })
+            .await
+            .unwrap();
+    }
+    let mut order = Vec::new();
+    while let Some(w) = queue.claim_next("vendas").await.unwrap() {
+        order.push(w.customer.key().to_owned());
+    }
+    assert_eq!(order, ["vip", "a", "b"]);
+}
+
 // ---------------------------------------------------------------- EventQueue
 
 fn event(customer: &str, n: usize) -> QueueEvent {
@@ -259,6 +326,7 @@ async fn memory_session_store() {
 #[tokio::test]
 async fn memory_attendance_queue() {
     attendance_queue_contract(&MemoryAttendanceQueue::new()).await;
+    claim_contract(std::sync::Arc::new(MemoryAttendanceQueue::new())).await;
 }
 
 #[tokio::test]

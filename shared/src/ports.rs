@@ -49,6 +49,9 @@ pub trait AttendanceQueue: Send + Sync {
         department: &str,
         customer: &CustomerId,
     ) -> Result<Option<usize>, StoreError>;
+    /// Takes the first customer in a department's line for an agent, atomically: however many
+    /// agents claim at once, each customer goes to exactly one. `None` when nobody waits.
+    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError>;
     /// Takes a customer out of a department's queue; absent customers are not an error.
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
 }

@@ -152,6 +152,25 @@ fn priority_rank(p: Priority) -> u8 {
     }
 }
 
+/// A place-in-line item as a waiting customer.
+fn waiting_customer(item: &Item) -> Result<WaitingCustomer, StoreError> {
+    let customer: CustomerId = serde_json::from_str(get_s(item, "customer")?)
+        .map_err(|e| StoreError::Corrupt(format!("queue customer: {e}")))?;
+    let priority: Priority = serde_json::from_value(serde_json::Value::String(
+        get_s(item, "priority")?.to_owned(),
+    ))
+    .map_err(|e| StoreError::Corrupt(format!("queue priority: {e}")))?;
+    let entered_at = DateTime::parse_from_rfc3339(get_s(item, "entered_at")?)
+        .map_err(|e| StoreError::Corrupt(format!("queue entered_at: {e}")))?
+        .with_timezone(&Utc);
+    Ok(WaitingCustomer {
+        department: get_s(item, "department")?.to_owned(),
+        customer,
+        priority,
+        entered_at,
+    })
+}
+
 fn guard_key(customer: &CustomerId) -> String {
     format!("customer#{}", customer.key())
 }
@@ -231,24 +250,10 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
                 .await
                 .map_err(unavailable)?;
             for item in output.items() {
-                let customer: CustomerId = serde_json::from_str(get_s(item, "customer")?)
-                    .map_err(|e| StoreError::Corrupt(format!("queue customer: {e}")))?;
-                let priority: Priority = serde_json::from_value(serde_json::Value::String(
-                    get_s(item, "priority")?.to_owned(),
-                ))
-                .map_err(|e| StoreError::Corrupt(format!("queue priority: {e}")))?;
-                let entered_at = DateTime::parse_from_rfc3339(get_s(item, "entered_at")?)
-                    .map_err(|e| StoreError::Corrupt(format!("queue entered_at: {e}")))?
-                    .with_timezone(&Utc);
                 waiting.push((
                     get_s(item, "department")?.to_owned(),
                     get_s(item, "sk")?.to_owned(),
-                    WaitingCustomer {
-                        department: get_s(item, "department")?.to_owned(),
-                        customer,
-                        priority,
-                        entered_at,
-                    },
+                    waiting_customer(item)?,
                 ));
             }
             match output.last_evaluated_key() {
@@ -306,6 +311,65 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         }
         // The count includes the customer's own place.
         Ok(Some(ahead.max(1)))
+    }
+
+    /// Reads the first places in line, then deletes the first one and its guard in one
+    /// transaction conditioned on the place still existing; a lost race moves to the next.
+    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError> {
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("department = :d AND begins_with(sk, :wait)")
+                .expression_attribute_values(":d", s(department))
+                .expression_attribute_values(":wait", s("wait#"))
+                .limit(10)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if output.items().is_empty() {
+                return Ok(None);
+            }
+            for item in output.items() {
+                let waiting = waiting_customer(item)?;
+                let place = get_s(item, "sk")?.to_owned();
+                let delete = |sk: String, must_exist: bool| {
+                    let mut d = Delete::builder()
+                        .table_name(&self.table)
+                        .key("department", s(department))
+                        .key("sk", s(sk));
+                    if must_exist {
+                        d = d.condition_expression("attribute_exists(sk)");
+                    }
+                    d.build().map_err(unavailable)
+                };
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .delete(delete(place, true)?)
+                            .build(),
+                    )
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .delete(delete(guard_key(&waiting.customer), false)?)
+                            .build(),
+                    )
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => return Ok(Some(waiting)),
+                    Err(e) => match e.into_service_error() {
+                        // Another agent took this one (or is taking it): try the next.
+                        TransactWriteItemsError::TransactionCanceledException(_) => continue,
+                        e => return Err(unavailable(e)),
+                    },
+                }
+            }
+        }
     }
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {

@@ -115,6 +115,17 @@ impl AttendanceQueue for MemoryAttendanceQueue {
             .map(|i| i + 1))
     }
 
+    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError> {
+        let mut entries = lock(&self.entries);
+        let first = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.department == department)
+            .min_by_key(|(_, e)| (e.priority, e.entered_at))
+            .map(|(i, _)| i);
+        Ok(first.map(|i| entries.remove(i)))
+    }
+
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
         lock(&self.entries).retain(|e| !(e.department == department && &e.customer == customer));
         Ok(())
