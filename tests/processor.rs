@@ -539,3 +539,90 @@ async fn a_customer_whose_window_closed_while_waiting_leaves_the_queue() {
         .unwrap();
     assert!(attendance.waiting().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn statuses_are_kept_per_sent_message_and_never_move_back() {
+    use atende_shared::domain::{DeliveryStatus, StatusUpdate};
+    let rig = rig();
+    rig.processor
+        .handle(&text("5511", "wamid.1", "oi"))
+        .await
+        .unwrap();
+    // The memory WhatsApp numbers what it sends: wamid.memory.1 (greeting), .2 (menu).
+    let status = |id: &str, s: &str, code: Option<i64>| QueueEvent {
+        id: format!("{id}:{s}"),
+        customer: Some(CustomerId::Phone("5511".into())),
+        business_number: Some("106540352242922".into()),
+        kind: EventKind::Status(StatusUpdate {
+            message_id: id.into(),
+            status: DeliveryStatus::parse(s),
+            at: None,
+            errors: code
+                .map(|c| atende_shared::domain::ApiError {
+                    code: Some(c),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+        }),
+    };
+    for event in [
+        status("wamid.memory.1", "read", None),
+        status("wamid.memory.1", "delivered", None), // late: no downgrade
+        status("wamid.memory.2", "delivered", None),
+        status("wamid.memory.2", "failed", Some(131047)),
+        status("wamid.unknown", "read", None),
+    ] {
+        assert_eq!(
+            rig.processor.handle(&event).await.unwrap(),
+            Outcome::Recorded
+        );
+    }
+    let stored = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.session.outbound["wamid.memory.1"],
+        DeliveryStatus::Read
+    );
+    assert_eq!(
+        stored.session.outbound["wamid.memory.2"],
+        DeliveryStatus::Failed
+    );
+    assert!(!stored.session.outbound.contains_key("wamid.unknown"));
+    assert!(
+        stored.session.window_closed,
+        "131047: the window had closed"
+    );
+    // The customer writes again: the window reopens.
+    rig.processor
+        .handle(&text("5511", "wamid.2", "4"))
+        .await
+        .unwrap();
+    let stored = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.session.window_closed);
+    // A status for a customer without a session opens nothing.
+    let stranger = QueueEvent {
+        customer: Some(CustomerId::Phone("5599".into())),
+        ..status("wamid.x", "read", None)
+    };
+    assert_eq!(
+        rig.processor.handle(&stranger).await.unwrap(),
+        Outcome::Recorded
+    );
+    assert!(
+        rig.sessions
+            .load(&CustomerId::Phone("5599".into()), now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

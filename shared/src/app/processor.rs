@@ -11,7 +11,8 @@ use crate::domain::engine::{self, Input};
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
-    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord, Turn,
+    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
+    StatusUpdate, Turn,
 };
 use crate::ports::{
     Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, WhatsApp,
@@ -105,7 +106,7 @@ impl Processor {
                     errors = ?status.errors,
                     "status update"
                 );
-                Ok(Outcome::Recorded)
+                self.on_status(event, status).await
             }
             EventKind::Error(error) => {
                 tracing::warn!(event_id = %event.id, customer, ?error, "webhook error");
@@ -157,6 +158,34 @@ impl Processor {
             return Ok(Outcome::Stale);
         }
         self.apply(event, Incoming::Message(message)).await
+    }
+
+    /// Keeps a status on the message it is about, monotonically. A status for a customer
+    /// without a live session changes nothing (it must not open a window).
+    async fn on_status(
+        &self,
+        event: &QueueEvent,
+        status: &StatusUpdate,
+    ) -> Result<Outcome, ProcessError> {
+        let Some(customer) = &event.customer else {
+            return Ok(Outcome::Recorded);
+        };
+        for _ in 0..MAX_CONFLICTS {
+            let now = self.clock.now();
+            let Some(mut record) = self.sessions.load(customer, now).await? else {
+                return Ok(Outcome::Recorded);
+            };
+            if record.has_applied(&event.id) || !record.session.apply_status(status) {
+                return Ok(Outcome::Recorded);
+            }
+            record.remember(&event.id);
+            match self.sessions.save(&record, now).await {
+                Ok(_) => return Ok(Outcome::Recorded),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ProcessError::Contended)
     }
 
     /// Applies an event to the customer's session exactly once and carries out the result.
@@ -237,8 +266,9 @@ impl Processor {
                 }
                 Command::Send { message } => {
                     match self.whatsapp.send(&out.from, &customer, message).await {
-                        Ok(_) => {
+                        Ok(delivered) => {
                             sent += 1;
+                            record.session.track_sent(&delivered.id);
                             Ok(())
                         }
                         Err(e) if e.is_permanent() => {

@@ -184,6 +184,8 @@ fn on_message(
         session.profile_name = name;
     }
     session.last_inbound_at = now;
+    // The customer wrote: the window is open again.
+    session.window_closed = false;
     if let Some(name) = &message.profile_name {
         session.profile_name = Some(name.clone());
     }

@@ -88,6 +88,9 @@ pub struct Turn {
     pub at: DateTime<Utc>,
 }
 
+/// How many sent messages a session follows the delivery of.
+pub const OUTBOUND_TRACKED: usize = 50;
+
 /// How many lines of conversation a session keeps for the handoff.
 pub const HISTORY_TURNS: usize = 12;
 
@@ -111,6 +114,13 @@ pub struct Session {
     /// Answers the customer gave in WhatsApp Flows (field → value), latest first wins.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub flow_answers: std::collections::BTreeMap<String, String>,
+    /// The delivery state of the last messages sent to the customer, by WhatsApp message id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outbound: std::collections::BTreeMap<String, crate::domain::event::DeliveryStatus>,
+    /// WhatsApp refused a message because the 24-hour window had closed (error 131047);
+    /// cleared by the customer's next message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window_closed: bool,
     /// The customer's answer to the satisfaction question, 0 to 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nps_score: Option<u8>,
@@ -130,9 +140,56 @@ impl Session {
             profile_name: None,
             off_hours_notice_for: None,
             flow_answers: Default::default(),
+            outbound: Default::default(),
+            window_closed: false,
             nps_score: None,
             history: Default::default(),
         }
+    }
+
+    /// Records a message we sent, as `sent`, forgetting the oldest beyond `OUTBOUND_TRACKED`.
+    pub fn track_sent(&mut self, message_id: &str) {
+        if message_id.is_empty() {
+            return;
+        }
+        while self.outbound.len() >= OUTBOUND_TRACKED {
+            // WhatsApp ids do not sort by time; any old one will do once the map is full.
+            let Some(oldest) = self.outbound.keys().next().cloned() else {
+                break;
+            };
+            self.outbound.remove(&oldest);
+        }
+        self.outbound
+            .entry(message_id.to_owned())
+            .or_insert(crate::domain::event::DeliveryStatus::Sent);
+    }
+
+    /// Applies a status update: statuses only move forward (sent < delivered < read/played),
+    /// `failed` wins over anything, and a late update never moves a message back. A failure
+    /// with 131047 means the customer's window had closed. Returns whether anything changed.
+    pub fn apply_status(&mut self, update: &crate::domain::event::StatusUpdate) -> bool {
+        use crate::domain::event::DeliveryStatus as S;
+        let rank = |s: &S| match s {
+            S::Sent => Some(1),
+            S::Delivered => Some(2),
+            S::Read | S::Played => Some(3),
+            S::Failed => Some(4),
+            S::Other(_) => None,
+        };
+        if update.status == S::Failed && update.errors.iter().any(|e| e.code == Some(131047)) {
+            self.window_closed = true;
+        }
+        let Some(new) = rank(&update.status) else {
+            return false;
+        };
+        let Some(current) = self.outbound.get_mut(&update.message_id) else {
+            return false;
+        };
+        if rank(current).is_some_and(|old| old >= new) {
+            return false;
+        }
+        *current = update.status.clone();
+        true
     }
 
     /// Records a line of conversation, forgetting the oldest beyond `HISTORY_TURNS`.
@@ -207,4 +264,65 @@ pub struct Outgoing {
     pub id: String,
     pub from: String,
     pub command: crate::domain::command::Command,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{ApiError, DeliveryStatus as S, StatusUpdate};
+
+    fn update(status: S, code: Option<i64>) -> StatusUpdate {
+        StatusUpdate {
+            message_id: "wamid.out".into(),
+            status,
+            at: None,
+            errors: code
+                .map(|c| ApiError {
+                    code: Some(c),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Each row: the statuses as they arrive, and where the message ends.
+    #[test]
+    fn statuses_only_move_forward_and_failed_wins() {
+        let cases: &[(&[S], S)] = &[
+            (&[S::Delivered, S::Read], S::Read),
+            (&[S::Read, S::Delivered], S::Read),
+            (&[S::Read, S::Sent], S::Read),
+            (&[S::Delivered, S::Failed], S::Failed),
+            (&[S::Failed, S::Read], S::Failed),
+            (&[S::Read], S::Read),
+            (&[S::Other("warning".into())], S::Sent),
+        ];
+        for (arrivals, end) in cases {
+            let mut session = Session::new(CustomerId::Phone("5511".into()), Utc::now());
+            session.track_sent("wamid.out");
+            for s in *arrivals {
+                session.apply_status(&update(s.clone(), None));
+            }
+            assert_eq!(&session.outbound["wamid.out"], end, "{arrivals:?}");
+        }
+    }
+
+    #[test]
+    fn a_131047_failure_marks_the_window_closed_and_unknown_ids_change_nothing() {
+        let mut session = Session::new(CustomerId::Phone("5511".into()), Utc::now());
+        assert!(!session.apply_status(&update(S::Read, None)), "not ours");
+        session.track_sent("wamid.out");
+        assert!(session.apply_status(&update(S::Failed, Some(131047))));
+        assert!(session.window_closed);
+    }
+
+    #[test]
+    fn only_the_last_messages_are_followed() {
+        let mut session = Session::new(CustomerId::Phone("5511".into()), Utc::now());
+        for i in 0..(OUTBOUND_TRACKED + 10) {
+            session.track_sent(&format!("wamid.{i:03}"));
+        }
+        assert_eq!(session.outbound.len(), OUTBOUND_TRACKED);
+    }
 }
