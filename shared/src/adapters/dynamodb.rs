@@ -144,6 +144,30 @@ impl DynamoDbAttendanceQueue {
     }
 }
 
+impl DynamoDbAttendanceQueue {
+    /// The sort key of the customer's place in a department's line, read from their guard.
+    async fn place_of(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<String>, StoreError> {
+        let guard = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("department", s(department))
+            .key("sk", s(guard_key(customer)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        guard
+            .item()
+            .map(|item| get_s(item, "place").map(str::to_owned))
+            .transpose()
+    }
+}
+
 fn priority_rank(p: Priority) -> u8 {
     match p {
         Priority::High => 0,
@@ -272,20 +296,9 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         department: &str,
         customer: &CustomerId,
     ) -> Result<Option<usize>, StoreError> {
-        let guard = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("department", s(department))
-            .key("sk", s(guard_key(customer)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = guard.item() else {
+        let Some(place) = self.place_of(department, customer).await? else {
             return Ok(None);
         };
-        let place = get_s(item, "place")?.to_owned();
         let mut ahead = 0usize;
         let mut start: Option<Item> = None;
         loop {
@@ -373,20 +386,9 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
     }
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
-        let guard = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("department", s(department))
-            .key("sk", s(guard_key(customer)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = guard.item() else {
+        let Some(place) = self.place_of(department, customer).await? else {
             return Ok(());
         };
-        let place = get_s(item, "place")?.to_owned();
         let delete = |sk: String| {
             Delete::builder()
                 .table_name(&self.table)
