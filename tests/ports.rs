@@ -197,22 +197,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
 /// Twenty agents claim at once from a line of five: each customer goes to exactly one agent,
 /// in priority-then-arrival order, and the line ends empty.
 async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
-    for (n, who) in ["c1", "c2", "c3", "c4", "c5"].iter().enumerate() {
-        let priority = if *who == "c4" {
-            Priority::High
-        } else {
-            Priority::Normal
-        };
-        queue
-            .enqueue(WaitingCustomer {
-                customer: phone(who),
-                department: "vendas".into(),
-                priority,
-                entered_at: t0() + Duration::minutes(n as i64),
-            })
-            .await
-            .unwrap();
-    }
+    enqueue_in_line(&*queue, &["c1", "c2", "c3", "c4", "c5"], "c4").await;
     assert_eq!(
         queue.claim_next("suporte").await.unwrap(),
         None,
@@ -238,15 +223,25 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
     );
     assert!(queue.waiting().await.unwrap().is_empty());
     // In order when claimed one by one: the VIP first.
-    for (n, who) in ["a", "b", "vip"].iter().enumerate() {
-        let priority = if *who == "vip" {
+    enqueue_in_line(&*queue, &["a", "b", "vip"], "vip").await;
+    let mut order = Vec::new();
+    while let Some(w) = queue.claim_next("vendas").await.unwrap() {
+        order.push(w.customer.key().to_owned());
+    }
+    assert_eq!(order, ["vip", "a", "b"]);
+}
+
+/// Puts `who` in the vendas line a minute apart, `vip` with high priority.
+async fn enqueue_in_line(queue: &dyn AttendanceQueue, who: &[&str], vip: &str) {
+    for (n, customer) in who.iter().enumerate() {
+        let priority = if *customer == vip {
             Priority::High
         } else {
             Priority::Normal
         };
         queue
             .enqueue(WaitingCustomer {
-                customer: phone(who),
+                customer: phone(customer),
                 department: "vendas".into(),
                 priority,
                 entered_at: t0() + Duration::minutes(n as i64),
@@ -254,11 +249,6 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
             .await
             .unwrap();
     }
-    let mut order = Vec::new();
-    while let Some(w) = queue.claim_next("vendas").await.unwrap() {
-        order.push(w.customer.key().to_owned());
-    }
-    assert_eq!(order, ["vip", "a", "b"]);
 }
 
 // ---------------------------------------------------------------- EventQueue

@@ -21,26 +21,41 @@ fn now() -> DateTime<Utc> {
     "2026-11-24T12:00:00Z".parse().unwrap()
 }
 
+/// A processor on memory adapters, with handles on each of them.
 struct Rig {
     processor: Arc<Processor>,
     whatsapp: Arc<MemoryWhatsApp>,
     sessions: Arc<MemorySessionStore>,
+    attendance: Arc<MemoryAttendanceQueue>,
+    clock: Arc<ManualClock>,
 }
 
 fn rig() -> Rig {
+    rig_with(Config::embedded().unwrap(), None)
+}
+
+fn rig_with(config: Config, assistant: Option<Arc<dyn atende_shared::ports::Assistant>>) -> Rig {
     let whatsapp = Arc::new(MemoryWhatsApp::new());
     let sessions = Arc::new(MemorySessionStore::new());
-    let processor = Arc::new(Processor::new(
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let clock = Arc::new(ManualClock::new(now()));
+    let processor = Processor::new(
         sessions.clone(),
-        Arc::new(MemoryAttendanceQueue::new()),
+        attendance.clone(),
         whatsapp.clone(),
-        Arc::new(ManualClock::new(now())),
-        Arc::new(Config::embedded().unwrap()),
-    ));
+        clock.clone(),
+        Arc::new(config),
+    );
+    let processor = match assistant {
+        Some(a) => processor.with_assistant(a),
+        None => processor,
+    };
     Rig {
-        processor,
+        processor: Arc::new(processor),
         whatsapp,
         sessions,
+        attendance,
+        clock,
     }
 }
 
@@ -361,8 +376,12 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
         "vip_numbers = [\"5599\"]",
         1,
     );
-    let config = Arc::new(Config::from_toml(&text_config).unwrap());
-    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let Rig {
+        processor,
+        whatsapp,
+        attendance,
+        ..
+    } = rig_with(Config::from_toml(&text_config).unwrap(), None);
     for (who, minutes) in [("5501", 10), ("5502", 5)] {
         attendance
             .enqueue(WaitingCustomer {
@@ -374,14 +393,6 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
             .await
             .unwrap();
     }
-    let whatsapp = Arc::new(MemoryWhatsApp::new());
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        attendance.clone(),
-        whatsapp.clone(),
-        Arc::new(ManualClock::new(now())),
-        config,
-    );
     processor
         .handle(&text("5511", "wamid.a", "oi"))
         .await
@@ -436,15 +447,12 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
 #[tokio::test]
 async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey() {
     use atende_shared::ports::AttendanceQueue;
-    let attendance = Arc::new(MemoryAttendanceQueue::new());
-    let whatsapp = Arc::new(MemoryWhatsApp::new());
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        attendance.clone(),
-        whatsapp.clone(),
-        Arc::new(ManualClock::new(now())),
-        Arc::new(Config::embedded().unwrap()),
-    );
+    let Rig {
+        processor,
+        whatsapp,
+        attendance,
+        ..
+    } = rig();
     processor
         .handle(&text("5511", "wamid.a", "atendente"))
         .await
@@ -474,15 +482,11 @@ async fn the_assistant_gets_the_question_with_a_bounded_history_and_long_answers
     use atende_shared::adapters::MemoryAssistant;
     let long = "Resposta muito longa ".repeat(40);
     let assistant = Arc::new(MemoryAssistant::new().otherwise(&long, false));
-    let whatsapp = Arc::new(MemoryWhatsApp::new());
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        Arc::new(MemoryAttendanceQueue::new()),
-        whatsapp.clone(),
-        Arc::new(ManualClock::new(now())),
-        Arc::new(Config::embedded().unwrap()),
-    )
-    .with_assistant(assistant.clone());
+    let Rig {
+        processor,
+        whatsapp,
+        ..
+    } = rig_with(Config::embedded().unwrap(), Some(assistant.clone()));
     processor
         .handle(&text("5511", "wamid.0", "oi"))
         .await
@@ -517,15 +521,12 @@ async fn the_assistant_gets_the_question_with_a_bounded_history_and_long_answers
 #[tokio::test]
 async fn a_customer_whose_window_closed_while_waiting_leaves_the_queue() {
     use atende_shared::ports::AttendanceQueue;
-    let attendance = Arc::new(MemoryAttendanceQueue::new());
-    let clock = Arc::new(ManualClock::new(now()));
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        attendance.clone(),
-        Arc::new(MemoryWhatsApp::new()),
-        clock.clone(),
-        Arc::new(Config::embedded().unwrap()),
-    );
+    let Rig {
+        processor,
+        attendance,
+        clock,
+        ..
+    } = rig();
     processor
         .handle(&text("5511", "wamid.a", "atendente"))
         .await
