@@ -231,7 +231,7 @@ pub struct FaqEntry {
 pub struct AssistantConfig {
     pub model: String,
     pub max_tokens: u32,
-    /// Answers longer than this are cut at a word boundary (the seed's 300 characters).
+    /// Answers longer than this are cut at a word boundary (300 reads well on a phone).
     pub max_answer_chars: usize,
     /// How many lines of the conversation go with each question.
     pub history_turns: usize,
@@ -704,7 +704,7 @@ mod tests {
         assert_eq!(config.timezone, "America/Sao_Paulo");
         assert_eq!(config.menu.options.len(), 4);
         assert!(config.department("suporte").is_some());
-        // Seed hours: Sunday closed, Monday 8-18 (São Paulo, UTC-3).
+        // Shipped hours: Sunday closed, Monday 8-18 (São Paulo, UTC-3).
         let sunday_noon = "2026-11-29T15:00:00Z".parse().unwrap();
         let monday_noon = "2026-11-30T15:00:00Z".parse().unwrap();
         assert!(!config.is_open(sunday_noon));

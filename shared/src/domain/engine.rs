@@ -318,7 +318,7 @@ fn on_message(
                 out.send(&mut session, OutboundMessage::text(answer));
             }
             None => match &message.content {
-                // The seed's handleWithFallback: free text counts an attempt and, while
+                // The fallback: free text counts an attempt and, while
                 // attempts remain, goes to the assistant.
                 MessageContent::Text { body } if config.assistant_available => {
                     session.bot_attempts += 1;

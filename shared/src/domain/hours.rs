@@ -174,8 +174,8 @@ impl BusinessHours {
 mod tests {
     use super::*;
 
-    /// The seed's schedule: Mon–Thu 8–18, Fri 8–17, Sat 9–13, Sun closed; Christmas off.
-    fn seed() -> BusinessHours {
+    /// The default schedule: Mon–Thu 8–18, Fri 8–17, Sat 9–13, Sun closed; Christmas off.
+    fn default_week() -> BusinessHours {
         let config = HoursConfig {
             monday: Some("08:00-18:00".into()),
             tuesday: Some("08:00-18:00".into()),
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn open_and_closed_through_a_week() {
-        let hours = seed();
+        let hours = default_week();
         // 2026-11-23 is a Monday.
         for (at, open) in [
             ("2026-11-23 07:59", false),
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn one_off_hours_period_has_one_name() {
-        let hours = seed();
+        let hours = default_week();
         // Saturday 13:00 until Monday 08:00 is one period.
         let weekend = sp("2026-11-28 13:00");
         for at in [
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn next_opening_skips_closed_days() {
-        let hours = seed();
+        let hours = default_week();
         assert_eq!(
             hours.next_opening(sp("2026-11-28 14:00")),
             Some(sp("2026-11-30 08:00"))

@@ -12,7 +12,7 @@ pub const SERVICE_WINDOW: Duration = Duration::hours(24);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum State {
-    /// A new conversation (the seed's `INICIO`).
+    /// A new conversation (`INICIO`).
     #[default]
     Start,
     /// The main menu was shown and the customer picks from it (`MENU_PRINCIPAL`).
