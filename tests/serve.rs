@@ -289,24 +289,44 @@ fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
     .unwrap()
 }
 
+/// Maria says "oi", taps the Financeiro row and sends a valid CPF, each step answered before
+/// the next (message ids from `first_id`). Returns how many Graph API requests that took.
+async fn finance_journey(
+    server: &Server,
+    graph: &GraphStub,
+    first_id: usize,
+    patience: Duration,
+) -> usize {
+    let steps = [
+        (
+            serde_json::json!({"type": "text", "text": {"body": "oi"}}),
+            3,
+        ),
+        (
+            serde_json::json!({"type": "interactive", "interactive": {"type": "list_reply",
+                "list_reply": {"id": "btn_financeiro", "title": "Financeiro"}}}),
+            2,
+        ),
+        (
+            serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
+            3,
+        ),
+    ];
+    let mut expected = 0;
+    for (n, (step, replies)) in steps.into_iter().enumerate() {
+        let body = maria_says(first_id + n, step);
+        assert_eq!(post(server, &body, Some(&sign(&body))).await.0, 200);
+        expected += replies;
+        graph.wait_for(expected, patience).await;
+    }
+    expected
+}
+
 #[tokio::test]
 async fn a_finance_journey_ends_in_a_queue_position() {
     let graph = GraphStub::start().await;
     let server = serve(&graph);
-    let steps = [
-        serde_json::json!({"type": "text", "text": {"body": "oi"}}),
-        serde_json::json!({"type": "interactive", "interactive": {"type": "list_reply",
-            "list_reply": {"id": "btn_financeiro", "title": "Financeiro"}}}),
-        serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
-    ];
-    let mut expected = 0;
-    for (n, (step, replies)) in steps.into_iter().zip([3, 2, 3]).enumerate() {
-        let body = maria_says(n, step);
-        assert_eq!(post(&server, &body, Some(&sign(&body))).await.0, 200);
-        // In order: each step is answered before the next is sent.
-        expected += replies;
-        graph.wait_for(expected, PATIENCE).await;
-    }
+    finance_journey(&server, &graph, 0, PATIENCE).await;
     let texts: Vec<String> = graph
         .requests()
         .iter()
@@ -343,29 +363,8 @@ async fn serve_on_the_aws_backend_answers_a_conversation_end_to_end() {
             &prefix,
         ],
     );
-    // Through SQS FIFO and DynamoDB: "oi", then the Financeiro row and a CPF.
-    let steps = [
-        (
-            serde_json::json!({"type": "text", "text": {"body": "oi"}}),
-            3,
-        ),
-        (
-            serde_json::json!({"type": "interactive", "interactive": {"type": "list_reply",
-                "list_reply": {"id": "btn_financeiro", "title": "Financeiro"}}}),
-            2,
-        ),
-        (
-            serde_json::json!({"type": "text", "text": {"body": "529.982.247-25"}}),
-            3,
-        ),
-    ];
-    let mut expected = 0;
-    for (n, (step, replies)) in steps.into_iter().enumerate() {
-        let body = maria_says(100 + n, step);
-        assert_eq!(post(&server, &body, Some(&sign(&body))).await.0, 200);
-        expected += replies;
-        graph.wait_for(expected, Duration::from_secs(30)).await;
-    }
+    // Through SQS FIFO and DynamoDB.
+    let expected = finance_journey(&server, &graph, 100, Duration::from_secs(30)).await;
     // The same delivery again (Meta retries): deduplicated, nothing more is sent.
     let again = maria_says(
         102,
