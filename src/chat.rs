@@ -3,12 +3,15 @@
 
 use crate::render::render;
 use atende_shared::adapters::memory::Delivery;
-use atende_shared::adapters::{MemoryAttendanceQueue, MemorySessionStore, MemoryWhatsApp};
+use atende_shared::adapters::{
+    ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryTimers, MemoryWhatsApp,
+};
 use atende_shared::app::Processor;
 use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
 };
 use atende_shared::ports::{Assistant, Clock};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// The business number the local chat pretends to be.
@@ -18,6 +21,8 @@ pub const LOCAL_BUSINESS_NUMBER: &str = "100000000000001";
 pub struct ChatSession {
     processor: Processor,
     whatsapp: Arc<MemoryWhatsApp>,
+    timers: Arc<MemoryTimers>,
+    clock: Arc<ManualClock>,
     customer: CustomerId,
     profile_name: Option<String>,
     counter: u64,
@@ -28,16 +33,18 @@ pub struct ChatSession {
 impl ChatSession {
     pub fn new(
         config: Config,
-        clock: Arc<dyn Clock>,
+        clock: Arc<ManualClock>,
         profile_name: Option<String>,
         assistant: Option<Arc<dyn Assistant>>,
     ) -> Self {
         let whatsapp = Arc::new(MemoryWhatsApp::new());
+        let timers = Arc::new(MemoryTimers::new());
         let processor = Processor::new(
             Arc::new(MemorySessionStore::new()),
             Arc::new(MemoryAttendanceQueue::new()),
             whatsapp.clone(),
-            clock,
+            timers.clone(),
+            clock.clone(),
             Arc::new(config),
         );
         let processor = match assistant {
@@ -47,6 +54,8 @@ impl ChatSession {
         Self {
             processor,
             whatsapp,
+            timers,
+            clock,
             customer: CustomerId::Phone("5511900000000".into()),
             profile_name,
             counter: 0,
@@ -96,6 +105,30 @@ impl ChatSession {
         };
         self.processor.handle(&event).await?;
         Ok(self.rendered())
+    }
+
+    /// Moves the clock to `to` (never back), stopping at every timer the bot set that is due
+    /// on the way to run it, as the scheduler would; returns what the bot said meanwhile,
+    /// rendered.
+    pub async fn advance_to(
+        &mut self,
+        to: DateTime<Utc>,
+    ) -> Result<String, atende_shared::app::ProcessError> {
+        let mut out = String::new();
+        while let Some(due) = self.timers.next_due().filter(|due| *due <= to) {
+            self.clock.set(due.max(self.clock.now()));
+            for event in self.timers.due(self.clock.now()) {
+                self.processor.handle(&event).await?;
+            }
+            out.push_str(&self.rendered());
+        }
+        self.clock.set(to.max(self.clock.now()));
+        Ok(out)
+    }
+
+    /// The time on the conversation's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Sends any message content (media, reactions…) and returns the bot's answer, rendered.

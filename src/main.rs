@@ -9,7 +9,7 @@
 
 use atende::chat::ChatSession;
 use atende::serve::{Backend, ServeOptions};
-use atende_shared::adapters::SystemClock;
+use atende_shared::adapters::ManualClock;
 use atende_shared::app::settings;
 use std::io::Write;
 use std::process::ExitCode;
@@ -119,10 +119,14 @@ async fn chat() -> Result<(), String> {
     let config = settings::load_config().map_err(|e| e.to_string())?;
     println!(
         "atende chat: you are a customer of {}. Type a message (\"oi\" to start), a number to \
-         pick a choice, /close to play the agent closing the conversation, Ctrl-D to leave.",
+         pick a choice, /close to play the agent closing the conversation, /wait 10m (or 2h) to \
+         let time pass, Ctrl-D to leave.",
         config.business_name
     );
-    let mut session = ChatSession::new(config, Arc::new(SystemClock), None, None);
+    // The conversation's clock follows the wall clock, plus whatever /wait skipped.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut skipped = chrono::Duration::zero();
+    let mut session = ChatSession::new(config, clock, None, None);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         print!("you> ");
@@ -138,6 +142,23 @@ async fn chat() -> Result<(), String> {
         if line.trim().is_empty() {
             continue;
         }
+        if let Some(wait) = line.trim().strip_prefix("/wait ") {
+            match parse_wait(wait.trim()) {
+                Some(d) => skipped += d,
+                None => {
+                    eprintln!("atende: /wait takes minutes or hours, like /wait 10m or /wait 2h");
+                    continue;
+                }
+            }
+        }
+        // Timers that went off meanwhile speak first.
+        match session.advance_to(chrono::Utc::now() + skipped).await {
+            Ok(said) => print!("{said}"),
+            Err(e) => eprintln!("atende: a timer was not processed: {e}"),
+        }
+        if line.trim().starts_with("/wait ") {
+            continue;
+        }
         let answer = if line.trim() == "/close" {
             session.close().await
         } else {
@@ -147,6 +168,17 @@ async fn chat() -> Result<(), String> {
             Ok(answer) => print!("{answer}"),
             Err(e) => eprintln!("atende: the message was not processed: {e}"),
         }
+    }
+}
+
+/// `10m` or `2h`.
+fn parse_wait(text: &str) -> Option<chrono::Duration> {
+    let (n, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok().filter(|n| *n > 0 && *n < 24 * 60)?;
+    match unit {
+        "m" => Some(chrono::Duration::minutes(n)),
+        "h" => Some(chrono::Duration::hours(n)),
+        _ => None,
     }
 }
 
@@ -165,5 +197,7 @@ async fn create_resources(prefix: &str) -> Result<(), String> {
     println!("EVENTS_QUEUE_URL={}", created.events_queue_url);
     println!("SESSIONS_TABLE={}", created.sessions_table);
     println!("ATTENDANCE_TABLE={}", created.attendance_table);
+    println!("EVENTS_QUEUE_ARN={}", created.events_queue_arn);
+    println!("SCHEDULE_GROUP={}", created.schedule_group);
     Ok(())
 }

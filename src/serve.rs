@@ -5,7 +5,8 @@
 use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, MemoryAttendanceQueue,
-    MemoryEventQueue, MemorySessionStore, SqsEventQueue, SystemClock,
+    MemoryEventQueue, MemorySessionStore, MemoryTimers, SchedulerTimers, SqsEventQueue,
+    SystemClock,
 };
 use atende_shared::app::settings::{self, SettingsError};
 use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
@@ -13,7 +14,7 @@ use atende_shared::domain::{Config, QueueEvent};
 use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
 use atende_shared::ports::WhatsAppError;
-use atende_shared::ports::{AttendanceQueue, EventQueue, SessionStore};
+use atende_shared::ports::{AttendanceQueue, Clock, EventQueue, SessionStore, Timers};
 use atende_shared::webhook::MAX_BODY_BYTES;
 use axum::Router;
 use axum::body::Bytes;
@@ -76,17 +77,23 @@ struct Backends {
     events: Arc<dyn EventQueue>,
     sessions: Arc<dyn SessionStore>,
     attendance: Arc<dyn AttendanceQueue>,
+    timers: Arc<dyn Timers>,
+    /// Timers this process runs itself (all of them, unless Scheduler runs them).
+    local_timers: Option<Arc<MemoryTimers>>,
     consumer: Consumer,
 }
 
-async fn backends(backend: &Backend) -> Result<Backends, ServeError> {
+async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, ServeError> {
     Ok(match backend {
         Backend::Memory => {
             let queue = Arc::new(MemoryEventQueue::new());
+            let timers = Arc::new(MemoryTimers::new());
             Backends {
                 events: queue.clone(),
                 sessions: Arc::new(MemorySessionStore::new()),
                 attendance: Arc::new(MemoryAttendanceQueue::new()),
+                timers: timers.clone(),
+                local_timers: Some(timers),
                 consumer: Consumer::Memory(queue),
             }
         }
@@ -94,14 +101,44 @@ async fn backends(backend: &Backend) -> Result<Backends, ServeError> {
             let sdk = aws::sdk_config().await;
             let names = match create_with_prefix {
                 Some(prefix) => resources::create_all(&sdk, prefix).await?,
-                None => resources::Created {
-                    events_queue_url: settings::required("EVENTS_QUEUE_URL")?,
-                    sessions_table: settings::required("SESSIONS_TABLE")?,
-                    attendance_table: settings::required("ATTENDANCE_TABLE")?,
-                },
+                None => {
+                    let events_queue_url = settings::required("EVENTS_QUEUE_URL")?;
+                    resources::Created {
+                        events_queue_arn: match settings::optional("EVENTS_QUEUE_ARN") {
+                            Some(arn) => arn,
+                            None => {
+                                resources::queue_arn(&aws::sqs(&sdk), &events_queue_url).await?
+                            }
+                        },
+                        events_queue_url,
+                        sessions_table: settings::required("SESSIONS_TABLE")?,
+                        attendance_table: settings::required("ATTENDANCE_TABLE")?,
+                        schedule_group: settings::optional("SCHEDULE_GROUP").unwrap_or_default(),
+                    }
+                }
             };
             let sqs = aws::sqs(&sdk);
             let dynamodb = aws::dynamodb(&sdk);
+            // Scheduler delivers timers when it may assume a role that sends to the queue (a
+            // real account); emulators store schedules without running them, so without a
+            // role this process runs its timers and puts them on the same queue.
+            let (timers, local_timers): (Arc<dyn Timers>, _) =
+                match settings::optional("SCHEDULER_ROLE_ARN") {
+                    Some(role) if !names.schedule_group.is_empty() => (
+                        Arc::new(SchedulerTimers::new(
+                            aws::scheduler(&sdk),
+                            names.schedule_group.clone(),
+                            names.events_queue_arn.clone(),
+                            role,
+                            clock,
+                        )),
+                        None,
+                    ),
+                    _ => {
+                        let local = Arc::new(MemoryTimers::new());
+                        (local.clone(), Some(local))
+                    }
+                };
             Backends {
                 events: Arc::new(SqsEventQueue::new(
                     sqs.clone(),
@@ -115,6 +152,8 @@ async fn backends(backend: &Backend) -> Result<Backends, ServeError> {
                     dynamodb,
                     names.attendance_table,
                 )),
+                timers,
+                local_timers,
                 consumer: Consumer::Sqs {
                     client: sqs,
                     url: names.events_queue_url,
@@ -137,14 +176,20 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         events,
         sessions,
         attendance,
+        timers,
+        local_timers,
         consumer,
-    } = backends(&options.backend).await?;
+    } = backends(&options.backend, clock.clone()).await?;
+    if let Some(local) = local_timers {
+        tokio::spawn(run_timers(local, events.clone(), clock.clone()));
+    }
     let webhook = Arc::new(Webhook::new(secrets, events));
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
     let processor = Arc::new(Processor::new(
         sessions,
         attendance.clone(),
         whatsapp,
+        timers,
         clock.clone(),
         config.clone(),
     ));
@@ -177,6 +222,29 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         })
         .await?;
     Ok(())
+}
+
+/// Puts each timer on the event queue when it is due (what Scheduler does on AWS). A timer
+/// the queue refuses is tried again a second later.
+async fn run_timers(timers: Arc<MemoryTimers>, events: Arc<dyn EventQueue>, clock: Arc<dyn Clock>) {
+    const AT_MOST: Duration = Duration::from_secs(1);
+    loop {
+        for event in timers.due(clock.now()) {
+            if let Err(e) = events.enqueue(std::slice::from_ref(&event)).await {
+                tracing::error!(event_id = %event.id, error = %e, "a due timer was not queued; retrying");
+                let due = clock.now();
+                let _ = timers.schedule(due, &event).await;
+            }
+        }
+        let wait = timers
+            .next_due()
+            .and_then(|due| (due - clock.now()).to_std().ok())
+            .map_or(AT_MOST, |d| d.min(AT_MOST));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = timers.changed() => {}
+        }
+    }
 }
 
 /// Polls the SQS queue and hands each batch to the processor's Lambda entry point, deleting
@@ -219,6 +287,12 @@ async fn consume_sqs(client: aws_sdk_sqs::Client, url: String, processor: Arc<Pr
                 record.message_id = m.message_id().map(str::to_owned);
                 record.body = m.body().map(str::to_owned);
                 record.event_source_arn = Some(arn.clone());
+                record.attributes = m
+                    .attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect();
                 record
             })
             .collect();

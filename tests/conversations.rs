@@ -5,7 +5,8 @@
 //! Format: `customer: <text>` is what the customer sends (a number picks a choice of the last
 //! menu, as a tap would; `[image]`, `[location]`, `[reaction]` and `[unsupported]` send those
 //! message types); the `bot:` lines and their indented continuation lines that follow are what
-//! the bot must answer, exactly; `@wait 25h` (or `30m`) moves the clock; `#` starts a comment;
+//! the bot must answer, exactly; `@wait 25h` (or `30m`) moves the clock, and the timers the bot
+//! set go off on the way (their messages follow the `@wait` line); `#` starts a comment;
 //! blank lines are ignored. The customer's profile name is Maria; the clock starts on
 //! 2026-11-24 12:00 UTC.
 //!
@@ -80,7 +81,16 @@ async fn replay(transcript: &str) -> String {
             config_text.push_str(&std::fs::read_to_string(&path).unwrap());
         }
     }
-    let config = Config::from_toml(&config_text).expect("transcript configuration is valid");
+    let mut config = Config::from_toml(&config_text).expect("transcript configuration is valid");
+    // `@timers inactivity off`: no follow-up and no closing for silence (to look at the
+    // 24-hour window itself).
+    if transcript
+        .lines()
+        .any(|l| l.trim() == "@timers inactivity off")
+    {
+        config.timers.inactivity_follow_up_minutes = 0;
+        config.timers.inactivity_close_minutes = 0;
+    }
     // `@assistant when <word> answers|hands-over <text>` and `@assistant otherwise <text>` give
     // the conversation a memory assistant with canned answers.
     let mut assistant: Option<MemoryAssistant> = None;
@@ -130,6 +140,7 @@ async fn replay(transcript: &str) -> String {
         } else if line.starts_with('#')
             || line.starts_with("@config-append ")
             || line.starts_with("@assistant ")
+            || line.starts_with("@timers ")
         {
             // Comments stay where they are, before the next step.
             steps.push((line.to_owned(), Step::Wait(Duration::zero())));
@@ -139,8 +150,11 @@ async fn replay(transcript: &str) -> String {
         out.push_str(&line);
         out.push('\n');
         match step {
-            Step::Wait(d) => clock.advance(d),
-            Step::At(at) => clock.set(at),
+            Step::Wait(d) => {
+                let to = chat.now() + d;
+                out.push_str(&chat.advance_to(to).await.expect("processed"));
+            }
+            Step::At(at) => out.push_str(&chat.advance_to(at).await.expect("processed")),
             Step::Close => out.push_str(&chat.close().await.expect("processed")),
             Step::Say(text) => {
                 let answer = match content(&text) {

@@ -1,10 +1,12 @@
 //! Properties of the conversation engine over arbitrary conversations: whatever a customer
-//! sends, in any order and at any time, the engine never panics, marks every message read, and
-//! every message it builds is within WhatsApp's limits.
+//! sends, in any order and at any time, and whenever its timers go off, the engine never
+//! panics, marks every message read, and every message it builds is within WhatsApp's limits;
+//! timers never open the customer's window and never speak outside it.
 
 use atende_shared::domain::engine::{Input, step};
 use atende_shared::domain::{
     Command, Config, CustomerId, InboundMessage, MediaKind, MessageContent, Session, State,
+    TimerFired,
 };
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
@@ -89,6 +91,44 @@ proptest! {
         let mut session = Session::new(CustomerId::Phone("5511999990000".into()), now);
         for (i, (content, seconds)) in steps.into_iter().enumerate() {
             now += Duration::seconds(seconds);
+            // The timers due meanwhile go off first, on time and in order, as scheduled.
+            let mut fired = 0;
+            while let Some((timer, due)) = session
+                .timers
+                .iter()
+                .map(|(k, d)| (*k, *d))
+                .filter(|(_, d)| *d <= now)
+                .min_by_key(|(_, d)| *d)
+            {
+                fired += 1;
+                prop_assert!(fired < 1000, "timers keep firing");
+                let last_inbound = session.last_inbound_at;
+                let open = !session.is_expired(due);
+                let (next, commands) = step(session, Input::Timer(TimerFired { timer, due }), due, &config);
+                session = next;
+                prop_assert_eq!(session.last_inbound_at, last_inbound, "a timer is not the customer");
+                prop_assert!(session.timers.get(&timer).is_none_or(|d| *d > due), "{:?} re-armed in the past", timer);
+                for c in &commands {
+                    match c {
+                        Command::MarkRead { .. } => prop_assert!(false, "a timer marked something read"),
+                        Command::Send { message } => {
+                            prop_assert!(open, "{:?} spoke outside the window", timer);
+                            prop_assert!(message.check_limits().is_ok(), "{:?}", message);
+                        }
+                        Command::CheckQueue { department } => {
+                            let position = (i % 3 != 0).then_some(1 + i % 4);
+                            let (next, more) = step(session, Input::QueueChecked { department, position }, due, &config);
+                            session = next;
+                            for m in &more {
+                                if let Command::Send { message } = m {
+                                    prop_assert!(message.check_limits().is_ok(), "{:?}", message);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             // None: the agent closes the conversation.
             let Some(content) = content else {
                 let (next, commands) = step(session, Input::Closed, now, &config);

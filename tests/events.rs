@@ -9,7 +9,8 @@ mod support;
 
 use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::{
-    ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryWhatsApp,
+    ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryTimers,
+    MemoryWhatsApp,
 };
 use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
 use atende_shared::domain::sla::{Priority, WaitingCustomer};
@@ -183,6 +184,7 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
         Arc::new(MemorySessionStore::new()),
         Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
+        Arc::new(MemoryTimers::new()),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
     );

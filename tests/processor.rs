@@ -4,14 +4,14 @@
 
 use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::{
-    ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryWhatsApp,
+    ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryTimers, MemoryWhatsApp,
 };
 use atende_shared::app::{Outcome, Processor};
 use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
 };
 use atende_shared::edge;
-use atende_shared::ports::{SessionStore, StoreError};
+use atende_shared::ports::{Clock, SessionStore, StoreError};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -27,6 +27,7 @@ struct Rig {
     whatsapp: Arc<MemoryWhatsApp>,
     sessions: Arc<MemorySessionStore>,
     attendance: Arc<MemoryAttendanceQueue>,
+    timers: Arc<MemoryTimers>,
     clock: Arc<ManualClock>,
 }
 
@@ -38,11 +39,13 @@ fn rig_with(config: Config, assistant: Option<Arc<dyn atende_shared::ports::Assi
     let whatsapp = Arc::new(MemoryWhatsApp::new());
     let sessions = Arc::new(MemorySessionStore::new());
     let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let timers = Arc::new(MemoryTimers::new());
     let clock = Arc::new(ManualClock::new(now()));
     let processor = Processor::new(
         sessions.clone(),
         attendance.clone(),
         whatsapp.clone(),
+        timers.clone(),
         clock.clone(),
         Arc::new(config),
     );
@@ -55,6 +58,7 @@ fn rig_with(config: Config, assistant: Option<Arc<dyn atende_shared::ports::Assi
         whatsapp,
         sessions,
         attendance,
+        timers,
         clock,
     }
 }
@@ -226,6 +230,7 @@ async fn a_crash_after_a_send_repeats_at_most_that_send() {
         store,
         Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
+        Arc::new(MemoryTimers::new()),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
     );
@@ -309,8 +314,45 @@ fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec
         .collect()
 }
 
+/// A batch as the Lambda event source mapping delivers it from a FIFO queue: each record with
+/// its `MessageGroupId`.
+fn fifo_batch(records: &[(&str, String)]) -> SqsEvent {
+    let records: Vec<_> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (group, body))| {
+            json!({
+                "messageId": format!("m{i}"),
+                "body": body,
+                "attributes": { "MessageGroupId": group },
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:atende-events.fifo",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
 #[tokio::test]
-async fn on_a_fifo_queue_the_first_failure_fails_the_rest_of_the_batch() {
+async fn on_a_fifo_queue_a_failure_fails_the_rest_of_its_group_and_no_other() {
+    let rig = rig();
+    let event = |customer, id, body| serde_json::to_string(&text(customer, id, body)).unwrap();
+    let batch = fifo_batch(&[
+        ("5511", event("5511", "wamid.a1", "oi")),
+        ("5511", "this is not a queue event".to_owned()),
+        ("5521", event("5521", "wamid.b1", "oi")),
+        ("5511", event("5511", "wamid.a2", "1")),
+        ("5521", event("5521", "wamid.b2", "2")),
+    ]);
+    let response = edge::lambda::processor(&rig.processor, batch).await;
+    // 5511's later message waits behind the poison; 5521 is not held up.
+    assert_eq!(failed_ids(&response), ["m1", "m3"]);
+    let sent = sent_texts(&rig.whatsapp);
+    assert_eq!(sent.iter().filter(|s| s.starts_with("5511")).count(), 2);
+    assert_eq!(sent.iter().filter(|s| s.starts_with("5521")).count(), 4);
+}
+
+#[tokio::test]
+async fn on_a_fifo_queue_without_group_ids_the_first_failure_fails_the_rest_of_the_batch() {
     let rig = rig();
     let bodies = [
         serde_json::to_string(&text("5511", "wamid.a1", "oi")).unwrap(),
@@ -447,12 +489,15 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
 #[tokio::test]
 async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey() {
     use atende_shared::ports::AttendanceQueue;
+    let rig = rig();
     let Rig {
         processor,
         whatsapp,
         attendance,
+        timers,
+        clock,
         ..
-    } = rig();
+    } = &rig;
     processor
         .handle(&text("5511", "wamid.a", "atendente"))
         .await
@@ -466,15 +511,81 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
     };
     assert_eq!(
         processor.handle(&close).await.unwrap(),
-        Outcome::Applied { sent: 1 }
+        Outcome::Applied { sent: 0 }
     );
     assert!(attendance.waiting().await.unwrap().is_empty());
-    assert!(sent_texts(&whatsapp).last().unwrap().contains("de 0 a 10"));
     // Closed twice (a redelivery): nothing more.
     assert_eq!(
         processor.handle(&close).await.unwrap(),
         Outcome::Duplicate { sent: 0 }
     );
+    // The survey waits 2 minutes (nps_delay_minutes), so it does not cross the agent's goodbye.
+    // (The queue-update timer set at the handoff is pending too; it will find nobody waiting.)
+    let survey: Vec<QueueEvent> = timers
+        .pending()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.id.starts_with("timer:nps:"))
+        .collect();
+    assert_eq!(survey.len(), 1, "{survey:?}");
+    assert_eq!(
+        timers.next_due(),
+        Some(now() + chrono::Duration::minutes(2))
+    );
+    clock.advance(chrono::Duration::minutes(2));
+    let due = timers.due(clock.now());
+    assert_eq!(due, survey);
+    assert_eq!(
+        processor.handle(&due[0]).await.unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
+    assert!(sent_texts(whatsapp).last().unwrap().contains("de 0 a 10"));
+    // The scheduler delivering the timer twice asks once.
+    assert_eq!(
+        processor.handle(&due[0]).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+}
+
+/// Runs the timers due on the rig's clock; returns what they sent.
+async fn fire_timers(rig: &Rig) -> Vec<String> {
+    let before = sent_texts(&rig.whatsapp).len();
+    for event in rig.timers.due(rig.clock.now()) {
+        rig.processor.handle(&event).await.unwrap();
+    }
+    sent_texts(&rig.whatsapp).split_off(before)
+}
+
+#[tokio::test]
+async fn a_waiting_customer_hears_when_the_line_moves_and_only_then() {
+    use atende_shared::ports::AttendanceQueue;
+    let rig = rig();
+    for (customer, id) in [("5521", "wamid.x"), ("5511", "wamid.y")] {
+        rig.processor
+            .handle(&text(customer, id, "atendente"))
+            .await
+            .unwrap();
+    }
+    let ten = chrono::Duration::minutes(10);
+    // Nobody was taken: no news, but the place is looked up again later.
+    rig.clock.advance(ten);
+    assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
+    assert!(rig.timers.next_due().is_some());
+    // An agent takes the first customer: the second hears they moved up, once.
+    let taken = rig.attendance.claim_next("suporte").await.unwrap().unwrap();
+    assert_eq!(taken.customer, CustomerId::Phone("5521".into()));
+    rig.clock.advance(ten);
+    let said = fire_timers(&rig).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("5511: A fila andou!"), "{said:?}");
+    assert!(said[0].contains("posição 1"), "{said:?}");
+    rig.clock.advance(ten);
+    assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
+    // Taken too: the updates stop.
+    rig.attendance.claim_next("suporte").await.unwrap().unwrap();
+    rig.clock.advance(ten);
+    assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
+    assert_eq!(rig.timers.next_due(), None);
 }
 
 #[tokio::test]

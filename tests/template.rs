@@ -75,7 +75,8 @@ fn the_queue_matches_the_adapters_and_outlasts_the_processor() {
         queue["FifoThroughputLimit"].as_str(),
         Some("perMessageGroupId")
     );
-    assert_eq!(queue["ContentBasedDeduplication"].as_bool(), Some(false));
+    // Scheduler's timer events come without a deduplication id.
+    assert_eq!(queue["ContentBasedDeduplication"].as_bool(), Some(true));
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     assert_eq!(visibility, u64::from(resources::VISIBILITY_TIMEOUT_SECONDS));
     assert_eq!(
@@ -92,5 +93,28 @@ fn the_queue_matches_the_adapters_and_outlasts_the_processor() {
     assert_eq!(
         batch["FunctionResponseTypes"][0].as_str(),
         Some("ReportBatchItemFailures")
+    );
+}
+
+#[test]
+fn timers_reach_the_queue_through_a_role_that_can_only_send_to_it() {
+    let t = template();
+    let env = &props(&t, "ProcessorFunction")["Environment"]["Variables"];
+    for name in ["SCHEDULE_GROUP", "EVENTS_QUEUE_ARN", "SCHEDULER_ROLE_ARN"] {
+        assert!(!env[name].is_null(), "the processor needs {name}");
+    }
+    let role = props(&t, "SchedulerRole");
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"].as_str(),
+        Some("scheduler.amazonaws.com")
+    );
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Action"].as_str(), Some("sqs:SendMessage"));
+    assert_eq!(
+        t["Resources"]["TimersScheduleGroup"]["Type"].as_str(),
+        Some("AWS::Scheduler::ScheduleGroup")
     );
 }

@@ -158,6 +158,21 @@ pub trait Assistant: Send + Sync {
     -> Result<AssistantReply, AssistantError>;
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum TimerError {
+    #[error("the scheduler is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One-off timers that come back as events on the event queue, in the customer's group.
+#[async_trait]
+pub trait Timers: Send + Sync {
+    /// Delivers `event` to the event queue at `at` (or a little later; at once when `at` has
+    /// passed). Scheduling an event with the same customer and id again is not an error and
+    /// delivers it once.
+    async fn schedule(&self, at: DateTime<Utc>, event: &QueueEvent) -> Result<(), TimerError>;
+}
+
 /// The time, so that tests can hold it still.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

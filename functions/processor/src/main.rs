@@ -2,7 +2,8 @@
 //! the conversation engine and sends the replies. Wiring only.
 
 use atende_shared::adapters::{
-    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, SystemClock, aws,
+    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, SchedulerTimers, SystemClock,
+    aws,
 };
 use atende_shared::app::{Processor, settings};
 use atende_shared::{edge, logging};
@@ -20,17 +21,22 @@ async fn main() -> Result<(), Error> {
     )?);
     let sessions_table = settings::required("SESSIONS_TABLE")?;
     let attendance_table = settings::required("ATTENDANCE_TABLE")?;
+    let schedule_group = settings::required("SCHEDULE_GROUP")?;
+    let queue_arn = settings::required("EVENTS_QUEUE_ARN")?;
+    let scheduler_role = settings::required("SCHEDULER_ROLE_ARN")?;
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
+    let clock = Arc::new(SystemClock);
     let sessions = Arc::new(DynamoDbSessionStore::new(dynamodb.clone(), sessions_table));
     let attendance = Arc::new(DynamoDbAttendanceQueue::new(dynamodb, attendance_table));
-    let processor = Processor::new(
-        sessions,
-        attendance,
-        whatsapp,
-        Arc::new(SystemClock),
-        config,
-    );
+    let timers = Arc::new(SchedulerTimers::new(
+        aws::scheduler(&sdk),
+        schedule_group,
+        queue_arn,
+        scheduler_role,
+        clock.clone(),
+    ));
+    let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, Error>(edge::lambda::processor(processor, event.payload).await)

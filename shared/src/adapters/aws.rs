@@ -16,6 +16,10 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+pub fn scheduler(config: &SdkConfig) -> aws_sdk_scheduler::Client {
+    aws_sdk_scheduler::Client::new(config)
+}
+
 /// Creates atende's tables and queues (for an emulator, or `atende serve --backend aws
 /// --create-resources`). The definitions mirror `template.yaml`, which is what deploys them on
 /// AWS: keys, TTL attribute, FIFO settings and the dead-letter queue.
@@ -123,17 +127,51 @@ pub mod resources {
         .await
     }
 
-    /// What `create_all` made: the values of the Lambdas' `EVENTS_QUEUE_URL`, `SESSIONS_TABLE`
-    /// and `ATTENDANCE_TABLE`.
+    /// What `create_all` made: the values of the Lambdas' `EVENTS_QUEUE_URL`,
+    /// `EVENTS_QUEUE_ARN`, `SESSIONS_TABLE`, `ATTENDANCE_TABLE` and `SCHEDULE_GROUP`.
     #[derive(Clone, Debug)]
     pub struct Created {
         pub events_queue_url: String,
+        pub events_queue_arn: String,
         pub sessions_table: String,
         pub attendance_table: String,
+        pub schedule_group: String,
     }
 
-    /// Both tables and the event queue (with its dead-letter queue, 5 receives), named
-    /// `<prefix>-sessions`, `<prefix>-attendance` and `<prefix>-events.fifo`.
+    /// The timers' schedule group.
+    pub async fn create_schedule_group(
+        client: &aws_sdk_scheduler::Client,
+        name: &str,
+    ) -> Result<(), ResourceError> {
+        client
+            .create_schedule_group()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| error(name, e))?;
+        Ok(())
+    }
+
+    /// A queue's ARN.
+    pub async fn queue_arn(
+        client: &aws_sdk_sqs::Client,
+        url: &str,
+    ) -> Result<String, ResourceError> {
+        Ok(client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| error(url, e))?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default())
+    }
+
+    /// Both tables, the event queue (with its dead-letter queue, 5 receives) and the timers'
+    /// schedule group, named `<prefix>-sessions`, `<prefix>-attendance`,
+    /// `<prefix>-events.fifo` and `<prefix>-timers`.
     pub async fn create_all(
         sdk: &aws_config::SdkConfig,
         prefix: &str,
@@ -143,16 +181,18 @@ pub mod resources {
         let attendance_table = format!("{prefix}-attendance");
         create_sessions_table(&dynamodb, &sessions_table).await?;
         create_attendance_table(&dynamodb, &attendance_table).await?;
-        let events_queue_url = create_event_queue(
-            &super::sqs(sdk),
-            &format!("{prefix}-events"),
-            MAX_RECEIVE_COUNT,
-        )
-        .await?;
+        let sqs = super::sqs(sdk);
+        let events_queue_url =
+            create_event_queue(&sqs, &format!("{prefix}-events"), MAX_RECEIVE_COUNT).await?;
+        let events_queue_arn = queue_arn(&sqs, &events_queue_url).await?;
+        let schedule_group = format!("{prefix}-timers");
+        create_schedule_group(&super::scheduler(sdk), &schedule_group).await?;
         Ok(Created {
             events_queue_url,
+            events_queue_arn,
             sessions_table,
             attendance_table,
+            schedule_group,
         })
     }
 
@@ -173,6 +213,12 @@ pub mod resources {
                 (
                     QueueAttributeName::FifoThroughputLimit,
                     "perMessageGroupId".to_owned(),
+                ),
+                // Scheduler sends timer events without a deduplication id; the webhook's
+                // events carry theirs, which take precedence.
+                (
+                    QueueAttributeName::ContentBasedDeduplication,
+                    "true".to_owned(),
                 ),
                 (
                     QueueAttributeName::MessageRetentionPeriod,
@@ -197,17 +243,7 @@ pub mod resources {
             .send()
             .await
             .map_err(|e| error(&dlq_name, e))?;
-        let dlq_url = dlq.queue_url().unwrap_or_default();
-        let dlq_arn = client
-            .get_queue_attributes()
-            .queue_url(dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| error(&dlq_name, e))?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .unwrap_or_default();
+        let dlq_arn = queue_arn(client, dlq.queue_url().unwrap_or_default()).await?;
         let redrive = format!(
             r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{max_receive_count}}}"#
         );
@@ -231,4 +267,5 @@ pub mod resources {
 
 /// The SDK crates, for callers that talk to the services directly (tests, tooling).
 pub use aws_sdk_dynamodb;
+pub use aws_sdk_scheduler;
 pub use aws_sdk_sqs;

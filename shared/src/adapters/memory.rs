@@ -5,7 +5,7 @@ use crate::domain::sla::WaitingCustomer;
 use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord};
 use crate::ports::{
     AttendanceQueue, Clock, EventQueue, QueueError, SentMessage, SessionStore, StoreError,
-    WhatsApp, WhatsAppError,
+    TimerError, Timers, WhatsApp, WhatsAppError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -17,6 +17,63 @@ use tokio::sync::Notify;
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving it.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Timers in a map, keyed like the scheduler's schedule names (customer + event id); whoever
+/// runs them takes the due ones with `due` and puts them on the event queue.
+#[derive(Default)]
+pub struct MemoryTimers {
+    pending: Mutex<std::collections::BTreeMap<String, (DateTime<Utc>, QueueEvent)>>,
+    changed: Notify,
+}
+
+impl MemoryTimers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the timers due at `now`, earliest first.
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let mut pending = lock(&self.pending);
+        let mut due: Vec<(DateTime<Utc>, String)> = pending
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(key, (at, _))| (*at, key.clone()))
+            .collect();
+        due.sort();
+        due.into_iter()
+            .filter_map(|(_, key)| pending.remove(&key).map(|(_, event)| event))
+            .collect()
+    }
+
+    /// When the next timer goes off, if any is set.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        lock(&self.pending).values().map(|(at, _)| *at).min()
+    }
+
+    /// Every timer set and not taken yet, earliest first.
+    pub fn pending(&self) -> Vec<(DateTime<Utc>, QueueEvent)> {
+        let mut all: Vec<_> = lock(&self.pending).values().cloned().collect();
+        all.sort_by_key(|(at, _)| *at);
+        all
+    }
+
+    /// Resolves when a timer is set (to wake a runner sleeping until the next one).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+}
+
+#[async_trait]
+impl Timers for MemoryTimers {
+    async fn schedule(&self, at: DateTime<Utc>, event: &QueueEvent) -> Result<(), TimerError> {
+        let key = crate::adapters::timer_name(event);
+        lock(&self.pending)
+            .entry(key)
+            .or_insert_with(|| (at, event.clone()));
+        self.changed.notify_waiters();
+        Ok(())
+    }
 }
 
 /// Sessions in a map, with versions and expiry like the DynamoDB store.

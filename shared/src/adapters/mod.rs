@@ -4,12 +4,25 @@ pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
 pub mod memory;
+pub mod scheduler;
 pub mod sqs;
 
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
 pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
-    MemoryWhatsApp, SystemClock,
+    MemoryTimers, MemoryWhatsApp, SystemClock,
 };
+pub use scheduler::SchedulerTimers;
 pub use sqs::SqsEventQueue;
+
+use crate::domain::QueueEvent;
+use sha2::{Digest, Sha256};
+
+/// A timer's name, unique per customer and timer event and valid as an EventBridge Scheduler
+/// schedule name (at most 64 of `[0-9a-zA-Z-_.]`): setting the same timer twice names it twice
+/// the same, so the second is recognised and not delivered again.
+pub fn timer_name(event: &QueueEvent) -> String {
+    let digest = Sha256::digest(format!("{}\n{}", event.group(), event.id).as_bytes());
+    format!("atende-timer-{}", &hex::encode(digest)[..48])
+}

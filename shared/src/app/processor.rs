@@ -8,15 +8,16 @@
 
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
+use crate::domain::event::bounded_id;
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
     Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
-    StatusUpdate, Turn,
+    StatusUpdate, TimerFired, Turn,
 };
 use crate::ports::{
-    Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, WhatsApp,
-    WhatsAppError,
+    Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, TimerError,
+    Timers, WhatsApp, WhatsAppError,
 };
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub enum ProcessError {
     Store(#[from] StoreError),
     #[error("sending to WhatsApp: {0}")]
     WhatsApp(#[from] WhatsAppError),
+    #[error("setting a timer: {0}")]
+    Timers(#[from] TimerError),
     #[error("the session kept changing under {MAX_CONFLICTS} attempts")]
     Contended,
 }
@@ -46,6 +49,8 @@ pub enum Outcome {
     Unanswerable,
     /// A message sent more than 24 hours ago (a late redelivery), logged and not answered.
     Stale,
+    /// A timer for a conversation that is over (its session expired): nothing to do.
+    NoSession,
 }
 
 /// What is applied to a session.
@@ -53,6 +58,7 @@ pub enum Outcome {
 enum Incoming<'a> {
     Message(&'a InboundMessage),
     Closed,
+    Timer(TimerFired),
 }
 
 pub struct Processor {
@@ -60,6 +66,7 @@ pub struct Processor {
     attendance: Arc<dyn AttendanceQueue>,
     assistant: Option<Arc<dyn Assistant>>,
     whatsapp: Arc<dyn WhatsApp>,
+    timers: Arc<dyn Timers>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
 }
@@ -69,6 +76,7 @@ impl Processor {
         sessions: Arc<dyn SessionStore>,
         attendance: Arc<dyn AttendanceQueue>,
         whatsapp: Arc<dyn WhatsApp>,
+        timers: Arc<dyn Timers>,
         clock: Arc<dyn Clock>,
         config: Arc<Config>,
     ) -> Self {
@@ -77,6 +85,7 @@ impl Processor {
             attendance,
             assistant: None,
             whatsapp,
+            timers,
             clock,
             config,
         }
@@ -120,6 +129,18 @@ impl Processor {
                     }
                     Err(e) => {
                         tracing::error!(event_id = %event.id, customer, error = %e, "closing failed")
+                    }
+                }
+                outcome
+            }
+            EventKind::Timer(fired) => {
+                let outcome = self.apply(event, Incoming::Timer(*fired)).await;
+                match &outcome {
+                    Ok(o) => {
+                        tracing::info!(event_id = %event.id, customer, timer = fired.timer.as_str(), outcome = ?o, "timer")
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %event.id, customer, timer = fired.timer.as_str(), error = %e, "timer failed")
                     }
                 }
                 outcome
@@ -202,6 +223,8 @@ impl Processor {
             let now = self.clock.now();
             let mut record = match self.sessions.load(customer, now).await? {
                 Some(record) => record,
+                // Only a customer's message opens a conversation.
+                None if matches!(incoming, Incoming::Timer(_)) => return Ok(Outcome::NoSession),
                 None => {
                     // A new conversation. Whoever still waits in a line from an earlier one
                     // (their window closed before anyone took them) leaves it.
@@ -218,6 +241,7 @@ impl Processor {
             let input = match incoming {
                 Incoming::Message(message) => Input::Message(message),
                 Incoming::Closed => Input::Closed,
+                Incoming::Timer(fired) => Input::Timer(fired),
             };
             let (session, commands) = engine::step(record.session, input, now, &self.config);
             record.session = session;
@@ -247,9 +271,10 @@ impl Processor {
 
     /// Carries out the outbox in order. The record is saved after every message sent, so that
     /// a crash repeats at most the one send in flight; a conflicting writer's record is
-    /// reloaded and what was already done is dropped from it. A send that can never succeed is
-    /// logged and dropped; a transient failure leaves the rest for the redelivery. Returns how
-    /// many messages were sent.
+    /// reloaded and the messages already sent are dropped from it (idempotent commands stay
+    /// and run again on it, so what they lead to is decided on the newer record). A send that
+    /// can never succeed is logged and dropped; a transient failure leaves the rest for the
+    /// redelivery. Returns how many messages were sent.
     async fn flush(&self, record: &mut SessionRecord) -> Result<usize, ProcessError> {
         let customer = record.session.customer.clone();
         let mut done: Vec<String> = Vec::new();
@@ -298,6 +323,38 @@ impl Processor {
                     .remove(department, &customer)
                     .await
                     .map_err(ProcessError::from),
+                Command::SetTimer { timer, at } => {
+                    let fired = TimerFired {
+                        timer: *timer,
+                        due: *at,
+                    };
+                    let event = QueueEvent {
+                        id: bounded_id(fired.event_id()),
+                        customer: Some(customer.clone()),
+                        business_number: Some(out.from.clone()),
+                        kind: EventKind::Timer(fired),
+                    };
+                    self.timers
+                        .schedule(*at, &event)
+                        .await
+                        .map_err(ProcessError::from)
+                }
+                Command::CheckQueue { department } => {
+                    match self.attendance.position(department, &customer).await {
+                        Ok(position) => {
+                            self.follow_up(
+                                record,
+                                &out,
+                                Input::QueueChecked {
+                                    department,
+                                    position,
+                                },
+                            );
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
                 Command::NotifyAgents { context } => {
                     tracing::info!(
                         customer = %context.customer.masked(),
@@ -319,12 +376,14 @@ impl Processor {
                 return Err(e);
             }
             record.outbox.pop_front();
-            done.push(out.id.clone());
+            if !out.command.is_idempotent() {
+                done.push(out.id.clone());
+            }
             dirty = true;
-            if !matches!(
-                out.command,
-                Command::MarkRead { .. } | Command::NotifyAgents { .. }
-            ) {
+            // Only a message sent must never be repeated: the record is saved after each one.
+            // Whatever else was done since is saved with it or at the end; a crash before
+            // then repeats idempotent commands and at most a read receipt or a notification.
+            if matches!(out.command, Command::Send { .. }) {
                 self.save_progress(record, &done).await?;
                 dirty = false;
             }

@@ -4,6 +4,7 @@
 use crate::domain::customer::CustomerId;
 use crate::domain::session::Turn;
 use crate::domain::sla::Priority;
+use crate::domain::timer::TimerKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,27 @@ pub enum Command {
         /// The conversation so far, oldest first, bounded by `assistant.history_turns`.
         history: Vec<Turn>,
     },
+    /// Wake the engine at `at` with `Input::Timer` (through the customer's queue, in order
+    /// with their messages). Setting the same timer twice delivers it once.
+    SetTimer { timer: TimerKind, at: DateTime<Utc> },
+    /// Look up the customer's place in a department's line; the shell answers with
+    /// `Input::QueueChecked`.
+    CheckQueue { department: String },
+}
+
+impl Command {
+    /// Whether carrying the command out twice does no harm: queue changes, lookups, timers
+    /// and asking the assistant. Messages and notifications reach people and must go once.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Self::MarkRead { .. } | Self::Send { .. } | Self::NotifyAgents { .. } => false,
+            Self::EnqueueForHuman { .. }
+            | Self::LeaveQueue { .. }
+            | Self::AskAssistant { .. }
+            | Self::SetTimer { .. }
+            | Self::CheckQueue { .. } => true,
+        }
+    }
 }
 
 /// What an agent needs to take a conversation over from the bot.

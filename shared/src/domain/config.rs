@@ -57,6 +57,9 @@ pub struct Config {
     /// What the sales flow offers (at most 10 items: one list message).
     #[serde(default)]
     pub catalog: Vec<CatalogItem>,
+    /// What happens while nobody writes (the `[timers]` table).
+    #[serde(default)]
+    pub timers: TimersConfig,
     /// Opening hours; without an `[hours]` table the business counts as always open.
     #[serde(default, rename = "hours")]
     pub hours_table: Option<HoursConfig>,
@@ -122,6 +125,47 @@ pub struct Texts {
     pub nps_thanks: String,
     /// The assistant could not answer: an apology before the handover to a person.
     pub assistant_unavailable: String,
+    /// The customer went quiet in a bot conversation for `timers.inactivity_follow_up_minutes`.
+    pub inactivity_follow_up: String,
+    /// The bot conversation is closed after `timers.inactivity_close_minutes` of silence.
+    pub inactivity_closed: String,
+    /// The business just opened; sent to who wrote while it was closed, within their window.
+    pub open_now: String,
+    /// The line moved: `{position}`, `{department}`, `{minutes}` (looked up every
+    /// `timers.queue_update_minutes`).
+    pub queue_update: String,
+}
+
+/// The `[timers]` table. A number of minutes of 0 turns that timer off.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersConfig {
+    /// Silence in a bot conversation (menu, a guided flow, the assistant) before the follow-up.
+    pub inactivity_follow_up_minutes: u32,
+    /// Silence before the bot conversation is closed (counted from the customer's last
+    /// message, so after the follow-up).
+    pub inactivity_close_minutes: u32,
+    /// After an agent closes, the satisfaction question waits this long (0: at once), so it
+    /// does not cross the agent's goodbye.
+    pub nps_delay_minutes: u32,
+    /// Tell who wrote while the business was closed that it opened (if their 24-hour window
+    /// is still open and nobody is attending them).
+    pub open_now_notice: bool,
+    /// How often the place in line of a customer waiting for a person is looked up; they hear
+    /// it when the line moved.
+    pub queue_update_minutes: u32,
+}
+
+impl Default for TimersConfig {
+    fn default() -> Self {
+        Self {
+            inactivity_follow_up_minutes: 10,
+            inactivity_close_minutes: 30,
+            nps_delay_minutes: 2,
+            open_now_notice: true,
+            queue_update_minutes: 10,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -397,6 +441,13 @@ impl Config {
                 "texts.assistant_unavailable",
                 &self.texts.assistant_unavailable,
             ),
+            (
+                "texts.inactivity_follow_up",
+                &self.texts.inactivity_follow_up,
+            ),
+            ("texts.inactivity_closed", &self.texts.inactivity_closed),
+            ("texts.open_now", &self.texts.open_now),
+            ("texts.queue_update", &self.texts.queue_update),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;
@@ -661,6 +712,39 @@ impl Config {
                 );
             }
         }
+        // Timers must go off inside the customer's 24-hour window to be allowed to speak.
+        const DAY_MINUTES: u32 = 24 * 60;
+        let t = &self.timers;
+        for (name, minutes) in [
+            (
+                "timers.inactivity_follow_up_minutes",
+                t.inactivity_follow_up_minutes,
+            ),
+            (
+                "timers.inactivity_close_minutes",
+                t.inactivity_close_minutes,
+            ),
+            ("timers.nps_delay_minutes", t.nps_delay_minutes),
+            ("timers.queue_update_minutes", t.queue_update_minutes),
+        ] {
+            if minutes >= DAY_MINUTES {
+                return invalid(
+                    name,
+                    format!("is {minutes}; it must be under {DAY_MINUTES} (the 24-hour window)"),
+                );
+            }
+        }
+        if t.inactivity_close_minutes > 0
+            && t.inactivity_close_minutes <= t.inactivity_follow_up_minutes
+        {
+            return invalid(
+                "timers.inactivity_close_minutes",
+                format!(
+                    "({}) must be later than inactivity_follow_up_minutes ({}), or 0",
+                    t.inactivity_close_minutes, t.inactivity_follow_up_minutes
+                ),
+            );
+        }
         Ok(())
     }
 }
@@ -759,6 +843,16 @@ mod tests {
                 r#"header = "Bem-vindo!""#,
                 &format!(r#"header = "{}""#, "x".repeat(61)),
                 "menu.header",
+            ),
+            (
+                "inactivity_close_minutes = 30",
+                "inactivity_close_minutes = 5",
+                "timers.inactivity_close_minutes",
+            ),
+            (
+                "queue_update_minutes = 10",
+                "queue_update_minutes = 1440",
+                "timers.queue_update_minutes",
             ),
         ];
         for (from, to, field) in cases {

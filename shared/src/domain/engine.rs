@@ -13,7 +13,8 @@ use crate::domain::event::{InboundMessage, MediaKind, MessageContent};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::sla::Priority;
 use crate::domain::text::{fold, has_folded_phrase};
-use chrono::{DateTime, Utc};
+use crate::domain::timer::{TimerFired, TimerKind};
+use chrono::{DateTime, Duration, Utc};
 
 /// What the engine reacts to.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +33,14 @@ pub enum Input<'a> {
     AssistantAnswer { text: &'a str, wants_human: bool },
     /// The AI assistant could not answer.
     AssistantFailed,
+    /// A timer set with `Command::SetTimer` went off.
+    Timer(TimerFired),
+    /// The shell looked up the customer's place in line (`Command::CheckQueue`); `None` when
+    /// they no longer wait there (an agent took them).
+    QueueChecked {
+        department: &'a str,
+        position: Option<usize>,
+    },
 }
 
 /// Runs one input through the conversation.
@@ -42,7 +51,25 @@ pub fn step(
     config: &Config,
 ) -> (Session, Vec<Command>) {
     match input {
-        Input::Message(message) => on_message(session, message, now, config),
+        Input::Message(message) => {
+            let (mut session, mut commands) = on_message(session, message, now, config);
+            if waits_for_customer(&session.state)
+                && let Some(due) = inactivity_due(&session, config)
+            {
+                // Set before the replies (right after the read receipt): the save that
+                // follows the first reply records it too.
+                let mut timer = Vec::new();
+                arm(&mut session, &mut timer, TimerKind::Inactivity, due);
+                let at = commands.len().min(1);
+                commands.splice(at..at, timer);
+            }
+            (session, commands)
+        }
+        Input::Timer(fired) => on_timer(session, fired, now, config),
+        Input::QueueChecked {
+            department,
+            position,
+        } => on_queue_checked(session, department, position, now, config),
         Input::Queued {
             department,
             position,
@@ -142,12 +169,221 @@ fn on_closed(mut session: Session, now: DateTime<Utc>, config: &Config) -> (Sess
         now,
     };
     session.bot_attempts = 0;
-    session.state = State::Nps;
-    out.send(
-        &mut session,
-        OutboundMessage::text(&config.texts.nps_question),
-    );
+    let delay = config.timers.nps_delay_minutes;
+    if delay == 0 {
+        session.state = State::Nps;
+        out.send(
+            &mut session,
+            OutboundMessage::text(&config.texts.nps_question),
+        );
+    } else {
+        session.state = State::NpsPending;
+        arm(
+            &mut session,
+            &mut out.commands,
+            TimerKind::Nps,
+            now + Duration::minutes(delay.into()),
+        );
+    }
     (session, out.commands)
+}
+
+/// Bot states that wait for the customer's answer: a long silence there gets a follow-up,
+/// then closes the conversation.
+fn waits_for_customer(state: &State) -> bool {
+    match state {
+        State::MainMenu
+        | State::SupportDetails { .. }
+        | State::SupportAttachment { .. }
+        | State::SalesCatalog { .. }
+        | State::SalesCheckout { .. }
+        | State::FinanceDocument { .. }
+        | State::Assistant => true,
+        State::Start | State::Human { .. } | State::NpsPending | State::Nps | State::Finished => {
+            false
+        }
+    }
+}
+
+/// When the customer's silence next calls for something: the follow-up, or closing.
+fn inactivity_due(session: &Session, config: &Config) -> Option<DateTime<Utc>> {
+    let t = &config.timers;
+    let minutes = if !session.followed_up && t.inactivity_follow_up_minutes > 0 {
+        t.inactivity_follow_up_minutes
+    } else if t.inactivity_close_minutes > 0 {
+        t.inactivity_close_minutes
+    } else {
+        return None;
+    };
+    Some(session.last_inbound_at + Duration::minutes(minutes.into()))
+}
+
+/// Sets a timer unless one of its kind already goes off no later (that one re-arms if needed).
+fn arm(session: &mut Session, commands: &mut Vec<Command>, timer: TimerKind, at: DateTime<Utc>) {
+    if session
+        .timers
+        .get(&timer)
+        .is_some_and(|pending| *pending <= at)
+    {
+        return;
+    }
+    session.timers.insert(timer, at);
+    commands.push(Command::SetTimer { timer, at });
+}
+
+/// A timer went off. Only the pending timer of its kind counts; it acts on the session as it
+/// is now, so one whose reason went away does nothing.
+fn on_timer(
+    mut session: Session,
+    fired: TimerFired,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> (Session, Vec<Command>) {
+    let mut out = Replies {
+        commands: Vec::new(),
+        now,
+    };
+    if session.timers.get(&fired.timer) != Some(&fired.due) {
+        return (session, out.commands);
+    }
+    session.timers.remove(&fired.timer);
+    // Delivery can be a little early; acting as at the due time is then harmless.
+    let at = now.max(fired.due);
+    if session.is_expired(at) || session.window_closed {
+        // Outside the 24-hour window the bot may not speak first.
+        return (session, out.commands);
+    }
+    match fired.timer {
+        TimerKind::Inactivity => {
+            if !waits_for_customer(&session.state) {
+                return (session, out.commands);
+            }
+            let Some(due) = inactivity_due(&session, config) else {
+                return (session, out.commands);
+            };
+            if at < due {
+                // The customer wrote since: wait for the new silence.
+                arm(&mut session, &mut out.commands, TimerKind::Inactivity, due);
+            } else if session.followed_up || config.timers.inactivity_follow_up_minutes == 0 {
+                session.followed_up = false;
+                session.bot_attempts = 0;
+                session.state = State::Finished;
+                out.send(
+                    &mut session,
+                    OutboundMessage::text(&config.texts.inactivity_closed),
+                );
+            } else {
+                session.followed_up = true;
+                out.send(
+                    &mut session,
+                    OutboundMessage::text(&config.texts.inactivity_follow_up),
+                );
+                if let Some(next) = inactivity_due(&session, config) {
+                    arm(&mut session, &mut out.commands, TimerKind::Inactivity, next);
+                }
+            }
+        }
+        TimerKind::Nps => {
+            if session.state == State::NpsPending {
+                session.state = State::Nps;
+                out.send(
+                    &mut session,
+                    OutboundMessage::text(&config.texts.nps_question),
+                );
+            }
+        }
+        TimerKind::OpenNow => {
+            let attended = matches!(
+                session.state,
+                State::Human { .. } | State::NpsPending | State::Nps
+            );
+            // Who wrote again since the opening knows already.
+            if !attended && session.last_inbound_at < fired.due {
+                out.send(&mut session, OutboundMessage::text(&config.texts.open_now));
+            }
+        }
+        TimerKind::QueueUpdate => {
+            if let State::Human { department, .. } = &session.state {
+                out.commands.push(Command::CheckQueue {
+                    department: department.clone(),
+                });
+            }
+        }
+    }
+    (session, out.commands)
+}
+
+/// The customer's place in line was looked up after a `QueueUpdate` timer. While the business
+/// is open they hear it when the line moved since they were last told (a repeated "still
+/// number 1" is noise), and it is looked up again until someone takes them.
+fn on_queue_checked(
+    mut session: Session,
+    department: &str,
+    position: Option<usize>,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> (Session, Vec<Command>) {
+    let mut out = Replies {
+        commands: Vec::new(),
+        now,
+    };
+    let (
+        State::Human {
+            department: d,
+            told_position,
+            ..
+        },
+        Some(position),
+        Some(dept),
+    ) = (&mut session.state, position, config.department(department))
+    else {
+        return (session, out.commands);
+    };
+    if d != department {
+        return (session, out.commands);
+    }
+    if config.is_open(now) {
+        if told_position.is_none_or(|told| position < told) {
+            *told_position = Some(position);
+            let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
+            let text = config
+                .texts
+                .queue_update
+                .replace("{position}", &position.to_string())
+                .replace("{department}", &dept.name)
+                .replace("{minutes}", &minutes.to_string());
+            out.send(&mut session, OutboundMessage::text(text));
+        }
+        arm_queue_update(&mut session, &mut out.commands, now, config);
+    } else if let Some(opening) = config.hours.as_ref().and_then(|h| h.next_opening(now))
+        && opening < session.expires_at()
+    {
+        // Nobody answers at night: the next update when the team is back.
+        arm(
+            &mut session,
+            &mut out.commands,
+            TimerKind::QueueUpdate,
+            opening,
+        );
+    }
+    (session, out.commands)
+}
+
+fn arm_queue_update(
+    session: &mut Session,
+    commands: &mut Vec<Command>,
+    now: DateTime<Utc>,
+    config: &Config,
+) {
+    let minutes = config.timers.queue_update_minutes;
+    if minutes > 0 {
+        arm(
+            session,
+            commands,
+            TimerKind::QueueUpdate,
+            now + Duration::minutes(minutes.into()),
+        );
+    }
 }
 
 /// A score from 0 to 10: the message is the number, holds exactly one number ("nota 9"), or
@@ -178,12 +414,17 @@ fn on_message(
             });
         }
         let notice = session.off_hours_notice_for;
+        let open_now = session.timers.get(&TimerKind::OpenNow).copied();
         let name = session.profile_name.take();
         session = Session::new(session.customer, now);
         session.off_hours_notice_for = notice;
         session.profile_name = name;
+        if let Some(due) = open_now {
+            session.timers.insert(TimerKind::OpenNow, due);
+        }
     }
     session.last_inbound_at = now;
+    session.followed_up = false;
     // The customer wrote: the window is open again.
     session.window_closed = false;
     if let Some(name) = &message.profile_name {
@@ -220,7 +461,7 @@ fn on_message(
         typed.is_some_and(|text| config.folded.menu_keywords.iter().any(|k| k == text));
 
     // A score answers the satisfaction question even when it mentions "atendente".
-    if session.state == State::Nps
+    if matches!(session.state, State::Nps | State::NpsPending)
         && let Some(score) = typed.and_then(nps_score)
     {
         session.nps_score = Some(score);
@@ -251,6 +492,12 @@ fn on_message(
         {
             session.off_hours_notice_for = Some(period);
             out.send(&mut session, OutboundMessage::text(&config.texts.off_hours));
+            if config.timers.open_now_notice
+                && let Some(opening) = config.hours.as_ref().and_then(|h| h.next_opening(now))
+                && opening < session.expires_at()
+            {
+                arm(&mut session, &mut out.commands, TimerKind::OpenNow, opening);
+            }
         }
         if !triggered {
             let hello = greeting(&session, config);
@@ -279,6 +526,14 @@ fn on_message(
 
     match session.state.clone() {
         State::Start | State::Human { .. } | State::Finished => {}
+        // The customer wrote before the satisfaction question went out: ask it now.
+        State::NpsPending => {
+            session.state = State::Nps;
+            out.send(
+                &mut session,
+                OutboundMessage::text(&config.texts.nps_question),
+            );
+        }
         State::MainMenu
             if typed.is_some_and(|t| config.folded.farewells.iter().any(|f| f == t)) =>
         {
@@ -753,6 +1008,7 @@ fn hand_over(session: &mut Session, out: &mut Replies, config: &Config, h: Hando
     session.state = State::Human {
         department: h.department.clone(),
         since: out.now,
+        told_position: None,
     };
     out.commands.push(Command::EnqueueForHuman {
         department: h.department,
@@ -776,6 +1032,9 @@ fn on_queued(
     let Some(dept) = config.department(department) else {
         return (session, Vec::new());
     };
+    if let State::Human { told_position, .. } = &mut session.state {
+        *told_position = Some(position);
+    }
     let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
     let text = config
         .texts
@@ -788,6 +1047,7 @@ fn on_queued(
         now,
     };
     out.send(&mut session, OutboundMessage::text(text));
+    arm_queue_update(&mut session, &mut out.commands, now, config);
     (session, out.commands)
 }
 
@@ -963,12 +1223,15 @@ mod tests {
         assert_eq!(s.started_at, later);
         assert_eq!(s.bot_attempts, 0);
         // Greeting and menu, not the answer to option 1.
-        assert!(matches!(
-            cmds[2],
-            Command::Send {
-                message: OutboundMessage::List { .. }
-            }
-        ));
+        let sent: Vec<&OutboundMessage> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Command::Send { message } => Some(message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 2);
+        assert!(matches!(sent[1], OutboundMessage::List { .. }));
     }
 
     #[test]

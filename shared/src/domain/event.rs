@@ -2,6 +2,7 @@
 //! error found in a webhook. Events are serialized as JSON queue message bodies.
 
 use crate::domain::customer::CustomerId;
+use crate::domain::timer::TimerFired;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,6 +56,8 @@ pub enum EventKind {
     Error(ApiError),
     /// The agent closed the customer's conversation (sent by the agents' tools).
     Closed,
+    /// A timer the engine set went off (delivered by the scheduler).
+    Timer(TimerFired),
 }
 
 /// A message a customer sent.

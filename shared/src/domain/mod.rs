@@ -10,6 +10,7 @@ pub mod hours;
 pub mod session;
 pub mod sla;
 pub mod text;
+pub mod timer;
 
 pub use command::{Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage};
 pub use config::{Config, ConfigError};
@@ -19,3 +20,4 @@ pub use event::{
     StatusUpdate,
 };
 pub use session::{Outgoing, Party, Session, SessionRecord, State, Turn};
+pub use timer::{TimerFired, TimerKind};

@@ -31,9 +31,15 @@ pub enum State {
     Human {
         department: String,
         since: DateTime<Utc>,
+        /// The place in line the customer was last told.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        told_position: Option<usize>,
     },
     /// Free text is answered by the AI assistant (`ATENDIMENTO_IA`).
     Assistant,
+    /// The agent closed the conversation; the satisfaction question goes out shortly (or as
+    /// soon as the customer writes).
+    NpsPending,
     /// The satisfaction question (0–10) was asked (`PESQUISA_NPS`).
     Nps,
     /// The conversation is over (`FINALIZADO`); the next message starts a new one.
@@ -50,7 +56,12 @@ impl State {
             | Self::SalesCheckout { department, .. }
             | Self::FinanceDocument { department }
             | Self::Human { department, .. } => Some(department),
-            Self::Start | Self::MainMenu | Self::Assistant | Self::Nps | Self::Finished => None,
+            Self::Start
+            | Self::MainMenu
+            | Self::Assistant
+            | Self::NpsPending
+            | Self::Nps
+            | Self::Finished => None,
         }
     }
 
@@ -66,6 +77,7 @@ impl State {
             Self::FinanceDocument { .. } => "finance_document",
             Self::Human { .. } => "human",
             Self::Assistant => "assistant",
+            Self::NpsPending => "nps_pending",
             Self::Nps => "nps",
             Self::Finished => "finished",
         }
@@ -127,6 +139,13 @@ pub struct Session {
     /// The last lines of the conversation (at most `HISTORY_TURNS`), oldest first.
     #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
     pub history: std::collections::VecDeque<Turn>,
+    /// The timer of each kind that is set and has not gone off yet: a timer event that does
+    /// not match is stale and does nothing.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub timers: std::collections::BTreeMap<crate::domain::timer::TimerKind, DateTime<Utc>>,
+    /// The inactivity follow-up went out since the customer last wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub followed_up: bool,
 }
 
 impl Session {
@@ -144,6 +163,8 @@ impl Session {
             window_closed: false,
             nps_score: None,
             history: Default::default(),
+            timers: Default::default(),
+            followed_up: false,
         }
     }
 

@@ -36,22 +36,32 @@ pub async fn webhook(
 
 /// SQS → the processor, with partial batch responses (`ReportBatchItemFailures`).
 ///
-/// Powertools' semantics: on a FIFO queue, the first failure fails every record after it too,
-/// so that no customer's later message overtakes an earlier one; on a standard queue only the
-/// failed records are retried.
+/// Powertools' FIFO semantics with `skip_group_on_error`: on a FIFO queue, once a record
+/// fails, every later record of the same message group (customer) fails too without being
+/// processed, so that none of that customer's messages overtakes an earlier one; other
+/// customers' records go on, so a poison message delays nobody else and only it reaches the
+/// dead-letter queue. A FIFO record without its group id fails the rest of the batch (the safe
+/// side). On a standard queue only the failed records are retried.
 pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
-    let mut failed_fifo = false;
+    let mut failed_groups: Vec<&str> = Vec::new();
+    let mut fail_the_rest = false;
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if failed_fifo {
+        let group = record.attributes.get("MessageGroupId").map(String::as_str);
+        if fail_the_rest || group.is_some_and(|g| failed_groups.contains(&g)) {
             failures.push(id);
             continue;
         }
         if let Err(reason) = process_record(processor, record).await {
             tracing::error!(sqs_message_id = %id, %reason, "record failed; it will be retried");
             failures.push(id);
-            failed_fifo = is_fifo(record);
+            if is_fifo(record) {
+                match group {
+                    Some(g) => failed_groups.push(g),
+                    None => fail_the_rest = true,
+                }
+            }
         }
     }
     let mut response = SqsBatchResponse::default();
