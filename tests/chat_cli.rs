@@ -78,10 +78,13 @@ fn create_resources_prints_the_lambda_variables_for_the_emulator() {
     );
     let out = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
     assert!(lines[0].starts_with("EVENTS_QUEUE_URL=http://") && lines[0].ends_with("-events.fifo"));
     assert_eq!(lines[1], format!("SESSIONS_TABLE={prefix}-sessions"));
     assert_eq!(lines[2], format!("ATTENDANCE_TABLE={prefix}-attendance"));
+    assert!(lines[3].starts_with("EVENTS_QUEUE_ARN=arn:aws:sqs:"));
+    assert!(lines[3].ends_with(&format!(":{prefix}-events.fifo")));
+    assert_eq!(lines[4], format!("SCHEDULE_GROUP={prefix}-timers"));
 }
 
 #[test]

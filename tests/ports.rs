@@ -4,17 +4,18 @@
 //! The AWS runs are `#[ignore]`d by a plain `cargo test` (listed as ignored, with the reason);
 //! `bash tests/run` starts moto, points `AWS_ENDPOINT_URL` at it and runs them too.
 
-use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
+use atende_shared::adapters::aws::{self, aws_sdk_scheduler, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
-    DynamoDbAttendanceQueue, DynamoDbSessionStore, MemoryAttendanceQueue, MemoryEventQueue,
-    MemorySessionStore, SqsEventQueue,
+    DynamoDbAttendanceQueue, DynamoDbSessionStore, ManualClock, MemoryAttendanceQueue,
+    MemoryEventQueue, MemorySessionStore, MemoryTimers, SchedulerTimers, SqsEventQueue,
 };
 use atende_shared::domain::sla::{Priority, WaitingCustomer};
 use atende_shared::domain::{
     CustomerId, EventKind, InboundMessage, MessageContent, QueueEvent, Session, SessionRecord,
     State,
 };
-use atende_shared::ports::{AttendanceQueue, EventQueue, SessionStore, StoreError};
+use atende_shared::domain::{TimerFired, TimerKind};
+use atende_shared::ports::{AttendanceQueue, EventQueue, SessionStore, StoreError, Timers};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
@@ -306,6 +307,38 @@ where
     );
 }
 
+// ---------------------------------------------------------------- Timers
+
+fn timer(customer: &str, kind: TimerKind, due: DateTime<Utc>) -> QueueEvent {
+    let fired = TimerFired { timer: kind, due };
+    QueueEvent {
+        id: fired.event_id(),
+        customer: Some(phone(customer)),
+        business_number: Some("106540352242922".into()),
+        kind: EventKind::Timer(fired),
+    }
+}
+
+/// Timers set, some twice (a redelivered command), must each be pending once with their due
+/// time and event; `pending` reads what the adapter holds, earliest first.
+async fn timers_contract<F, Fut>(timers: &dyn Timers, pending: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Vec<(DateTime<Utc>, QueueEvent)>>,
+{
+    let soon = t0() + Duration::minutes(10);
+    let later = t0() + Duration::hours(2);
+    let a = timer("5511", TimerKind::Inactivity, soon);
+    let b = timer("5521", TimerKind::Inactivity, soon); // same id, another customer
+    let c = timer("5511", TimerKind::OpenNow, later);
+    for (at, event) in [(soon, &a), (soon, &b), (later, &c), (soon, &a), (later, &c)] {
+        timers.schedule(at, event).await.unwrap();
+    }
+    let mut got = pending().await;
+    got.sort_by_key(|x| (x.0, x.1.group()));
+    assert_eq!(got, [(soon, a), (soon, b), (later, c)]);
+}
+
 // ---------------------------------------------------------------- memory adapters
 
 #[tokio::test]
@@ -323,6 +356,17 @@ async fn memory_attendance_queue() {
 async fn memory_event_queue() {
     let queue = MemoryEventQueue::new();
     event_queue_contract(&queue, || async { queue.drain() }).await;
+}
+
+#[tokio::test]
+async fn memory_timers() {
+    let timers = MemoryTimers::new();
+    timers_contract(&timers, || async { timers.pending() }).await;
+    // They go off when due, earliest first, once.
+    assert!(timers.due(t0()).is_empty());
+    assert_eq!(timers.due(t0() + Duration::minutes(10)).len(), 2);
+    assert_eq!(timers.due(t0() + Duration::days(1)).len(), 1);
+    assert!(timers.pending().is_empty());
 }
 
 // ---------------------------------------------------------------- AWS adapters (moto)
@@ -434,4 +478,192 @@ async fn receive_all(client: &aws_sdk_sqs::Client, url: &str) -> Vec<QueueEvent>
             .unwrap();
     }
     out
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn scheduler_timers() {
+    use aws_sdk_scheduler::types::ActionAfterCompletion;
+    let sdk = emulator().await;
+    let client = aws::scheduler(&sdk);
+    let group = unique("timers");
+    resources::create_schedule_group(&client, &group)
+        .await
+        .unwrap();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:atende-events.fifo";
+    let role_arn = "arn:aws:iam::123456789012:role/atende-scheduler";
+    let clock = std::sync::Arc::new(ManualClock::new(t0()));
+    let timers = SchedulerTimers::new(client.clone(), &group, queue_arn, role_arn, clock);
+    // What Scheduler holds, read back: each schedule's time and the event it will deliver,
+    // checked on the way to go to the customer's group on the queue and delete itself.
+    let read_back = || async {
+        let listed = client
+            .list_schedules()
+            .group_name(&group)
+            .send()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for summary in listed.schedules() {
+            let schedule = client
+                .get_schedule()
+                .group_name(&group)
+                .name(summary.name().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let target = schedule.target().unwrap();
+            assert_eq!(target.arn(), queue_arn);
+            assert_eq!(target.role_arn(), role_arn);
+            let event: QueueEvent = serde_json::from_str(target.input().unwrap()).unwrap();
+            assert_eq!(
+                target.sqs_parameters().unwrap().message_group_id(),
+                Some(event.group().as_str())
+            );
+            assert_eq!(
+                schedule.action_after_completion(),
+                Some(&ActionAfterCompletion::Delete)
+            );
+            assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
+            let expression = schedule.schedule_expression().unwrap();
+            let at = expression
+                .strip_prefix("at(")
+                .and_then(|e| e.strip_suffix(')'))
+                .unwrap();
+            let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S")
+                .unwrap()
+                .and_utc();
+            out.push((at, event));
+        }
+        out
+    };
+    timers_contract(&timers, read_back).await;
+    // A time already past is set a minute ahead: Scheduler fires to the minute.
+    assert_eq!(
+        timers.expression(t0() - Duration::hours(1)),
+        "at(2026-11-24T12:01:00)"
+    );
+}
+
+/// The emulator's resources, as `create_all` makes them for the tests and `atende serve
+/// --backend aws --create-resources`, read back and compared with `template.yaml`.
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn the_emulator_resources_match_the_template() {
+    use aws::aws_sdk_dynamodb;
+    use aws_sdk_sqs::types::QueueAttributeName as Q;
+    let template: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let props = |r: &str| template["Resources"][r]["Properties"].clone();
+    let sdk = emulator().await;
+    let created = resources::create_all(&sdk, &unique("stack")).await.unwrap();
+
+    let dynamodb = aws::dynamodb(&sdk);
+    for (table, resource) in [
+        (&created.sessions_table, "SessionsTable"),
+        (&created.attendance_table, "AttendanceTable"),
+    ] {
+        let described = dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
+        let described = described.table().unwrap();
+        let keys: Vec<(String, String)> = described
+            .key_schema()
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_owned(),
+                    k.key_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = props(resource)["KeySchema"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().to_owned(),
+                    k["KeyType"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(keys, want, "{resource}");
+        assert_eq!(
+            described
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map(|m| m.as_str()),
+            props(resource)["BillingMode"].as_str(),
+            "{resource}"
+        );
+    }
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name(&created.sessions_table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.attribute_name(),
+        props("SessionsTable")["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
+    assert_eq!(
+        ttl.time_to_live_status(),
+        Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
+
+    let sqs = aws::sqs(&sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&created.events_queue_url)
+        .attribute_names(Q::All)
+        .send()
+        .await
+        .unwrap();
+    let attributes = attributes.attributes().unwrap();
+    let queue = props("EventsQueue");
+    let yaml = |v: &serde_yaml::Value| match v {
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => other.as_str().unwrap().to_owned(),
+    };
+    for (attribute, property) in [
+        (Q::FifoQueue, "FifoQueue"),
+        (Q::ContentBasedDeduplication, "ContentBasedDeduplication"),
+        (Q::DeduplicationScope, "DeduplicationScope"),
+        (Q::FifoThroughputLimit, "FifoThroughputLimit"),
+        (Q::VisibilityTimeout, "VisibilityTimeout"),
+        (Q::MessageRetentionPeriod, "MessageRetentionPeriod"),
+    ] {
+        assert_eq!(
+            attributes.get(&attribute),
+            Some(&yaml(&queue[property])),
+            "{property}"
+        );
+    }
+    let redrive: serde_json::Value = serde_json::from_str(&attributes[&Q::RedrivePolicy]).unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string(),
+        yaml(&queue["RedrivePolicy"]["maxReceiveCount"])
+    );
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("-events-dlq.fifo")
+    );
+    let group = aws::scheduler(&sdk)
+        .get_schedule_group()
+        .name(&created.schedule_group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.name(), Some(created.schedule_group.as_str()));
 }

@@ -50,18 +50,30 @@ pub fn step(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
+    let (session, mut commands) = react(session, input, now, config);
+    // Timers are set before the step's messages (after the read receipt): the processor saves
+    // after each message, so the first save records them too.
+    let first = commands
+        .iter()
+        .position(|c| !matches!(c, Command::MarkRead { .. }))
+        .unwrap_or(commands.len());
+    commands[first..].sort_by_key(|c| !matches!(c, Command::SetTimer { .. }));
+    (session, commands)
+}
+
+fn react(
+    session: Session,
+    input: Input<'_>,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> (Session, Vec<Command>) {
     match input {
         Input::Message(message) => {
             let (mut session, mut commands) = on_message(session, message, now, config);
             if waits_for_customer(&session.state)
                 && let Some(due) = inactivity_due(&session, config)
             {
-                // Set before the replies (right after the read receipt): the save that
-                // follows the first reply records it too.
-                let mut timer = Vec::new();
-                arm(&mut session, &mut timer, TimerKind::Inactivity, due);
-                let at = commands.len().min(1);
-                commands.splice(at..at, timer);
+                arm(&mut session, &mut commands, TimerKind::Inactivity, due);
             }
             (session, commands)
         }
