@@ -252,6 +252,14 @@ async fn check_sla(name: &str, text: &str, overdue: u64) {
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
     );
-    let answer = edge::lambda::sla_checker(&checker, input).await.unwrap();
+    let answer = edge::lambda::sla_checker(&checker, input.clone())
+        .await
+        .unwrap();
     assert_eq!(answer["overdue"], overdue, "{name}");
+    assert_eq!(answer["alerts"], overdue, "{name}: the first run alerts");
+    let again = edge::lambda::sla_checker(&checker, input).await.unwrap();
+    assert_eq!(
+        again["alerts"], 0,
+        "{name}: the next run alerts nobody again"
+    );
 }

@@ -232,6 +232,47 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
     assert_eq!(order, ["vip", "a", "b"]);
 }
 
+/// Each SLA threshold of a wait is marked once: concurrent checkers get one `true` between
+/// them; a new wait (the customer left and came back) starts unmarked; a customer no longer
+/// waiting cannot be marked.
+async fn alert_marks_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
+    use atende_shared::domain::sla::SlaLevel;
+    let entry = WaitingCustomer {
+        customer: phone("5511"),
+        department: "suporte".into(),
+        priority: Priority::Normal,
+        entered_at: t0(),
+    };
+    assert!(
+        !queue.mark_alerted(&entry, SlaLevel::Warning).await.unwrap(),
+        "not waiting yet"
+    );
+    queue.enqueue(entry.clone()).await.unwrap();
+    let marks: Vec<_> = (0..10)
+        .map(|_| {
+            let (q, e) = (queue.clone(), entry.clone());
+            tokio::spawn(async move { q.mark_alerted(&e, SlaLevel::Warning).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for m in marks {
+        won += usize::from(m.await.unwrap());
+    }
+    assert_eq!(won, 1, "one of ten concurrent checkers alerts");
+    assert!(queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
+    assert!(!queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
+    // Marks are not part of the line: the customer still waits, in place.
+    assert_eq!(queue.waiting().await.unwrap(), std::slice::from_ref(&entry));
+    queue.remove("suporte", &entry.customer).await.unwrap();
+    let again = WaitingCustomer {
+        entered_at: t0() + Duration::hours(1),
+        ..entry
+    };
+    queue.enqueue(again.clone()).await.unwrap();
+    assert!(queue.mark_alerted(&again, SlaLevel::Warning).await.unwrap());
+    queue.remove("suporte", &again.customer).await.unwrap();
+}
+
 /// Puts `who` in the vendas line a minute apart, `vip` with high priority.
 async fn enqueue_in_line(queue: &dyn AttendanceQueue, who: &[&str], vip: &str) {
     for (n, customer) in who.iter().enumerate() {
@@ -350,6 +391,7 @@ async fn memory_session_store() {
 async fn memory_attendance_queue() {
     attendance_queue_contract(&MemoryAttendanceQueue::new()).await;
     claim_contract(std::sync::Arc::new(MemoryAttendanceQueue::new())).await;
+    alert_marks_contract(std::sync::Arc::new(MemoryAttendanceQueue::new())).await;
 }
 
 #[tokio::test]
@@ -414,7 +456,17 @@ async fn dynamodb_attendance_queue() {
     resources::create_attendance_table(&client, &table)
         .await
         .unwrap();
-    attendance_queue_contract(&DynamoDbAttendanceQueue::new(client, table)).await;
+    attendance_queue_contract(&DynamoDbAttendanceQueue::new(client.clone(), &table)).await;
+    // Each on a table of its own.
+    let fresh = || async {
+        let table = unique("attendance");
+        resources::create_attendance_table(&client, &table)
+            .await
+            .unwrap();
+        std::sync::Arc::new(DynamoDbAttendanceQueue::new(client.clone(), table))
+    };
+    claim_contract(fresh().await).await;
+    alert_marks_contract(fresh().await).await;
 }
 
 #[tokio::test]

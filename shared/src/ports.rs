@@ -2,7 +2,7 @@
 //! adapter and one shared contract test suite (`tests/` at the workspace root) that every
 //! adapter of the port passes.
 
-use crate::domain::sla::WaitingCustomer;
+use crate::domain::sla::{SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord, Turn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -54,6 +54,14 @@ pub trait AttendanceQueue: Send + Sync {
     async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError>;
     /// Takes a customer out of a department's queue; absent customers are not an error.
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
+    /// Records that supervisors were alerted at `level` about this wait (the entry as
+    /// `waiting` returned it). True only the first time for that wait and level, however many
+    /// checkers run at once; false too when the customer no longer waits there.
+    async fn mark_alerted(
+        &self,
+        entry: &WaitingCustomer,
+        level: SlaLevel,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! DynamoDB deletes expired items lazily (often days late), so every read filters on the TTL
 //! attribute itself.
 
-use crate::domain::sla::{Priority, WaitingCustomer};
+use crate::domain::sla::{Priority, SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, SessionRecord};
 use crate::ports::{AttendanceQueue, SessionStore, StoreError};
 use async_trait::async_trait;
@@ -195,6 +195,16 @@ fn waiting_customer(item: &Item) -> Result<WaitingCustomer, StoreError> {
     })
 }
 
+/// The sort key of a place in line: priority, then arrival, then the customer.
+fn place_key(entry: &WaitingCustomer) -> String {
+    format!(
+        "wait#{}#{}#{}",
+        priority_rank(entry.priority),
+        entry.entered_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        entry.customer.key()
+    )
+}
+
 fn guard_key(customer: &CustomerId) -> String {
     format!("customer#{}", customer.key())
 }
@@ -202,12 +212,7 @@ fn guard_key(customer: &CustomerId) -> String {
 #[async_trait]
 impl AttendanceQueue for DynamoDbAttendanceQueue {
     async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError> {
-        let place = format!(
-            "wait#{}#{}#{}",
-            priority_rank(entry.priority),
-            entry.entered_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            entry.customer.key()
-        );
+        let place = place_key(&entry);
         let customer_json = serde_json::to_string(&entry.customer)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let priority = serde_json::to_value(entry.priority)
@@ -409,5 +414,37 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
         Ok(())
+    }
+
+    /// A conditional write on the place in line itself: the mark goes with the wait, and
+    /// only one of any number of concurrent checkers gets to write it.
+    async fn mark_alerted(
+        &self,
+        entry: &WaitingCustomer,
+        level: SlaLevel,
+    ) -> Result<bool, StoreError> {
+        let attribute = match level {
+            SlaLevel::Warning => "alerted_warning",
+            SlaLevel::Breach => "alerted_breach",
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("department", s(&entry.department))
+            .key("sk", s(place_key(entry)))
+            .update_expression("SET #mark = :at")
+            .condition_expression("attribute_exists(sk) AND attribute_not_exists(#mark)")
+            .expression_attribute_names("#mark", attribute)
+            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Ok(false),
+                e => Err(unavailable(e)),
+            },
+        }
     }
 }

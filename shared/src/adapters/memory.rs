@@ -122,11 +122,15 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
-/// Waiting customers in a vector, ordered on read.
+/// Waiting customers in a vector, ordered on read; alert marks beside them.
 #[derive(Default)]
 pub struct MemoryAttendanceQueue {
     entries: Mutex<Vec<WaitingCustomer>>,
+    alerted: Mutex<std::collections::HashSet<(WaitingCustomerKey, crate::domain::sla::SlaLevel)>>,
 }
+
+/// One wait: the department, the customer and when they entered the line.
+type WaitingCustomerKey = (String, String, DateTime<Utc>);
 
 impl MemoryAttendanceQueue {
     pub fn new() -> Self {
@@ -186,6 +190,24 @@ impl AttendanceQueue for MemoryAttendanceQueue {
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
         lock(&self.entries).retain(|e| !(e.department == department && &e.customer == customer));
         Ok(())
+    }
+
+    async fn mark_alerted(
+        &self,
+        entry: &WaitingCustomer,
+        level: crate::domain::sla::SlaLevel,
+    ) -> Result<bool, StoreError> {
+        let waiting = lock(&self.entries).iter().any(|e| {
+            e.department == entry.department
+                && e.customer == entry.customer
+                && e.entered_at == entry.entered_at
+        });
+        let key = (
+            entry.department.clone(),
+            entry.customer.key().to_owned(),
+            entry.entered_at,
+        );
+        Ok(waiting && lock(&self.alerted).insert((key, level)))
     }
 }
 

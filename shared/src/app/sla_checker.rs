@@ -24,11 +24,28 @@ impl SlaChecker {
         }
     }
 
-    /// Lists the overdue customers and logs each one (masked).
-    pub async fn run(&self) -> Result<Vec<SlaFinding>, StoreError> {
+    /// Finds the customers waiting past their department's alert or maximum wait, and
+    /// returns the alerts due now: a warning, then a breach, each once per wait (marked in
+    /// the attendance queue, so concurrent or repeated runs do not alert twice). A wait
+    /// found already past its maximum alerts the breach only.
+    pub async fn run(&self) -> Result<SlaReport, StoreError> {
         let waiting = self.queue.waiting().await?;
         let findings = overdue(&waiting, self.clock.now(), &self.config);
+        let mut alerts = Vec::new();
         for f in &findings {
+            let Some(entry) = waiting
+                .iter()
+                .find(|w| w.customer == f.customer && w.department == f.department)
+            else {
+                continue;
+            };
+            if f.level == SlaLevel::Breach {
+                // The warning is past too: never sent after the breach.
+                self.queue.mark_alerted(entry, SlaLevel::Warning).await?;
+            }
+            if !self.queue.mark_alerted(entry, f.level).await? {
+                continue;
+            }
             let level = match f.level {
                 SlaLevel::Warning => "warning",
                 SlaLevel::Breach => "breach",
@@ -38,14 +55,28 @@ impl SlaChecker {
                 department = %f.department,
                 waited_minutes = f.waited_minutes,
                 level,
-                "customer waiting past the SLA"
+                "SLA alert: customer waiting past the limit"
             );
+            alerts.push(f.clone());
         }
         tracing::info!(
             waiting = waiting.len(),
             overdue = findings.len(),
+            alerts = alerts.len(),
             "SLA check done"
         );
-        Ok(findings)
+        Ok(SlaReport {
+            overdue: findings.len(),
+            alerts,
+        })
     }
+}
+
+/// What one SLA check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlaReport {
+    /// Customers waiting past a limit.
+    pub overdue: usize,
+    /// The alerts this run raised (each threshold of each wait once).
+    pub alerts: Vec<SlaFinding>,
 }

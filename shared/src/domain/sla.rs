@@ -23,7 +23,7 @@ pub struct WaitingCustomer {
     pub entered_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SlaLevel {
     /// Waiting longer than `sla_alert_minutes`.
     Warning,

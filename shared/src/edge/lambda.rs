@@ -99,6 +99,6 @@ pub async fn sla_checker(
     checker: &SlaChecker,
     _input: Value,
 ) -> Result<Value, lambda_runtime::Error> {
-    let findings = checker.run().await?;
-    Ok(serde_json::json!({ "overdue": findings.len() }))
+    let report = checker.run().await?;
+    Ok(serde_json::json!({ "overdue": report.overdue, "alerts": report.alerts.len() }))
 }
