@@ -226,7 +226,11 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
 
 /// Puts each timer on the event queue when it is due (what Scheduler does on AWS). A timer
 /// the queue refuses is tried again a second later.
-async fn run_timers(timers: Arc<MemoryTimers>, events: Arc<dyn EventQueue>, clock: Arc<dyn Clock>) {
+pub async fn run_timers(
+    timers: Arc<MemoryTimers>,
+    events: Arc<dyn EventQueue>,
+    clock: Arc<dyn Clock>,
+) {
     const AT_MOST: Duration = Duration::from_secs(1);
     loop {
         for event in timers.due(clock.now()) {

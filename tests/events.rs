@@ -86,6 +86,12 @@ fn expectation(name: &str) -> Option<Expect> {
                 ("list", MARIA),
             ],
         },
+        "processor-timer.json" => Expect::Processor {
+            // "oi": greeting and the menu; ten minutes of silence later, Scheduler delivers
+            // the inactivity timer the engine set (content-based deduplication id): the
+            // follow-up.
+            sent: &[("text", MARIA), ("list", MARIA), ("text", MARIA)],
+        },
         "sla-checker-schedule.json" => Expect::SlaChecker { overdue: 1 },
         _ => return None,
     })

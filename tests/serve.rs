@@ -380,3 +380,41 @@ async fn serve_on_the_aws_backend_answers_a_conversation_end_to_end() {
         "Você está na posição 1 da fila de Financeiro. Tempo estimado: ~6 minutos."
     );
 }
+
+/// `atende serve` runs its timers itself (EventBridge Scheduler's part on AWS): each one goes
+/// on the event queue, in its customer's group, once it is due and not before.
+#[tokio::test]
+async fn serve_puts_each_timer_on_the_queue_when_it_is_due() {
+    use atende_shared::adapters::{ManualClock, MemoryEventQueue, MemoryTimers};
+    use atende_shared::domain::{CustomerId, EventKind, QueueEvent, TimerFired, TimerKind};
+    use atende_shared::ports::{Clock, Timers};
+    use std::sync::Arc;
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let timers = Arc::new(MemoryTimers::new());
+    let queue = Arc::new(MemoryEventQueue::new());
+    tokio::spawn(atende::serve::run_timers(
+        timers.clone(),
+        queue.clone(),
+        clock.clone(),
+    ));
+    let fired = TimerFired {
+        timer: TimerKind::Inactivity,
+        due: start + chrono::Duration::minutes(10),
+    };
+    let event = QueueEvent {
+        id: fired.event_id(),
+        customer: Some(CustomerId::Phone(MARIA.into())),
+        business_number: Some(BUSINESS_NUMBER.into()),
+        kind: EventKind::Timer(fired),
+    };
+    timers.schedule(fired.due, &event).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(queue.drain().is_empty(), "not due yet at {}", clock.now());
+    clock.advance(chrono::Duration::minutes(10));
+    let delivered = tokio::time::timeout(Duration::from_secs(5), queue.next())
+        .await
+        .expect("the due timer reaches the queue");
+    assert_eq!(delivered, event);
+    assert!(timers.pending().is_empty());
+}
