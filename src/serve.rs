@@ -255,7 +255,6 @@ pub async fn run_timers(
 /// what succeeded: what the Lambda event source mapping does on AWS. Failed records come back
 /// after the visibility timeout, and go to the dead-letter queue after 5 receives.
 async fn consume_sqs(client: aws_sdk_sqs::Client, url: String, processor: Arc<Processor>) {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
     let arn = format!(
         "arn:aws:sqs:local:000000000000:{}",
@@ -283,23 +282,7 @@ async fn consume_sqs(client: aws_sdk_sqs::Client, url: String, processor: Arc<Pr
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        let mut event = SqsEvent::default();
-        event.records = messages
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_owned);
-                record.body = m.body().map(str::to_owned);
-                record.event_source_arn = Some(arn.clone());
-                record.attributes = m
-                    .attributes()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect();
-                record
-            })
-            .collect();
+        let event = atende_shared::adapters::sqs::lambda_event(&messages, &arn);
         let response = edge::lambda::processor(&processor, event).await;
         let failed: Vec<&str> = response
             .batch_item_failures

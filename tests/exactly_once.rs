@@ -13,6 +13,7 @@ mod support;
 use async_trait::async_trait;
 use atende_shared::adapters::aws::resources;
 use atende_shared::adapters::aws::{self, aws_sdk_dynamodb, aws_sdk_scheduler, aws_sdk_sqs};
+use atende_shared::adapters::sqs;
 use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, ManualClock, SchedulerTimers,
     SqsEventQueue,
@@ -26,7 +27,6 @@ use atende_shared::ports::{
     AttendanceQueue, Clock, SentMessage, SessionStore, StoreError, WhatsApp, WhatsAppError,
 };
 use atende_shared::secret::Secret;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -425,23 +425,7 @@ async fn drain_with(aws: &Aws, processor: &Processor) -> usize {
             continue;
         }
         empty = 0;
-        let mut event = SqsEvent::default();
-        event.records = messages
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_owned);
-                record.body = m.body().map(str::to_owned);
-                record.event_source_arn = Some(aws.names.events_queue_arn.clone());
-                record.attributes = m
-                    .attributes()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect();
-                record
-            })
-            .collect();
+        let event = sqs::lambda_event(messages, &aws.names.events_queue_arn);
         let response = edge::lambda::processor(processor, event).await;
         let failed: Vec<&str> = response
             .batch_item_failures

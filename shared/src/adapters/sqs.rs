@@ -12,6 +12,33 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use std::collections::{HashMap, HashSet};
 
+/// Received SQS messages as the Lambda event the event source mapping would hand the
+/// processor: ids, bodies, system attributes (`MessageGroupId`…) and the queue's ARN. For
+/// consumers outside Lambda (`atende serve --backend aws`, the tests).
+pub fn lambda_event(
+    messages: &[aws_sdk_sqs::types::Message],
+    queue_arn: &str,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record.event_source_arn = Some(queue_arn.to_owned());
+            record.attributes = m
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record
+        })
+        .collect();
+    event
+}
+
 /// SQS's batch limit.
 const BATCH: usize = 10;
 /// Rounds of retry for entries SQS failed on its side (`SenderFault = false`).

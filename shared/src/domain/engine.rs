@@ -103,10 +103,7 @@ fn on_assistant_answer(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
-    let mut out = Replies {
-        commands: Vec::new(),
-        now,
-    };
+    let mut out = Replies::new(now);
     if !matches!(session.state, State::Assistant) {
         return (session, out.commands);
     }
@@ -251,10 +248,7 @@ fn on_timer(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
-    let mut out = Replies {
-        commands: Vec::new(),
-        now,
-    };
+    let mut out = Replies::new(now);
     if session.timers.get(&fired.timer) != Some(&fired.due) {
         return (session, out.commands);
     }
@@ -335,10 +329,7 @@ fn on_queue_checked(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
-    let mut out = Replies {
-        commands: Vec::new(),
-        now,
-    };
+    let mut out = Replies::new(now);
     let (
         State::Human {
             department: d,
@@ -961,6 +952,13 @@ struct Replies {
 }
 
 impl Replies {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            commands: Vec::new(),
+            now,
+        }
+    }
+
     fn send(&mut self, session: &mut Session, message: OutboundMessage) {
         session.record(Party::Bot, message.summary(), self.now);
         self.commands.push(Command::Send { message });
@@ -1054,10 +1052,7 @@ fn on_queued(
         .replace("{position}", &position.to_string())
         .replace("{department}", &dept.name)
         .replace("{minutes}", &minutes.to_string());
-    let mut out = Replies {
-        commands: Vec::new(),
-        now,
-    };
+    let mut out = Replies::new(now);
     out.send(&mut session, OutboundMessage::text(text));
     arm_queue_update(&mut session, &mut out.commands, now, config);
     (session, out.commands)
