@@ -160,8 +160,16 @@ async fn concurrent_messages_of_one_customer_lose_no_update() {
             tokio::spawn(async move { p.handle(&e).await })
         })
         .collect();
-    for h in handles {
-        assert!(matches!(h.await.unwrap().unwrap(), Outcome::Applied { .. }));
+    for (h, e) in handles.into_iter().zip(&events) {
+        match h.await.unwrap() {
+            Ok(outcome) => assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}"),
+            // Another delivery was sending this customer's replies (ours included); the queue
+            // delivers the event again.
+            Err(atende_shared::app::ProcessError::Busy) => {
+                rig.processor.handle(e).await.unwrap();
+            }
+            Err(other) => panic!("{}: {other}", e.id),
+        }
     }
     let stored = rig
         .sessions
@@ -737,4 +745,62 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A delivery that finds another one sending this customer's replies leaves the sending to it
+/// (its own replies queued behind) and fails, to come back; once that lease is over (the
+/// other delivery died), the returning event sends everything left, in order, once.
+#[tokio::test]
+async fn a_live_delivery_keeps_the_outbox_and_a_dead_ones_is_taken_over() {
+    use atende_shared::domain::{Command, Lease, Outgoing, Session, SessionRecord};
+    let rig = rig();
+    let customer = CustomerId::Phone("5511".into());
+    let mut record = SessionRecord::new(Session::new(customer.clone(), now()));
+    record.session.state = atende_shared::domain::State::MainMenu;
+    record.outbox.push_back(Outgoing {
+        id: "wamid.earlier#1".into(),
+        from: "106540352242922".into(),
+        command: Command::Send {
+            message: OutboundMessage::text("uma resposta anterior"),
+        },
+    });
+    record.sending = Some(Lease {
+        event: "wamid.earlier".into(),
+        until: now() + chrono::Duration::seconds(60),
+    });
+    rig.sessions.save(&record, now()).await.unwrap();
+
+    let event = text("5511", "wamid.later", "4");
+    let busy = rig.processor.handle(&event).await;
+    assert!(
+        matches!(busy, Err(atende_shared::app::ProcessError::Busy)),
+        "{busy:?}"
+    );
+    assert!(
+        sent_texts(&rig.whatsapp).is_empty(),
+        "nothing sent meanwhile"
+    );
+    let stored = rig.sessions.load(&customer, now()).await.unwrap().unwrap();
+    assert!(stored.has_applied("wamid.later"), "applied, replies queued");
+    // Still within the lease: still busy.
+    rig.clock.advance(chrono::Duration::seconds(30));
+    assert!(rig.processor.handle(&event).await.is_err());
+    // The other delivery died: the returning event takes over.
+    rig.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 2 }
+    );
+    let sent = sent_texts(&rig.whatsapp);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0], "5511: uma resposta anterior");
+    assert!(sent[1].starts_with("5511: ⏰ Nosso horário"), "{sent:?}");
+    let stored = rig
+        .sessions
+        .load(&customer, rig.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.outbox.is_empty());
+    assert_eq!(stored.sending, None);
 }

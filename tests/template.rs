@@ -89,6 +89,10 @@ fn the_queue_matches_the_adapters_and_outlasts_the_processor() {
         visibility >= 6 * processor_timeout,
         "{visibility} < 6 × {processor_timeout}"
     );
+    // A live delivery's hold on a customer's outbox outlasts the function, and has ended by
+    // the time the queue hands its event out again.
+    let lease = atende_shared::app::processor::SENDING_LEASE_SECONDS as u64;
+    assert!(processor_timeout < lease && lease < visibility, "{lease}");
     let batch = &props(&t, "ProcessorFunction")["Events"]["CustomerEvents"]["Properties"];
     assert_eq!(
         batch["FunctionResponseTypes"][0].as_str(),

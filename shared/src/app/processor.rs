@@ -12,8 +12,8 @@ use crate::domain::event::bounded_id;
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
-    Command, Config, EventKind, InboundMessage, Outgoing, QueueEvent, Session, SessionRecord,
-    StatusUpdate, TimerFired, Turn,
+    Command, Config, EventKind, InboundMessage, Lease, Outgoing, QueueEvent, Session,
+    SessionRecord, StatusUpdate, TimerFired, Turn,
 };
 use crate::ports::{
     Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, TimerError,
@@ -23,6 +23,11 @@ use std::sync::Arc;
 
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
 const MAX_CONFLICTS: usize = 5;
+
+/// How long a delivery holds a customer's outbox: longer than the processor's 30-second
+/// timeout (a live delivery is never overtaken), shorter than the queue's 180-second
+/// visibility timeout (a delivery that died is taken over when its event comes back).
+pub const SENDING_LEASE_SECONDS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -34,6 +39,10 @@ pub enum ProcessError {
     Timers(#[from] TimerError),
     #[error("the session kept changing under {MAX_CONFLICTS} attempts")]
     Contended,
+    /// Another delivery is sending this customer's replies (it sends this event's too); the
+    /// event comes back later to make sure nothing is left.
+    #[error("another delivery is sending this customer's replies")]
+    Busy,
 }
 
 /// What processing an event did.
@@ -235,7 +244,13 @@ impl Processor {
                 }
             };
             if record.has_applied(&event.id) {
-                let sent = self.flush(&mut record).await?;
+                if record.outbox.is_empty() {
+                    return Ok(Outcome::Duplicate { sent: 0 });
+                }
+                if !self.claim(&mut record, &event.id, now).await? {
+                    continue;
+                }
+                let sent = self.flush(&mut record, &event.id).await?;
                 return Ok(Outcome::Duplicate { sent });
             }
             let input = match incoming {
@@ -256,17 +271,59 @@ impl Processor {
                     }),
             );
             record.remember(&event.id);
+            // The outbox is claimed in the same write, unless another delivery holds it: then
+            // that one sends these replies too, after its own.
+            let mine = record
+                .sending
+                .as_ref()
+                .is_none_or(|lease| lease.allows(&event.id, now));
+            if mine && !record.outbox.is_empty() {
+                record.sending = Some(self.lease(&event.id, now));
+            }
             match self.sessions.save(&record, now).await {
-                Ok(version) => {
+                Ok(version) if mine => {
                     record.version = version;
-                    let sent = self.flush(&mut record).await?;
+                    let sent = self.flush(&mut record, &event.id).await?;
                     return Ok(Outcome::Applied { sent });
                 }
+                Ok(_) => return Err(ProcessError::Busy),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ProcessError::Contended)
+    }
+
+    fn lease(&self, event: &str, now: chrono::DateTime<chrono::Utc>) -> Lease {
+        Lease {
+            event: event.to_owned(),
+            until: now + chrono::Duration::seconds(SENDING_LEASE_SECONDS),
+        }
+    }
+
+    /// Claims a record's outbox for `event`'s delivery (one conditional write). False when the
+    /// record changed meanwhile (reload and look again); `Busy` when another live delivery
+    /// holds it.
+    async fn claim(
+        &self,
+        record: &mut SessionRecord,
+        event: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, ProcessError> {
+        match &record.sending {
+            Some(lease) if lease.event == event => return Ok(true),
+            Some(lease) if !lease.allows(event, now) => return Err(ProcessError::Busy),
+            _ => {}
+        }
+        record.sending = Some(self.lease(event, now));
+        match self.sessions.save(record, now).await {
+            Ok(version) => {
+                record.version = version;
+                Ok(true)
+            }
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Carries out the outbox in order. The record is saved after every message sent, so that
@@ -275,12 +332,18 @@ impl Processor {
     /// and run again on it, so what they lead to is decided on the newer record). A send that
     /// can never succeed is logged and dropped; a transient failure leaves the rest for the
     /// redelivery. Returns how many messages were sent.
-    async fn flush(&self, record: &mut SessionRecord) -> Result<usize, ProcessError> {
+    async fn flush(&self, record: &mut SessionRecord, holder: &str) -> Result<usize, ProcessError> {
         let customer = record.session.customer.clone();
         let mut done: Vec<String> = Vec::new();
         let mut sent = 0;
         let mut dirty = false;
         while let Some(out) = record.outbox.front().cloned() {
+            if done.contains(&out.id) {
+                // Decided again by an idempotent command that ran again on a newer record
+                // (follow-up ids are stable): it went out already.
+                record.outbox.pop_front();
+                continue;
+            }
             let result: Result<(), ProcessError> = match &out.command {
                 Command::MarkRead { message_id } => {
                     // Read receipts are courtesy: a failure is logged, never retried.
@@ -369,13 +432,17 @@ impl Processor {
                 }
             };
             if let Err(e) = result {
-                if dirty {
-                    // Best effort: keep what is done out of the next attempt.
-                    let _ = self.save_progress(record, &done).await;
-                }
+                // Best effort: keep what is done out of the next attempt, and let go of the
+                // outbox.
+                record.sending = None;
+                let _ = self.save_progress(record, &done, holder).await;
                 return Err(e);
             }
             record.outbox.pop_front();
+            if record.outbox.is_empty() {
+                // Saved with the last step below.
+                record.sending = None;
+            }
             if !out.command.is_idempotent() {
                 done.push(out.id.clone());
             }
@@ -384,12 +451,12 @@ impl Processor {
             // Whatever else was done since is saved with it or at the end; a crash before
             // then repeats idempotent commands and at most a read receipt or a notification.
             if matches!(out.command, Command::Send { .. }) {
-                self.save_progress(record, &done).await?;
+                self.save_progress(record, &done, holder).await?;
                 dirty = false;
             }
         }
         if dirty {
-            self.save_progress(record, &done).await?;
+            self.save_progress(record, &done, holder).await?;
         }
         Ok(sent)
     }
@@ -492,11 +559,13 @@ impl Processor {
     }
 
     /// Saves the record after outbox progress. On a conflict, adopts the stored record minus
-    /// the commands in `done` and saves that.
+    /// the commands in `done` and saves that, unless another delivery took the outbox over
+    /// (`Busy`: it sends the rest).
     async fn save_progress(
         &self,
         record: &mut SessionRecord,
         done: &[String],
+        holder: &str,
     ) -> Result<(), ProcessError> {
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
@@ -513,7 +582,15 @@ impl Processor {
                         record.outbox.clear();
                         return Ok(());
                     };
+                    if stored
+                        .sending
+                        .as_ref()
+                        .is_some_and(|lease| !lease.allows(holder, now))
+                    {
+                        return Err(ProcessError::Busy);
+                    }
                     stored.outbox.retain(|o| !done.contains(&o.id));
+                    stored.sending = (!stored.outbox.is_empty()).then(|| self.lease(holder, now));
                     *record = stored;
                 }
                 Err(e) => return Err(e.into()),

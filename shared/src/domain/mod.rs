@@ -19,5 +19,5 @@ pub use event::{
     ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
     StatusUpdate,
 };
-pub use session::{Outgoing, Party, Session, SessionRecord, State, Turn};
+pub use session::{Lease, Outgoing, Party, Session, SessionRecord, State, Turn};
 pub use timer::{TimerFired, TimerKind};

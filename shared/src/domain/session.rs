@@ -250,6 +250,26 @@ pub struct SessionRecord {
     /// Commands decided but not yet carried out, in order.
     #[serde(default)]
     pub outbox: std::collections::VecDeque<Outgoing>,
+    /// Who is carrying out the outbox, and until when at most: only that delivery sends, so
+    /// two processors on one customer never send the same message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending: Option<Lease>,
+}
+
+/// A delivery's claim on a record's outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The event whose delivery sends. A redelivery of that same event takes over: the queue
+    /// hands an event out again only once the previous attempt is over.
+    pub event: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    /// Whether `event`'s delivery may carry out the outbox at `now`.
+    pub fn allows(&self, event: &str, now: DateTime<Utc>) -> bool {
+        self.event == event || self.until <= now
+    }
 }
 
 /// How many applied event ids a record remembers. Redeliveries come within minutes (SQS) or
@@ -263,6 +283,7 @@ impl SessionRecord {
             version: 0,
             applied: Default::default(),
             outbox: Default::default(),
+            sending: None,
         }
     }
 
