@@ -10,6 +10,9 @@ pub fn render(message: &OutboundMessage) -> String {
     let mut lines: Vec<String> = Vec::new();
     match message {
         OutboundMessage::Text { body } => push_text(&mut lines, body),
+        OutboundMessage::Template { name, language } => {
+            lines.push(format!("[template {name} ({language})]"))
+        }
         OutboundMessage::Buttons {
             header,
             body,

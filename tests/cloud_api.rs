@@ -1,12 +1,16 @@
-//! `CloudApiWhatsApp` over real HTTP against a local server standing in for the Graph API.
+//! `CloudApiWhatsApp` over real HTTP against a local server standing in for the Graph API:
+//! the wire format, error classification, retries with backoff, timeouts, pacing; and the
+//! processor's answers to what the Graph API says (re-engagement template, outcome unknown).
 
 mod support;
 
 use atende_shared::adapters::CloudApiWhatsApp;
+use atende_shared::adapters::cloud_api::RetryPolicy;
 use atende_shared::domain::{CustomerId, OutboundMessage};
-use atende_shared::ports::{WhatsApp, WhatsAppError};
+use atende_shared::ports::{Failure, WhatsApp, WhatsAppError};
 use atende_shared::secret::Secret;
 use serde_json::json;
+use std::time::{Duration, Instant};
 use support::{ACCESS_TOKEN, GraphStub};
 
 fn client(base_url: &str) -> CloudApiWhatsApp {
@@ -47,7 +51,8 @@ async fn mark_as_read_sends_the_documented_body() {
         .unwrap();
     assert_eq!(
         graph.requests()[0].body,
-        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.in.1"})
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.in.1",
+               "typing_indicator": {"type": "text"}})
     );
 }
 
@@ -94,4 +99,277 @@ async fn an_unreachable_graph_api_is_a_transport_error() {
         .unwrap_err();
     assert!(matches!(err, WhatsAppError::Transport(_)), "{err:?}");
     assert!(!format!("{err}").contains(ACCESS_TOKEN));
+}
+
+/// Retries quick enough for tests: waits of 20 to 80 ms, within 1.5 s.
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_millis(20),
+        max_wait: Duration::from_millis(200),
+        budget: Duration::from_millis(1500),
+    }
+}
+
+fn graph_error(status: u16, code: i64) -> (u16, serde_json::Value) {
+    (
+        status,
+        json!({"error": {"message": format!("(#{code}) error"), "type": "OAuthException",
+                         "code": code, "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}}),
+    )
+}
+
+async fn send_text(client: &CloudApiWhatsApp) -> Result<String, WhatsAppError> {
+    client
+        .send(
+            "106540352242922",
+            &CustomerId::Phone("5511".into()),
+            &OutboundMessage::text("olá"),
+        )
+        .await
+        .map(|s| s.id)
+}
+
+#[tokio::test]
+async fn a_throughput_error_then_success_delivers_one_reply_after_a_wait() {
+    let graph = GraphStub::start().await;
+    graph.respond_next([graph_error(400, 130429)]);
+    let client = client(&graph.base_url).with_retry(quick());
+    let started = Instant::now();
+    let id = send_text(&client).await.unwrap();
+    // Throttling waits start at 4 × base, at least a quarter of that: 20 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(id, "wamid.stub.2");
+    assert_eq!(
+        graph.requests().len(),
+        2,
+        "the refused attempt and the delivered one"
+    );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_until_the_budget_then_reported() {
+    let graph = GraphStub::start().await;
+    graph.respond_next((0..100).map(|_| graph_error(500, 131000)));
+    let client = client(&graph.base_url).with_retry(quick());
+    let started = Instant::now();
+    let err = send_text(&client).await.unwrap_err();
+    assert_eq!(err.failure(), Failure::Retry, "{err:?}");
+    assert!(started.elapsed() <= Duration::from_millis(1500) + Duration::from_millis(500));
+    let attempts = graph.requests().len();
+    assert!((3..100).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn what_can_never_succeed_is_tried_once() {
+    for (status, code, failure) in [
+        (400, 131026, Failure::Permanent),
+        (400, 100, Failure::Permanent),
+        (401, 190, Failure::Permanent),
+        (403, 130403, Failure::Permanent),
+        (400, 131050, Failure::Permanent),
+        (400, 131047, Failure::WindowClosed),
+    ] {
+        let graph = GraphStub::start().await;
+        graph.respond_next([graph_error(status, code)]);
+        let err = send_text(&client(&graph.base_url).with_retry(quick()))
+            .await
+            .unwrap_err();
+        assert_eq!((err.code(), err.failure()), (Some(code), failure));
+        assert_eq!(graph.requests().len(), 1, "{code}: one attempt");
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_is_an_unknown_outcome_and_is_not_resent() {
+    let graph = GraphStub::start().await;
+    graph.delay_next([Duration::from_millis(800)]);
+    let client = client(&graph.base_url)
+        .with_retry(quick())
+        .with_timeout(Duration::from_millis(300))
+        .unwrap();
+    let err = send_text(&client).await.unwrap_err();
+    assert!(matches!(err, WhatsAppError::OutcomeUnknown(_)), "{err:?}");
+    assert_eq!(err.failure(), Failure::Unknown);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(graph.requests().len(), 1, "no blind resend");
+}
+
+#[tokio::test]
+async fn a_message_over_the_limits_cannot_be_sent() {
+    let graph = GraphStub::start().await;
+    let err = client(&graph.base_url)
+        .send(
+            "1",
+            &CustomerId::Phone("5511".into()),
+            &OutboundMessage::text("x".repeat(4097)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WhatsAppError::Invalid(_)), "{err:?}");
+    assert!(graph.requests().is_empty());
+}
+
+#[tokio::test]
+async fn sends_are_paced_to_the_numbers_throughput() {
+    let graph = GraphStub::start().await;
+    let client = std::sync::Arc::new(client(&graph.base_url).with_messages_per_second(50));
+    let started = Instant::now();
+    let sends: Vec<_> = (0..11)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { send_text(&client).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap().unwrap();
+    }
+    // 11 sends at once, at 50 per second: at least 10 intervals of 20 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(graph.requests().len(), 11);
+}
+
+// ------------------------------------------------------------------ the processor's answers
+
+mod processor {
+    use super::*;
+    use atende_shared::adapters::{
+        ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryTimers,
+    };
+    use atende_shared::app::{Outcome, Processor};
+    use atende_shared::domain::{
+        Config, DeliveryStatus, EventKind, InboundMessage, MessageContent, QueueEvent, StatusUpdate,
+    };
+    use atende_shared::ports::SessionStore;
+    use std::sync::Arc;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        "2026-11-24T12:00:00Z".parse().unwrap()
+    }
+
+    fn oi(id: &str) -> QueueEvent {
+        QueueEvent {
+            id: id.into(),
+            customer: Some(CustomerId::Phone("5511".into())),
+            business_number: Some("106540352242922".into()),
+            kind: EventKind::Message(InboundMessage {
+                id: id.into(),
+                sent_at: None,
+                profile_name: None,
+                content: MessageContent::Text { body: "oi".into() },
+            }),
+        }
+    }
+
+    fn processor(client: CloudApiWhatsApp, config: Config) -> (Processor, Arc<MemorySessionStore>) {
+        let sessions = Arc::new(MemorySessionStore::new());
+        let processor = Processor::new(
+            sessions.clone(),
+            Arc::new(MemoryAttendanceQueue::new()),
+            Arc::new(client),
+            Arc::new(MemoryTimers::new()),
+            Arc::new(ManualClock::new(now())),
+            Arc::new(config),
+        );
+        (processor, sessions)
+    }
+
+    /// Message requests (not read receipts) as `type`.
+    fn sent_types(graph: &GraphStub) -> Vec<String> {
+        graph
+            .requests()
+            .iter()
+            .filter(|r| !r.is_mark_read())
+            .map(|r| r.body["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_closed_window_gets_the_reengagement_template_once() {
+        let graph = GraphStub::start().await;
+        // The greeting and the menu are both refused: the window had closed.
+        graph.respond_next([
+            (200, json!({"success": true})),
+            graph_error(400, 131047),
+            graph_error(400, 131047),
+        ]);
+        let text = format!(
+            "{}\n[reengagement]\ntemplate = \"retomar_atendimento\"\n",
+            atende_shared::domain::config::EMBEDDED
+        );
+        let (processor, sessions) = processor(
+            client(&graph.base_url).with_retry(quick()),
+            Config::from_toml(&text).unwrap(),
+        );
+        assert_eq!(
+            processor.handle(&oi("wamid.1")).await.unwrap(),
+            Outcome::Applied { sent: 1 }
+        );
+        assert_eq!(sent_types(&graph), ["text", "template", "interactive"]);
+        let template = &graph.requests()[2].body;
+        assert_eq!(
+            template["template"],
+            json!({"name": "retomar_atendimento", "language": {"code": "pt_BR"}})
+        );
+        let record = sessions
+            .load(&CustomerId::Phone("5511".into()), now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(record.session.window_closed);
+        assert!(record.outbox.is_empty(), "refused replies are dropped");
+    }
+
+    #[tokio::test]
+    async fn a_send_that_timed_out_is_not_resent_and_its_status_reconciles_it() {
+        let graph = GraphStub::start().await;
+        // The read receipt answers; the greeting's answer never comes in time.
+        graph.delay_next([Duration::ZERO, Duration::from_millis(800)]);
+        let client = client(&graph.base_url)
+            .with_retry(quick())
+            .with_timeout(Duration::from_millis(300))
+            .unwrap();
+        let (processor, sessions) = processor(client, Config::embedded().unwrap());
+        assert_eq!(
+            processor.handle(&oi("wamid.1")).await.unwrap(),
+            Outcome::Applied { sent: 1 },
+            "the menu went out; the greeting's fate is unknown"
+        );
+        // Redelivered: nothing is sent again.
+        assert_eq!(
+            processor.handle(&oi("wamid.1")).await.unwrap(),
+            Outcome::Duplicate { sent: 0 }
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(sent_types(&graph), ["text", "interactive"], "one greeting");
+        let customer = CustomerId::Phone("5511".into());
+        let record = sessions.load(&customer, now()).await.unwrap().unwrap();
+        assert_eq!(record.session.unconfirmed.len(), 1);
+        // The status webhook for the greeting arrives, under an id we never learned.
+        let status = QueueEvent {
+            id: "wamid.greeting:delivered".into(),
+            customer: Some(customer.clone()),
+            business_number: Some("106540352242922".into()),
+            kind: EventKind::Status(StatusUpdate {
+                message_id: "wamid.greeting".into(),
+                status: DeliveryStatus::Delivered,
+                at: None,
+                errors: Vec::new(),
+            }),
+        };
+        processor.handle(&status).await.unwrap();
+        let record = sessions.load(&customer, now()).await.unwrap().unwrap();
+        assert!(record.session.unconfirmed.is_empty());
+        assert_eq!(
+            record.session.outbound.get("wamid.greeting"),
+            Some(&DeliveryStatus::Delivered)
+        );
+    }
 }

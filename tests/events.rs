@@ -209,6 +209,7 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
                     OutboundMessage::Buttons { .. } => "buttons",
                     OutboundMessage::List { .. } => "list",
                     OutboundMessage::Flow { .. } => "flow",
+                    OutboundMessage::Template { .. } => "template",
                 }
                 .to_owned(),
                 to.key().to_owned(),

@@ -87,6 +87,9 @@ fn sent_texts(whatsapp: &MemoryWhatsApp) -> Vec<String> {
                 OutboundMessage::Buttons { .. } => format!("{}: [buttons]", to.key()),
                 OutboundMessage::List { .. } => format!("{}: [list]", to.key()),
                 OutboundMessage::Flow { .. } => format!("{}: [flow]", to.key()),
+                OutboundMessage::Template { name, .. } => {
+                    format!("{}: [template {name}]", to.key())
+                }
             }),
             Delivery::Read { .. } => None,
         })

@@ -90,27 +90,66 @@ pub enum WhatsAppError {
         code: Option<i64>,
         message: String,
     },
-    /// No answer was received; whether the request took effect is unknown.
-    #[error("Graph API request failed: {0}")]
+    /// The request never reached the Graph API (no connection): sending again is safe.
+    #[error("Graph API unreachable: {0}")]
     Transport(String),
+    /// The request went out and no answer came back (a timeout): WhatsApp may have delivered
+    /// it. Never sent again blindly (a duplicate is worse than a late answer); the status
+    /// webhooks tell what happened.
+    #[error("no answer from the Graph API; the message may have gone out: {0}")]
+    OutcomeUnknown(String),
+    /// The message breaks WhatsApp's limits and was not sent.
+    #[error("message not sent, it breaks WhatsApp's limits: {0}")]
+    Invalid(String),
+}
+
+/// What a failed send calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Transient (131000, 131016, 1, 2, HTTP 5xx, no connection): try again.
+    Retry,
+    /// Over a rate limit (130429 throughput, 131056 pair rate, HTTP 429): try again later,
+    /// backing off.
+    Throttled,
+    /// The customer's 24-hour window is closed (131047): only a template may go.
+    WindowClosed,
+    /// It can never succeed (131026 undeliverable, 100 bad parameter, 190 expired token,
+    /// 130403, 131050, any other 4xx, a message over the limits): never retried.
+    Permanent,
+    /// It may have gone out: never sent again.
+    Unknown,
 }
 
 impl WhatsAppError {
-    /// Graph API error codes that mean "try again later" (throughput, pair rate, transient).
-    const RETRYABLE_CODES: [i64; 6] = [130429, 131056, 131000, 131016, 1, 2];
-
-    /// True when sending the same request again can never succeed (undeliverable, invalid
-    /// parameter, expired token, window closed…): a 4xx other than 429 whose code is not a
-    /// transient one. Transport failures and 5xx are never permanent.
-    pub fn is_permanent(&self) -> bool {
+    /// The Graph API error code, if the API answered with one.
+    pub fn code(&self) -> Option<i64> {
         match self {
-            Self::Api { status, code, .. } => {
-                (400..500).contains(status)
-                    && *status != 429
-                    && !code.is_some_and(|c| Self::RETRYABLE_CODES.contains(&c))
-            }
-            Self::Transport(_) => false,
+            Self::Api { code, .. } => *code,
+            _ => None,
         }
+    }
+
+    /// Classifies the failure by the Graph API's `error.code`, then the HTTP status.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Api { status, code, .. } => match code {
+                Some(130429 | 131056) => Failure::Throttled,
+                Some(131000 | 131016 | 1 | 2) => Failure::Retry,
+                Some(131047) => Failure::WindowClosed,
+                _ if *status == 429 => Failure::Throttled,
+                _ if *status >= 500 => Failure::Retry,
+                _ if (400..500).contains(status) => Failure::Permanent,
+                _ => Failure::Retry,
+            },
+            Self::Transport(_) => Failure::Retry,
+            Self::OutcomeUnknown(_) => Failure::Unknown,
+            Self::Invalid(_) => Failure::Permanent,
+        }
+    }
+
+    /// True when sending the same request again can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self.failure(), Failure::Permanent | Failure::WindowClosed)
     }
 }
 

@@ -47,6 +47,7 @@ impl GraphRequest {
 struct StubState {
     requests: Mutex<Vec<GraphRequest>>,
     canned: Mutex<VecDeque<(u16, Value)>>,
+    delays: Mutex<VecDeque<Duration>>,
     arrived: Notify,
 }
 
@@ -74,6 +75,11 @@ impl GraphStub {
     /// The next requests get these answers (status, JSON body), in order; then 200s again.
     pub fn respond_next(&self, answers: impl IntoIterator<Item = (u16, Value)>) {
         self.state.canned.lock().unwrap().extend(answers);
+    }
+
+    /// The next requests are answered only after these delays, in order.
+    pub fn delay_next(&self, delays: impl IntoIterator<Item = Duration>) {
+        self.state.delays.lock().unwrap().extend(delays);
     }
 
     pub fn requests(&self) -> Vec<GraphRequest> {
@@ -121,6 +127,10 @@ async fn messages(
         requests.len()
     };
     state.arrived.notify_waiters();
+    let delay = state.delays.lock().unwrap().pop_front();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if let Some((status, answer)) = state.canned.lock().unwrap().pop_front() {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(answer));
     }

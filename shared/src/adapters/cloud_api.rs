@@ -1,20 +1,100 @@
 //! `CloudApiWhatsApp`: the WhatsApp Cloud API over HTTPS (reqwest + rustls).
+//!
+//! Sends are checked against WhatsApp's limits before any request, paced to the number's
+//! throughput, and retried within a time budget when the Graph API says "later" (130429,
+//! 131056, 131000, 131016, 1, 2, 5xx) or could not be reached, with exponential backoff and
+//! full jitter. Anything else comes back classified (`WhatsAppError::failure`) for the
+//! processor to act on; a timeout after the request went out is `OutcomeUnknown` and is never
+//! retried here.
 
 use crate::domain::{CustomerId, OutboundMessage};
-use crate::ports::{SentMessage, WhatsApp, WhatsAppError};
+use crate::ports::{Failure, SentMessage, WhatsApp, WhatsAppError};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The Graph API at its current version.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v26.0";
+
+/// A business number's default throughput (messages per second).
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
+
+/// How long and how often a send is tried again.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// The first wait; each retry doubles it (throttling waits start 4× longer).
+    pub base: Duration,
+    /// No single wait is longer.
+    pub max_wait: Duration,
+    /// Retries stop when the next wait would end past this, counted from the first attempt.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Fits the processor's 30-second timeout with room for the rest of the outbox.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(500),
+            max_wait: Duration::from_secs(4),
+            budget: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (1, 2, …): a random duration up to the
+    /// exponential cap ("full jitter"), so that many senders do not retry in step.
+    fn wait(&self, failure: Failure, attempt: u32, random: u64) -> Duration {
+        let base = match failure {
+            Failure::Throttled => self.base * 4,
+            _ => self.base,
+        };
+        let cap = base
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(self.max_wait);
+        // At least a quarter of the cap, so a retry never comes at once.
+        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
+        Duration::from_millis(cap_ms / 4 + random % (cap_ms - cap_ms / 4).max(1))
+    }
+}
+
+/// Spaces sends so that one process stays within the number's throughput.
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this send's slot.
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
 
 pub struct CloudApiWhatsApp {
     http: reqwest::Client,
     base_url: String,
     access_token: Secret,
+    retry: RetryPolicy,
+    pacer: Pacer,
+    random: std::collections::hash_map::RandomState,
 }
 
 impl CloudApiWhatsApp {
@@ -30,7 +110,45 @@ impl CloudApiWhatsApp {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             access_token,
+            retry: RetryPolicy::default(),
+            pacer: Pacer::new(DEFAULT_MESSAGES_PER_SECOND),
+            random: Default::default(),
         })
+    }
+
+    /// Waits at most `timeout` for each answer (10 seconds by default); past it the outcome
+    /// is unknown.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, WhatsAppError> {
+        self.http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| WhatsAppError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        Ok(self)
+    }
+
+    /// Retries within `policy` instead of the default.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// At most `per_second` messages per second from this process (the number's throughput:
+    /// 80 by default, up to 1000 once Meta raises it).
+    pub fn with_messages_per_second(mut self, per_second: u32) -> Self {
+        self.pacer = Pacer::new(per_second);
+        self
+    }
+
+    fn random(&self, attempt: u32) -> u64 {
+        let mut hasher = self.random.build_hasher();
+        hasher.write_u32(attempt);
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
     }
 
     async fn post(&self, from: &str, body: &Value) -> Result<Value, WhatsAppError> {
@@ -42,12 +160,21 @@ impl CloudApiWhatsApp {
             .json(body)
             .send()
             .await
-            .map_err(|e| WhatsAppError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| {
+                let e = e.without_url();
+                // Refused or never connected: nothing reached WhatsApp. Anything later (a
+                // timeout waiting for the answer) may have.
+                if e.is_connect() || e.is_builder() {
+                    WhatsAppError::Transport(e.to_string())
+                } else {
+                    WhatsAppError::OutcomeUnknown(e.to_string())
+                }
+            })?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| WhatsAppError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| WhatsAppError::OutcomeUnknown(e.without_url().to_string()))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(value);
@@ -81,19 +208,49 @@ impl WhatsApp for CloudApiWhatsApp {
         to: &CustomerId,
         message: &OutboundMessage,
     ) -> Result<SentMessage, WhatsAppError> {
-        let answer = self.post(from, &message_body(to, message)).await?;
-        let id = answer["messages"][0]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(SentMessage { id })
+        message.check_limits().map_err(WhatsAppError::Invalid)?;
+        let body = message_body(to, message);
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            self.pacer.wait().await;
+            let error = match self.post(from, &body).await {
+                Ok(answer) => {
+                    let id = answer["messages"][0]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    return Ok(SentMessage { id });
+                }
+                Err(e) => e,
+            };
+            let failure = error.failure();
+            if !matches!(failure, Failure::Retry | Failure::Throttled) {
+                return Err(error);
+            }
+            attempt += 1;
+            let wait = self.retry.wait(failure, attempt, self.random(attempt));
+            if started.elapsed() + wait > self.retry.budget {
+                return Err(error);
+            }
+            tracing::warn!(
+                customer = %to.masked(),
+                code = ?error.code(),
+                attempt,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "Graph API asked to wait; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
+    /// Marks the message read and shows "typing…" until the reply (or 25 seconds).
     async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError> {
         let body = json!({
             "messaging_product": "whatsapp",
             "status": "read",
             "message_id": message_id,
+            "typing_indicator": { "type": "text" },
         });
         self.post(from, &body).await.map(|_| ())
     }
@@ -114,6 +271,10 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
         OutboundMessage::Text { body: text } => {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
+        }
+        OutboundMessage::Template { name, language } => {
+            body["type"] = json!("template");
+            body["template"] = json!({ "name": name, "language": { "code": language } });
         }
         OutboundMessage::Flow {
             header,

@@ -6,6 +6,7 @@
 //! are sent, the record saved after each send. A redelivered event finds itself applied and only
 //! finishes the outbox, so a crash can repeat at most the one send in flight.
 
+use crate::domain::OutboundMessage;
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
 use crate::domain::event::bounded_id;
@@ -16,8 +17,8 @@ use crate::domain::{
     SessionRecord, StatusUpdate, TimerFired, Turn,
 };
 use crate::ports::{
-    Assistant, AssistantRequest, AttendanceQueue, Clock, SessionStore, StoreError, TimerError,
-    Timers, WhatsApp, WhatsAppError,
+    Assistant, AssistantRequest, AttendanceQueue, Clock, Failure, SessionStore, StoreError,
+    TimerError, Timers, WhatsApp, WhatsAppError,
 };
 use std::sync::Arc;
 
@@ -359,15 +360,34 @@ impl Processor {
                             record.session.track_sent(&delivered.id);
                             Ok(())
                         }
-                        Err(e) if e.is_permanent() => {
-                            tracing::error!(
-                                customer = %customer.masked(),
-                                error = %e,
-                                "message refused for good by the Graph API; dropped"
-                            );
-                            Ok(())
-                        }
-                        Err(e) => Err(e.into()),
+                        Err(e) => match e.failure() {
+                            Failure::WindowClosed => {
+                                sent += self.reengage(record, &out.from).await;
+                                Ok(())
+                            }
+                            Failure::Permanent => {
+                                tracing::error!(
+                                    customer = %customer.masked(),
+                                    code = ?e.code(),
+                                    error = %e,
+                                    "message refused for good by the Graph API; dropped"
+                                );
+                                Ok(())
+                            }
+                            Failure::Unknown => {
+                                // A duplicate is worse than a late answer: not sent again. The
+                                // status webhooks will say whether it arrived.
+                                tracing::warn!(
+                                    customer = %customer.masked(),
+                                    outgoing = %out.id,
+                                    error = %e,
+                                    "send outcome unknown; not resent, left to the status webhooks"
+                                );
+                                record.session.expect_unconfirmed(&out.id);
+                                Ok(())
+                            }
+                            Failure::Retry | Failure::Throttled => Err(e.into()),
+                        },
                     }
                 }
                 Command::EnqueueForHuman {
@@ -459,6 +479,36 @@ impl Processor {
             self.save_progress(record, &done, holder).await?;
         }
         Ok(sent)
+    }
+
+    /// The customer's 24-hour window closed (131047): free-form replies cannot reach them.
+    /// The first time, the configured re-engagement template goes instead (if any); the
+    /// window counts as closed until they write. Returns how many messages went out.
+    async fn reengage(&self, record: &mut SessionRecord, from: &str) -> usize {
+        let customer = record.session.customer.clone();
+        let first = !record.session.window_closed;
+        record.session.window_closed = true;
+        let template = match (&self.config.reengagement, first) {
+            (Some(t), true) => OutboundMessage::Template {
+                name: t.template.clone(),
+                language: t.language.clone(),
+            },
+            _ => {
+                tracing::warn!(customer = %customer.masked(), "window closed (131047); reply dropped");
+                return 0;
+            }
+        };
+        match self.whatsapp.send(from, &customer, &template).await {
+            Ok(delivered) => {
+                record.session.track_sent(&delivered.id);
+                tracing::info!(customer = %customer.masked(), "window closed (131047); re-engagement template sent");
+                1
+            }
+            Err(e) => {
+                tracing::error!(customer = %customer.masked(), code = ?e.code(), error = %e, "window closed (131047); the re-engagement template failed too");
+                0
+            }
+        }
     }
 
     /// Queues the customer (idempotent), finds their place in line and runs the engine on it;

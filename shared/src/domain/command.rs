@@ -126,6 +126,13 @@ pub enum OutboundMessage {
         button: String,
         sections: Vec<ListSection>,
     },
+    /// A message template approved in WhatsApp Manager: the only kind WhatsApp delivers
+    /// outside the customer's 24-hour window.
+    Template {
+        name: String,
+        /// The template's language code (`pt_BR`).
+        language: String,
+    },
 }
 
 impl OutboundMessage {
@@ -157,6 +164,11 @@ impl OutboundMessage {
         };
         match self {
             Self::Text { body } => at_most("text", body, TEXT_BODY),
+            // Meta's limits for template names and language codes.
+            Self::Template { name, language } => {
+                at_most("template name", name, 512)?;
+                at_most("template language", language, 15)
+            }
             Self::Flow {
                 header,
                 body,
@@ -244,6 +256,7 @@ impl OutboundMessage {
                 format!("{body} [{}]", titles.join(" | "))
             }
             Self::Flow { body, cta, .. } => format!("{body} [{cta}]"),
+            Self::Template { name, .. } => format!("[template {name}]"),
             Self::List { body, sections, .. } => {
                 let titles: Vec<&str> = sections
                     .iter()
@@ -258,7 +271,7 @@ impl OutboundMessage {
     /// The choices a customer can pick in this message, in display order.
     pub fn choices(&self) -> Vec<(&str, &str)> {
         match self {
-            Self::Text { .. } | Self::Flow { .. } => Vec::new(),
+            Self::Text { .. } | Self::Flow { .. } | Self::Template { .. } => Vec::new(),
             Self::Buttons { buttons, .. } => buttons
                 .iter()
                 .map(|b| (b.id.as_str(), b.title.as_str()))

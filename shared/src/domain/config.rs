@@ -57,6 +57,10 @@ pub struct Config {
     /// What the sales flow offers (at most 10 items: one list message).
     #[serde(default)]
     pub catalog: Vec<CatalogItem>,
+    /// The template sent once when a reply was refused because the customer's 24-hour window
+    /// had closed (131047); none when absent.
+    #[serde(default)]
+    pub reengagement: Option<TemplateRef>,
     /// What happens while nobody writes (the `[timers]` table).
     #[serde(default)]
     pub timers: TimersConfig,
@@ -134,6 +138,19 @@ pub struct Texts {
     /// The line moved: `{position}`, `{department}`, `{minutes}` (looked up every
     /// `timers.queue_update_minutes`).
     pub queue_update: String,
+}
+
+/// A message template approved in WhatsApp Manager.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRef {
+    pub template: String,
+    #[serde(default = "default_template_language")]
+    pub language: String,
+}
+
+fn default_template_language() -> String {
+    "pt_BR".to_owned()
 }
 
 /// The `[timers]` table. A number of minutes of 0 turns that timer off.

@@ -143,6 +143,10 @@ pub struct Session {
     /// not match is stale and does nothing.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub timers: std::collections::BTreeMap<crate::domain::timer::TimerKind, DateTime<Utc>>,
+    /// Outbox entries whose send timed out: they may have reached the customer. The next
+    /// status webhook about a message we do not know claims the oldest.
+    #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
+    pub unconfirmed: std::collections::VecDeque<String>,
     /// The inactivity follow-up went out since the customer last wrote.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub followed_up: bool,
@@ -164,6 +168,7 @@ impl Session {
             nps_score: None,
             history: Default::default(),
             timers: Default::default(),
+            unconfirmed: Default::default(),
             followed_up: false,
         }
     }
@@ -203,6 +208,15 @@ impl Session {
         let Some(new) = rank(&update.status) else {
             return false;
         };
+        if !self.outbound.contains_key(&update.message_id) {
+            // A status for a message we never learned the id of: the send that timed out did
+            // go out. Reconciled with the oldest unknown outcome.
+            let Some(outgoing) = self.unconfirmed.pop_front() else {
+                return false;
+            };
+            let _ = outgoing;
+            self.track_sent(&update.message_id);
+        }
         let Some(current) = self.outbound.get_mut(&update.message_id) else {
             return false;
         };
@@ -211,6 +225,15 @@ impl Session {
         }
         *current = update.status.clone();
         true
+    }
+
+    /// Records a send whose outcome is unknown (`outgoing` names the outbox entry), keeping
+    /// the last ten.
+    pub fn expect_unconfirmed(&mut self, outgoing: &str) {
+        if self.unconfirmed.len() >= 10 {
+            self.unconfirmed.pop_front();
+        }
+        self.unconfirmed.push_back(outgoing.to_owned());
     }
 
     /// Records a line of conversation, forgetting the oldest beyond `HISTORY_TURNS`.
