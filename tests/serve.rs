@@ -109,7 +109,8 @@ async fn a_signed_oi_gets_a_read_receipt_a_greeting_and_the_menu() {
         serde_json::json!({
             "messaging_product": "whatsapp",
             "status": "read",
-            "message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA001QUFBQUFBQUFBQUFBQUFBAA=="
+            "message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA001QUFBQUFBQUFBQUFBQUFBAA==",
+            "typing_indicator": {"type": "text"}
         })
     );
     assert_eq!(requests[1].to(), MARIA);
