@@ -33,6 +33,8 @@ pub enum ServeError {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     WhatsApp(#[from] WhatsAppError),
+    #[error(transparent)]
+    Assistant(#[from] atende_shared::ports::AssistantError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]
@@ -185,14 +187,21 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     }
     let webhook = Arc::new(Webhook::new(secrets, events));
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
-    let processor = Arc::new(Processor::new(
+    let processor = Processor::new(
         sessions,
         attendance.clone(),
         whatsapp,
         timers,
         clock.clone(),
         config.clone(),
-    ));
+    );
+    let processor = Arc::new(match settings::anthropic_assistant(&config)? {
+        Some(assistant) => {
+            tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
+            processor.with_assistant(Arc::new(assistant))
+        }
+        None => processor,
+    });
     let checker = SlaChecker::new(attendance, clock, config);
 
     let port = options.port;

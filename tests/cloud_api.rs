@@ -5,7 +5,7 @@
 mod support;
 
 use atende_shared::adapters::CloudApiWhatsApp;
-use atende_shared::adapters::cloud_api::RetryPolicy;
+use atende_shared::adapters::retry::RetryPolicy;
 use atende_shared::domain::{CustomerId, OutboundMessage};
 use atende_shared::ports::{Failure, WhatsApp, WhatsAppError};
 use atende_shared::secret::Secret;
@@ -107,6 +107,7 @@ fn quick() -> RetryPolicy {
         base: Duration::from_millis(20),
         max_wait: Duration::from_millis(200),
         budget: Duration::from_millis(1500),
+        max_attempts: 10,
     }
 }
 

@@ -41,9 +41,14 @@ fn serve(graph: &GraphStub) -> Server {
 }
 
 fn serve_with(graph: &GraphStub, extra: &[&str]) -> Server {
+    serve_with_env(graph, extra, &[])
+}
+
+fn serve_with_env(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = atende()
         .args(["serve", "--port", "0"])
         .args(extra)
+        .envs(env.iter().copied())
         .env("WHATSAPP_APP_SECRET", APP_SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
         .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
@@ -418,4 +423,52 @@ async fn serve_puts_each_timer_on_the_queue_when_it_is_due() {
         .expect("the due timer reaches the queue");
     assert_eq!(delivered, event);
     assert!(timers.pending().is_empty());
+}
+
+/// With `ANTHROPIC_API_KEY` set, free text at the menu goes to the assistant (here a local
+/// stand-in at `ANTHROPIC_BASE_URL`) and its answer to the customer.
+#[tokio::test]
+async fn free_text_is_answered_by_the_assistant_through_serve() {
+    let graph = GraphStub::start().await;
+    let anthropic = support::AnthropicStub::start().await;
+    let server = serve_with_env(
+        &graph,
+        &[],
+        &[
+            ("ANTHROPIC_API_KEY", "sk-ant-test-key"),
+            ("ANTHROPIC_BASE_URL", &anthropic.base_url),
+        ],
+    );
+    let oi = maria_says(
+        900,
+        serde_json::json!({"type": "text", "text": {"body": "oi"}}),
+    );
+    assert_eq!(post(&server, &oi, Some(&sign(&oi))).await.0, 200);
+    graph.wait_for(3, PATIENCE).await;
+    let question = maria_says(
+        901,
+        serde_json::json!({"type": "text", "text": {"body": "qual o prazo de entrega para Campinas?"}}),
+    );
+    assert_eq!(
+        post(&server, &question, Some(&sign(&question))).await.0,
+        200
+    );
+    let requests = graph.wait_for(5, PATIENCE).await;
+    assert_eq!(
+        requests[4].body["text"]["body"],
+        support::AnthropicStub::DEFAULT_ANSWER
+    );
+    let asked = &anthropic.requests()[0].body;
+    assert!(
+        asked["system"]
+            .as_str()
+            .unwrap()
+            .starts_with("Você é o assistente virtual da Atende Demo"),
+        "{asked}"
+    );
+    let messages = asked["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap()["content"],
+        "qual o prazo de entrega para Campinas?"
+    );
 }

@@ -170,3 +170,105 @@ pub fn always_open_config() -> std::path::PathBuf {
     })
     .clone()
 }
+
+/// One request the Anthropic stub received.
+#[derive(Clone, Debug)]
+pub struct AnthropicRequest {
+    pub api_key: Option<String>,
+    pub version: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct AnthropicState {
+    requests: Mutex<Vec<AnthropicRequest>>,
+    canned: Mutex<VecDeque<(u16, Value)>>,
+}
+
+/// A local HTTP server speaking Anthropic's `POST /v1/messages`. Unless told otherwise it
+/// answers every question with the text `DEFAULT_ANSWER`.
+pub struct AnthropicStub {
+    pub base_url: String,
+    state: Arc<AnthropicState>,
+}
+
+impl AnthropicStub {
+    pub const DEFAULT_ANSWER: &'static str = "Entregamos em até 3 dias úteis. 📦";
+
+    pub async fn start() -> Self {
+        let state = Arc::new(AnthropicState::default());
+        let app = Router::new()
+            .route("/v1/messages", post(anthropic_messages))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base_url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// The next calls get these answers (status, JSON body), in order.
+    pub fn respond_next(&self, answers: impl IntoIterator<Item = (u16, Value)>) {
+        self.state.canned.lock().unwrap().extend(answers);
+    }
+
+    pub fn requests(&self) -> Vec<AnthropicRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// An answer calling the handover tool, with `text` before it (may be empty).
+    pub fn tool_use(text: &str, reason: &str) -> (u16, Value) {
+        let mut content = Vec::new();
+        if !text.is_empty() {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        content.push(
+            json!({"type": "tool_use", "id": "toolu_01A", "name": "transfer_to_human",
+                            "input": {"reason": reason}}),
+        );
+        (
+            200,
+            json!({"id": "msg_01", "type": "message", "role": "assistant", "content": content,
+                   "stop_reason": "tool_use"}),
+        )
+    }
+
+    pub fn overloaded() -> (u16, Value) {
+        (
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        )
+    }
+}
+
+async fn anthropic_messages(
+    State(state): State<Arc<AnthropicState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    state.requests.lock().unwrap().push(AnthropicRequest {
+        api_key: header("x-api-key"),
+        version: header("anthropic-version"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    if let Some((status, answer)) = state.canned.lock().unwrap().pop_front() {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer));
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "id": "msg_01", "type": "message", "role": "assistant",
+            "content": [{"type": "text", "text": AnthropicStub::DEFAULT_ANSWER}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 120, "output_tokens": 20}
+        })),
+    )
+}

@@ -36,7 +36,12 @@ async fn main() -> Result<(), Error> {
         scheduler_role,
         clock.clone(),
     ));
+    let assistant = settings::anthropic_assistant(&config)?;
     let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config);
+    let processor = match assistant {
+        Some(assistant) => processor.with_assistant(Arc::new(assistant)),
+        None => processor,
+    };
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, Error>(edge::lambda::processor(processor, event.payload).await)

@@ -7,13 +7,13 @@
 //! processor to act on; a timeout after the request went out is `OutcomeUnknown` and is never
 //! retried here.
 
+use crate::adapters::retry::{RetryPolicy, Wait};
 use crate::domain::{CustomerId, OutboundMessage};
 use crate::ports::{Failure, SentMessage, WhatsApp, WhatsAppError};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -22,45 +22,6 @@ pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v26.0";
 
 /// A business number's default throughput (messages per second).
 pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
-
-/// How long and how often a send is tried again.
-#[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    /// The first wait; each retry doubles it (throttling waits start 4× longer).
-    pub base: Duration,
-    /// No single wait is longer.
-    pub max_wait: Duration,
-    /// Retries stop when the next wait would end past this, counted from the first attempt.
-    pub budget: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Fits the processor's 30-second timeout with room for the rest of the outbox.
-    fn default() -> Self {
-        Self {
-            base: Duration::from_millis(500),
-            max_wait: Duration::from_secs(4),
-            budget: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before retry number `attempt` (1, 2, …): a random duration up to the
-    /// exponential cap ("full jitter"), so that many senders do not retry in step.
-    fn wait(&self, failure: Failure, attempt: u32, random: u64) -> Duration {
-        let base = match failure {
-            Failure::Throttled => self.base * 4,
-            _ => self.base,
-        };
-        let cap = base
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.max_wait);
-        // At least a quarter of the cap, so a retry never comes at once.
-        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
-        Duration::from_millis(cap_ms / 4 + random % (cap_ms - cap_ms / 4).max(1))
-    }
-}
 
 /// Spaces sends so that one process stays within the number's throughput.
 struct Pacer {
@@ -94,7 +55,6 @@ pub struct CloudApiWhatsApp {
     access_token: Secret,
     retry: RetryPolicy,
     pacer: Pacer,
-    random: std::collections::hash_map::RandomState,
 }
 
 impl CloudApiWhatsApp {
@@ -112,7 +72,6 @@ impl CloudApiWhatsApp {
             access_token,
             retry: RetryPolicy::default(),
             pacer: Pacer::new(DEFAULT_MESSAGES_PER_SECOND),
-            random: Default::default(),
         })
     }
 
@@ -138,17 +97,6 @@ impl CloudApiWhatsApp {
     pub fn with_messages_per_second(mut self, per_second: u32) -> Self {
         self.pacer = Pacer::new(per_second);
         self
-    }
-
-    fn random(&self, attempt: u32) -> u64 {
-        let mut hasher = self.random.build_hasher();
-        hasher.write_u32(attempt);
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        hasher.finish()
     }
 
     async fn post(&self, from: &str, body: &Value) -> Result<Value, WhatsAppError> {
@@ -229,8 +177,15 @@ impl WhatsApp for CloudApiWhatsApp {
                 return Err(error);
             }
             attempt += 1;
-            let wait = self.retry.wait(failure, attempt, self.random(attempt));
-            if started.elapsed() + wait > self.retry.budget {
+            let wait = self.retry.wait(
+                attempt,
+                if failure == Failure::Throttled {
+                    Wait::Longer
+                } else {
+                    Wait::Normal
+                },
+            );
+            if !self.retry.allows(attempt, started.elapsed(), wait) {
                 return Err(error);
             }
             tracing::warn!(

@@ -1,12 +1,15 @@
 //! Implementations of the ports: `<Tech><Port>`.
 
+pub mod anthropic;
 pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
 pub mod memory;
+pub mod retry;
 pub mod scheduler;
 pub mod sqs;
 
+pub use anthropic::AnthropicAssistant;
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
 pub use memory::{

@@ -48,6 +48,25 @@ pub fn required_secret(name: &'static str) -> Result<Secret, SettingsError> {
         .ok_or(SettingsError::Missing(name))
 }
 
+/// An optional secret from the environment; blank counts as unset.
+pub fn optional_secret(name: &str) -> Option<Secret> {
+    std::env::var(name).ok().and_then(Secret::new)
+}
+
+/// The AI assistant, when `ANTHROPIC_API_KEY` is set: Anthropic's Messages API at
+/// `ANTHROPIC_BASE_URL` (default the public API).
+pub fn anthropic_assistant(
+    config: &crate::domain::Config,
+) -> Result<Option<crate::adapters::AnthropicAssistant>, crate::ports::AssistantError> {
+    let Some(key) = optional_secret("ANTHROPIC_API_KEY") else {
+        return Ok(None);
+    };
+    let base_url = optional("ANTHROPIC_BASE_URL")
+        .unwrap_or_else(|| crate::adapters::anthropic::DEFAULT_BASE_URL.to_owned());
+    crate::adapters::AnthropicAssistant::new(&base_url, key, &config.assistant.handover_phrases)
+        .map(Some)
+}
+
 /// An optional setting from the environment; blank counts as unset.
 pub fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

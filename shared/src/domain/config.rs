@@ -297,6 +297,10 @@ pub struct AssistantConfig {
     /// How many lines of the conversation go with each question.
     pub history_turns: usize,
     pub system_prompt: String,
+    /// Besides the `transfer_to_human` tool, an answer with one of these (whole words, case and
+    /// accents ignored) hands over to a person: the seed's keyword check, as a fallback.
+    #[serde(default)]
+    pub handover_phrases: Vec<String>,
 }
 
 /// An item of the sales catalog, shown as a list row.

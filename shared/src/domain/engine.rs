@@ -107,20 +107,22 @@ fn on_assistant_answer(
     if !matches!(session.state, State::Assistant) {
         return (session, out.commands);
     }
-    // An empty answer is no answer.
+    // An empty answer is no answer, unless the assistant handed over without a word.
     let answer = text.map(str::trim).filter(|t| !t.is_empty());
+    let failed = answer.is_none() && !(text.is_some() && wants_human);
     match answer {
         Some(answer) => {
             let answer = cut(answer, config.assistant.max_answer_chars);
             out.send(&mut session, OutboundMessage::text(answer));
         }
-        None => out.send(
+        None if failed => out.send(
             &mut session,
             OutboundMessage::text(&config.texts.assistant_unavailable),
         ),
+        None => {}
     }
-    if wants_human || answer.is_none() {
-        let reason = if answer.is_none() {
+    if wants_human || failed {
+        let reason = if failed {
             "assistant_unavailable"
         } else {
             "assistant"
