@@ -35,6 +35,8 @@ pub enum ServeError {
     WhatsApp(#[from] WhatsAppError),
     #[error(transparent)]
     Assistant(#[from] atende_shared::ports::AssistantError),
+    #[error(transparent)]
+    Notify(#[from] atende_shared::ports::NotifyError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]
@@ -187,6 +189,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     }
     let webhook = Arc::new(Webhook::new(secrets, events));
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
+    let staff = settings::staff(&config, Some(whatsapp.clone()))?;
     let processor = Processor::new(
         sessions,
         attendance.clone(),
@@ -194,7 +197,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         timers,
         clock.clone(),
         config.clone(),
-    );
+    )
+    .with_staff(staff.clone());
     let processor = Arc::new(match settings::anthropic_assistant(&config)? {
         Some(assistant) => {
             tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
@@ -202,7 +206,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         }
         None => processor,
     });
-    let checker = SlaChecker::new(attendance, clock, config);
+    let checker = SlaChecker::new(attendance, clock, config).with_staff(staff);
 
     let port = options.port;
     let listener = TcpListener::bind(("127.0.0.1", port))

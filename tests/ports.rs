@@ -4,6 +4,8 @@
 //! The AWS runs are `#[ignore]`d by a plain `cargo test` (listed as ignored, with the reason);
 //! `bash tests/run` starts moto, points `AWS_ENDPOINT_URL` at it and runs them too.
 
+mod support;
+
 use atende_shared::adapters::aws::{self, aws_sdk_scheduler, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
     DynamoDbAttendanceQueue, DynamoDbSessionStore, ManualClock, MemoryAttendanceQueue,
@@ -378,6 +380,96 @@ where
     let mut got = pending().await;
     got.sort_by_key(|x| (x.0, x.1.group()));
     assert_eq!(got, [(soon, a), (soon, b), (later, c)]);
+}
+
+// ---------------------------------------------------------------- Notifications
+
+fn notice() -> atende_shared::domain::notice::Notice {
+    use atende_shared::domain::notice::{Notice, NoticeKind};
+    Notice {
+        kind: NoticeKind::SlaBreach,
+        customer: phone("5511988887777"),
+        department: "vendas".into(),
+        text: "🚨 SLA estourado: 5511988887777 espera há 6 min na fila de Vendas (máximo 5 min)."
+            .into(),
+    }
+}
+
+/// A notice reaches the channel whole; `received` reads what the channel got, as text.
+async fn notifications_contract<F, Fut>(
+    channel: &dyn atende_shared::ports::Notifications,
+    received: F,
+) where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    channel
+        .notify(&notice(), Some("106540352242922"))
+        .await
+        .unwrap();
+    assert_eq!(received().await, [notice().text]);
+}
+
+#[tokio::test]
+async fn memory_notifications() {
+    let channel = atende_shared::adapters::MemoryNotifications::new();
+    notifications_contract(&channel, || async {
+        channel.notices().into_iter().map(|n| n.text).collect()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn webhook_notifications() {
+    use atende_shared::adapters::WebhookNotifications;
+    use atende_shared::ports::Notifications;
+    let hook = support::HookStub::start().await;
+    let channel =
+        WebhookNotifications::new(atende_shared::secret::Secret::new(&hook.url).unwrap()).unwrap();
+    notifications_contract(&channel, || async {
+        hook.bodies()
+            .iter()
+            .map(|b| {
+                // Slack's incoming-webhook shape: one `text` field.
+                assert_eq!(b.as_object().unwrap().len(), 1, "{b}");
+                b["text"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    })
+    .await;
+    // A refusal is reported, not swallowed.
+    hook.respond_next([500]);
+    assert!(channel.notify(&notice(), None).await.is_err());
+}
+
+#[tokio::test]
+async fn whatsapp_notifications() {
+    use atende_shared::adapters::memory::Delivery;
+    use atende_shared::adapters::{MemoryWhatsApp, WhatsAppNotifications};
+    use atende_shared::domain::OutboundMessage;
+    use atende_shared::ports::Notifications;
+    let whatsapp = std::sync::Arc::new(MemoryWhatsApp::new());
+    let channel = WhatsAppNotifications::new(whatsapp.clone(), &["5511977776666".into()], None);
+    notifications_contract(&channel, || async {
+        whatsapp
+            .deliveries()
+            .into_iter()
+            .filter_map(|d| match d {
+                Delivery::Sent {
+                    to,
+                    message: OutboundMessage::Text { body },
+                    ..
+                } => {
+                    assert_eq!(to, phone("5511977776666"), "to the supervisor");
+                    Some(body)
+                }
+                _ => None,
+            })
+            .collect()
+    })
+    .await;
+    // An SLA alert has no conversation to send from, and no default number was given.
+    assert!(channel.notify(&notice(), None).await.is_err());
 }
 
 // ---------------------------------------------------------------- memory adapters

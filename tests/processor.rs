@@ -807,3 +807,48 @@ async fn a_live_delivery_keeps_the_outbox_and_a_dead_ones_is_taken_over() {
     assert!(stored.outbox.is_empty());
     assert_eq!(stored.sending, None);
 }
+
+/// A handoff reaches the staff's channels with who waits, where, why, what the bot collected
+/// and the last lines of the conversation; a redelivery does not announce it twice.
+#[tokio::test]
+async fn the_agents_hear_of_a_handoff_with_its_context_once() {
+    use atende_shared::adapters::MemoryNotifications;
+    use atende_shared::app::Staff;
+    use atende_shared::domain::notice::NoticeKind;
+    let channel = Arc::new(MemoryNotifications::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        Arc::new(MemoryAttendanceQueue::new()),
+        Arc::new(MemoryWhatsApp::new()),
+        Arc::new(MemoryTimers::new()),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_staff(Staff::new().with("memory", channel.clone()));
+    for (id, body) in [
+        ("wamid.1", "oi"),
+        ("wamid.2", "3"),
+        ("wamid.3", "529.982.247-25"),
+        ("wamid.3", "529.982.247-25"),
+    ] {
+        processor.handle(&text("5511", id, body)).await.unwrap();
+    }
+    let notices = channel.notices();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    let notice = &notices[0];
+    assert_eq!(notice.kind, NoticeKind::Handoff);
+    assert_eq!(notice.department, "financeiro");
+    let lines: Vec<&str> = notice.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "🙋 5511 aguarda atendimento em Financeiro (motivo: finance_second_copy)."
+    );
+    assert_eq!(lines[1], "Documento: 52998224725");
+    assert!(
+        notice.text.ends_with(
+            "cliente: 529.982.247-25\nbot: Obrigado! Vou passar para a equipe de Financeiro."
+        ),
+        "{}",
+        notice.text
+    );
+}

@@ -1,10 +1,12 @@
 //! The SLA checker with a controlled clock: a customer waiting in a line raises exactly one
-//! warning and then exactly one breach, however often the checker runs, on every adapter of
-//! the attendance queue.
+//! warning and then exactly one breach, delivered to the staff's channel, however often the
+//! checker runs, on every adapter of the attendance queue.
 
 use atende_shared::adapters::aws::{self, resources};
-use atende_shared::adapters::{DynamoDbAttendanceQueue, ManualClock, MemoryAttendanceQueue};
-use atende_shared::app::SlaChecker;
+use atende_shared::adapters::{
+    DynamoDbAttendanceQueue, ManualClock, MemoryAttendanceQueue, MemoryNotifications,
+};
+use atende_shared::app::{SlaChecker, Staff};
 use atende_shared::domain::sla::{Priority, SlaLevel, WaitingCustomer};
 use atende_shared::domain::{Config, CustomerId};
 use atende_shared::ports::{AttendanceQueue, Clock};
@@ -16,12 +18,17 @@ fn t0() -> DateTime<Utc> {
 }
 
 /// Runs the checker every 30 seconds for 10 minutes (twice at a time, as two overlapping
-/// invocations would) and returns the alerts as (minute, level).
-async fn alerts_over_ten_minutes(queue: Arc<dyn AttendanceQueue>) -> Vec<(i64, SlaLevel)> {
+/// invocations would) and returns the alerts as (minute, level), and the texts the staff got.
+async fn alerts_over_ten_minutes(
+    queue: Arc<dyn AttendanceQueue>,
+) -> (Vec<(i64, SlaLevel)>, Vec<String>) {
     let clock = Arc::new(ManualClock::new(t0()));
     let config = Arc::new(Config::embedded().unwrap());
-    let checker = SlaChecker::new(queue.clone(), clock.clone(), config.clone());
-    let twin = SlaChecker::new(queue.clone(), clock.clone(), config);
+    let channel = Arc::new(MemoryNotifications::new());
+    let staff = Staff::new().with("memory", channel.clone());
+    let checker =
+        SlaChecker::new(queue.clone(), clock.clone(), config.clone()).with_staff(staff.clone());
+    let twin = SlaChecker::new(queue.clone(), clock.clone(), config).with_staff(staff);
     // vendas: warning after 3 minutes of waiting, breach after 5.
     queue
         .enqueue(WaitingCustomer {
@@ -41,13 +48,23 @@ async fn alerts_over_ten_minutes(queue: Arc<dyn AttendanceQueue>) -> Vec<(i64, S
         }
         clock.advance(Duration::seconds(30));
     }
-    alerts
+    let texts = channel.notices().into_iter().map(|n| n.text).collect();
+    (alerts, texts)
+}
+
+fn expected_texts() -> Vec<String> {
+    vec![
+        "⚠️ 5511988887777 espera há 3 min na fila de Vendas (alerta em 3 min).".to_owned(),
+        "🚨 SLA estourado: 5511988887777 espera há 5 min na fila de Vendas (máximo 5 min)."
+            .to_owned(),
+    ]
 }
 
 #[tokio::test]
 async fn one_warning_then_one_breach_on_memory() {
-    let alerts = alerts_over_ten_minutes(Arc::new(MemoryAttendanceQueue::new())).await;
+    let (alerts, texts) = alerts_over_ten_minutes(Arc::new(MemoryAttendanceQueue::new())).await;
     assert_eq!(alerts, [(3, SlaLevel::Warning), (5, SlaLevel::Breach)]);
+    assert_eq!(texts, expected_texts());
 }
 
 #[tokio::test]
@@ -65,7 +82,8 @@ async fn one_warning_then_one_breach_on_dynamodb() {
     resources::create_attendance_table(&client, &table)
         .await
         .unwrap();
-    let alerts =
+    let (alerts, texts) =
         alerts_over_ten_minutes(Arc::new(DynamoDbAttendanceQueue::new(client, table))).await;
     assert_eq!(alerts, [(3, SlaLevel::Warning), (5, SlaLevel::Breach)]);
+    assert_eq!(texts, expected_texts());
 }

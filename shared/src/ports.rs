@@ -220,6 +220,24 @@ pub trait Timers: Send + Sync {
     async fn schedule(&self, at: DateTime<Utc>, event: &QueueEvent) -> Result<(), TimerError>;
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("the channel did not take the notice: {0}")]
+    Failed(String),
+}
+
+/// A channel the staff read: supervisors' WhatsApp, a chat webhook.
+#[async_trait]
+pub trait Notifications: Send + Sync {
+    /// Delivers the notice. `from` is the business number (phone number id) the customer
+    /// wrote to, when the notice is about a conversation.
+    async fn notify(
+        &self,
+        notice: &crate::domain::notice::Notice,
+        from: Option<&str>,
+    ) -> Result<(), NotifyError>;
+}
+
 /// The time, so that tests can hold it still.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -272,3 +272,51 @@ async fn anthropic_messages(
         })),
     )
 }
+
+#[derive(Default)]
+struct HookState {
+    bodies: Mutex<Vec<Value>>,
+    statuses: Mutex<VecDeque<u16>>,
+}
+
+/// A local HTTP endpoint standing in for a chat webhook (Slack's incoming webhooks): records
+/// the JSON bodies POSTed to `/hook`.
+pub struct HookStub {
+    pub url: String,
+    state: Arc<HookState>,
+}
+
+impl HookStub {
+    pub async fn start() -> Self {
+        let state = Arc::new(HookState::default());
+        let app = Router::new()
+            .route("/hook", post(hook))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://{addr}/hook"),
+            state,
+        }
+    }
+
+    /// The next requests are answered with these statuses; then 200.
+    pub fn respond_next(&self, statuses: impl IntoIterator<Item = u16>) {
+        self.state.statuses.lock().unwrap().extend(statuses);
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.state.bodies.lock().unwrap().clone()
+    }
+}
+
+async fn hook(State(state): State<Arc<HookState>>, body: Bytes) -> StatusCode {
+    state
+        .bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+    let status = state.statuses.lock().unwrap().pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).unwrap()
+}

@@ -37,7 +37,9 @@ async fn main() -> Result<(), Error> {
         clock.clone(),
     ));
     let assistant = settings::anthropic_assistant(&config)?;
-    let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config);
+    let staff = settings::staff(&config, Some(whatsapp.clone()))?;
+    let processor =
+        Processor::new(sessions, attendance, whatsapp, timers, clock, config).with_staff(staff);
     let processor = match assistant {
         Some(assistant) => processor.with_assistant(Arc::new(assistant)),
         None => processor,

@@ -1,7 +1,7 @@
-//! The SLA checker Lambda (EventBridge Scheduler): reports customers waiting for a human past
-//! their department's limits. Wiring only.
+//! The SLA checker Lambda (EventBridge Scheduler): alerts the supervisors, once per threshold,
+//! about customers waiting for a human past their department's limits. Wiring only.
 
-use atende_shared::adapters::{DynamoDbAttendanceQueue, SystemClock, aws};
+use atende_shared::adapters::{CloudApiWhatsApp, DynamoDbAttendanceQueue, SystemClock, aws};
 use atende_shared::app::{SlaChecker, settings};
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -14,7 +14,17 @@ async fn main() -> Result<(), Error> {
     let table = settings::required("ATTENDANCE_TABLE")?;
     let sdk = aws::sdk_config().await;
     let queue = Arc::new(DynamoDbAttendanceQueue::new(aws::dynamodb(&sdk), table));
-    let checker = SlaChecker::new(queue, Arc::new(SystemClock), config);
+    // Supervisors on WhatsApp need the Graph API; a webhook channel does not.
+    let whatsapp: Option<Arc<dyn atende_shared::ports::WhatsApp>> =
+        match settings::optional_secret("WHATSAPP_ACCESS_TOKEN") {
+            Some(token) => Some(Arc::new(CloudApiWhatsApp::new(
+                &settings::whatsapp_base_url(),
+                token,
+            )?)),
+            None => None,
+        };
+    let staff = settings::staff(&config, whatsapp)?;
+    let checker = SlaChecker::new(queue, Arc::new(SystemClock), config).with_staff(staff);
     let checker = &checker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         edge::lambda::sla_checker(checker, event.payload)

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
 pub mod memory;
+pub mod notify;
 pub mod retry;
 pub mod scheduler;
 pub mod sqs;
@@ -16,6 +17,7 @@ pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
     MemoryTimers, MemoryWhatsApp, SystemClock,
 };
+pub use notify::{MemoryNotifications, WebhookNotifications, WhatsAppNotifications};
 pub use scheduler::SchedulerTimers;
 pub use sqs::SqsEventQueue;
 

@@ -3,8 +3,10 @@
 pub mod processor;
 pub mod settings;
 pub mod sla_checker;
+pub mod staff;
 pub mod webhook;
 
 pub use processor::{Outcome, ProcessError, Processor};
 pub use sla_checker::SlaChecker;
+pub use staff::Staff;
 pub use webhook::{Webhook, WebhookError, WebhookSecrets};

@@ -6,6 +6,7 @@
 //! are sent, the record saved after each send. A redelivered event finds itself applied and only
 //! finishes the outbox, so a crash can repeat at most the one send in flight.
 
+use crate::app::Staff;
 use crate::domain::OutboundMessage;
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
@@ -79,6 +80,7 @@ pub struct Processor {
     timers: Arc<dyn Timers>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
+    staff: Staff,
 }
 
 impl Processor {
@@ -98,7 +100,14 @@ impl Processor {
             timers,
             clock,
             config,
+            staff: Staff::new(),
         }
+    }
+
+    /// Where handoffs are announced to the agents (logs only without it).
+    pub fn with_staff(mut self, staff: Staff) -> Self {
+        self.staff = staff;
+        self
     }
 
     /// Wires an AI assistant: from now on free text at the menu goes to it.
@@ -448,6 +457,8 @@ impl Processor {
                         lines = context.last_messages.len(),
                         "handoff: a customer waits for an agent"
                     );
+                    let notice = crate::domain::notice::handoff(context, &self.config);
+                    self.staff.tell(&notice, Some(&out.from)).await;
                     Ok(())
                 }
             };

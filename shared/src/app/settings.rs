@@ -67,6 +67,35 @@ pub fn anthropic_assistant(
         .map(Some)
 }
 
+/// The staff's channels: `NOTIFY_WEBHOOK_URL` (a Slack-style incoming webhook) and, with
+/// `whatsapp`, the supervisors of `[notifications]` (sent from the customer's business number,
+/// or `WHATSAPP_PHONE_NUMBER_ID` for SLA alerts).
+pub fn staff(
+    config: &crate::domain::Config,
+    whatsapp: Option<std::sync::Arc<dyn crate::ports::WhatsApp>>,
+) -> Result<crate::app::Staff, crate::ports::NotifyError> {
+    let mut staff = crate::app::Staff::new();
+    if let Some(url) = optional_secret("NOTIFY_WEBHOOK_URL") {
+        staff = staff.with(
+            "webhook",
+            std::sync::Arc::new(crate::adapters::WebhookNotifications::new(url)?),
+        );
+    }
+    if let Some(whatsapp) = whatsapp
+        && !config.notifications.supervisors.is_empty()
+    {
+        staff = staff.with(
+            "whatsapp",
+            std::sync::Arc::new(crate::adapters::WhatsAppNotifications::new(
+                whatsapp,
+                &config.notifications.supervisors,
+                optional("WHATSAPP_PHONE_NUMBER_ID"),
+            )),
+        );
+    }
+    Ok(staff)
+}
+
 /// An optional setting from the environment; blank counts as unset.
 pub fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

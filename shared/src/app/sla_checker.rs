@@ -1,5 +1,6 @@
 //! The SLA checker: who waits for a human longer than their department allows.
 
+use crate::app::Staff;
 use crate::domain::Config;
 use crate::domain::sla::{SlaFinding, SlaLevel, overdue};
 use crate::ports::{AttendanceQueue, Clock, StoreError};
@@ -9,6 +10,7 @@ pub struct SlaChecker {
     queue: Arc<dyn AttendanceQueue>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
+    staff: Staff,
 }
 
 impl SlaChecker {
@@ -21,7 +23,14 @@ impl SlaChecker {
             queue,
             clock,
             config,
+            staff: Staff::new(),
         }
+    }
+
+    /// Where alerts go (logs only without it).
+    pub fn with_staff(mut self, staff: Staff) -> Self {
+        self.staff = staff;
+        self
     }
 
     /// Finds the customers waiting past their department's alert or maximum wait, and
@@ -57,6 +66,9 @@ impl SlaChecker {
                 level,
                 "SLA alert: customer waiting past the limit"
             );
+            self.staff
+                .tell(&crate::domain::notice::sla(f, &self.config), None)
+                .await;
             alerts.push(f.clone());
         }
         tracing::info!(

@@ -61,6 +61,9 @@ pub struct Config {
     /// had closed (131047); none when absent.
     #[serde(default)]
     pub reengagement: Option<TemplateRef>,
+    /// How the staff hear of handoffs and SLA alerts (the `[notifications]` table).
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
     /// What happens while nobody writes (the `[timers]` table).
     #[serde(default)]
     pub timers: TimersConfig,
@@ -138,6 +141,39 @@ pub struct Texts {
     /// The line moved: `{position}`, `{department}`, `{minutes}` (looked up every
     /// `timers.queue_update_minutes`).
     pub queue_update: String,
+}
+
+/// The `[notifications]` table: the words of the staff's notices and who gets them on
+/// WhatsApp. (An HTTP endpoint for them, such as a Slack incoming webhook, is a secret and
+/// comes from `NOTIFY_WEBHOOK_URL`.)
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// WhatsApp numbers (wa_id) of the supervisors who get every notice. WhatsApp delivers
+    /// them only while each supervisor's own 24-hour window with the business number is open.
+    pub supervisors: Vec<String>,
+    /// `{customer}`, `{department}`, `{reason}`; the problem, attachments, order or document
+    /// and the last lines of the conversation follow.
+    pub handoff: String,
+    /// How many lines of the conversation a handoff notice carries.
+    pub handoff_lines: usize,
+    /// `{customer}`, `{department}`, `{minutes}` waited, `{limit}` (the alert minutes).
+    pub sla_warning: String,
+    /// Same, `{limit}` being the maximum wait.
+    pub sla_breach: String,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            supervisors: Vec::new(),
+            handoff: "🙋 {customer} aguarda atendimento em {department} (motivo: {reason})."
+                .to_owned(),
+            handoff_lines: 6,
+            sla_warning: "⚠️ {customer} espera há {minutes} min na fila de {department} (alerta em {limit} min).".to_owned(),
+            sla_breach: "🚨 SLA estourado: {customer} espera há {minutes} min na fila de {department} (máximo {limit} min).".to_owned(),
+        }
+    }
 }
 
 /// A message template approved in WhatsApp Manager.
@@ -469,6 +505,9 @@ impl Config {
             ("texts.inactivity_closed", &self.texts.inactivity_closed),
             ("texts.open_now", &self.texts.open_now),
             ("texts.queue_update", &self.texts.queue_update),
+            ("notifications.handoff", &self.notifications.handoff),
+            ("notifications.sla_warning", &self.notifications.sla_warning),
+            ("notifications.sla_breach", &self.notifications.sla_breach),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;

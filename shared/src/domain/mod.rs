@@ -7,6 +7,7 @@ pub mod document;
 pub mod engine;
 pub mod event;
 pub mod hours;
+pub mod notice;
 pub mod session;
 pub mod sla;
 pub mod text;

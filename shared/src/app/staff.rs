@@ -1,0 +1,50 @@
+//! Telling the staff: every configured channel gets each notice; a channel that fails is
+//! logged (with the customer masked) and the others still get it. Notices never hold up a
+//! customer's replies.
+
+use crate::domain::notice::Notice;
+use crate::ports::Notifications;
+use std::sync::Arc;
+
+#[derive(Clone, Default)]
+pub struct Staff {
+    channels: Vec<(&'static str, Arc<dyn Notifications>)>,
+}
+
+impl Staff {
+    /// No channel: notices go to the logs only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a channel, named for the logs.
+    pub fn with(mut self, name: &'static str, channel: Arc<dyn Notifications>) -> Self {
+        self.channels.push((name, channel));
+        self
+    }
+
+    /// Delivers `notice` to every channel; returns how many took it.
+    pub async fn tell(&self, notice: &Notice, from: Option<&str>) -> usize {
+        tracing::info!(
+            kind = ?notice.kind,
+            customer = %notice.customer.masked(),
+            department = %notice.department,
+            channels = self.channels.len(),
+            "notice for the staff"
+        );
+        let mut delivered = 0;
+        for (name, channel) in &self.channels {
+            match channel.notify(notice, from).await {
+                Ok(()) => delivered += 1,
+                Err(e) => tracing::error!(
+                    channel = name,
+                    kind = ?notice.kind,
+                    customer = %notice.customer.masked(),
+                    error = %e,
+                    "a staff channel did not take the notice"
+                ),
+            }
+        }
+        delivered
+    }
+}

@@ -1,0 +1,121 @@
+//! What the staff hear: a customer waiting for an agent (with the handoff context), and SLA
+//! alerts. The words come from the configuration's `[notifications]` table.
+
+use crate::domain::command::HandoffContext;
+use crate::domain::config::Config;
+use crate::domain::customer::CustomerId;
+use crate::domain::sla::{SlaFinding, SlaLevel};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Handoff,
+    SlaWarning,
+    SlaBreach,
+}
+
+/// A message for the staff's channels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub customer: CustomerId,
+    pub department: String,
+    /// The whole message, ready for a chat channel.
+    pub text: String,
+}
+
+/// The customer as staff need them: the number to reach them (or the user id), and the
+/// profile name when there is one.
+fn who(customer: &CustomerId, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name} ({})", customer.key()),
+        None => customer.key().to_owned(),
+    }
+}
+
+fn department_name<'c>(config: &'c Config, id: &'c str) -> &'c str {
+    config.department(id).map_or(id, |d| d.name.as_str())
+}
+
+/// A customer waits for an agent: who, where, why, and what the bot collected.
+pub fn handoff(context: &HandoffContext, config: &Config) -> Notice {
+    let mut details = Vec::new();
+    if let Some(problem) = &context.problem {
+        details.push(format!("Problema: {problem}"));
+    }
+    if !context.attachments.is_empty() {
+        details.push(format!("Anexos: {}", context.attachments.join(", ")));
+    }
+    if let Some(order) = &context.order {
+        details.push(format!("Pedido: {order}"));
+    }
+    if let Some(document) = &context.document {
+        details.push(format!("Documento: {document}"));
+    }
+    let lines: Vec<String> = context
+        .last_messages
+        .iter()
+        .rev()
+        .take(config.notifications.handoff_lines)
+        .rev()
+        .map(|t| {
+            let from = match t.from {
+                crate::domain::session::Party::Customer => "cliente",
+                crate::domain::session::Party::Bot => "bot",
+            };
+            format!("{from}: {}", t.text)
+        })
+        .collect();
+    let mut text = config
+        .notifications
+        .handoff
+        .replace(
+            "{customer}",
+            &who(&context.customer, context.profile_name.as_deref()),
+        )
+        .replace("{department}", department_name(config, &context.department))
+        .replace("{reason}", &context.reason);
+    for d in details {
+        text.push('\n');
+        text.push_str(&d);
+    }
+    if !lines.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&lines.join("\n"));
+    }
+    Notice {
+        kind: NoticeKind::Handoff,
+        customer: context.customer.clone(),
+        department: context.department.clone(),
+        text,
+    }
+}
+
+/// A customer waits past their department's alert (warning) or maximum (breach).
+pub fn sla(finding: &SlaFinding, config: &Config) -> Notice {
+    let dept = config.department(&finding.department);
+    let (kind, template, limit) = match finding.level {
+        SlaLevel::Warning => (
+            NoticeKind::SlaWarning,
+            &config.notifications.sla_warning,
+            dept.map(|d| d.sla_alert_minutes),
+        ),
+        SlaLevel::Breach => (
+            NoticeKind::SlaBreach,
+            &config.notifications.sla_breach,
+            dept.map(|d| d.sla_max_minutes),
+        ),
+    };
+    let text = template
+        .replace("{customer}", &who(&finding.customer, None))
+        .replace("{department}", department_name(config, &finding.department))
+        .replace("{minutes}", &finding.waited_minutes.to_string())
+        .replace("{limit}", &limit.map_or("?".to_owned(), |l| l.to_string()));
+    Notice {
+        kind,
+        customer: finding.customer.clone(),
+        department: finding.department.clone(),
+        text,
+    }
+}
