@@ -852,3 +852,40 @@ async fn the_agents_hear_of_a_handoff_with_its_context_once() {
         notice.text
     );
 }
+
+/// Messages in, replies out and escalations are counted once each, redeliveries not again.
+#[tokio::test]
+async fn business_metrics_count_what_happened_once() {
+    use atende_shared::metrics::{MemoryMetrics, Metric};
+    let metrics = Arc::new(MemoryMetrics::new());
+    let processor = Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        Arc::new(MemoryAttendanceQueue::new()),
+        Arc::new(MemoryWhatsApp::new()),
+        Arc::new(MemoryTimers::new()),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_metrics(metrics.clone());
+    for (id, body) in [
+        ("wamid.1", "oi"),
+        ("wamid.2", "atendente"),
+        ("wamid.2", "atendente"),
+    ] {
+        processor.handle(&text("5511", id, body)).await.unwrap();
+    }
+    assert_eq!(
+        metrics.recorded(),
+        [
+            Metric::MessagesIn,
+            Metric::RepliesOut,
+            Metric::RepliesOut,
+            Metric::MessagesIn,
+            Metric::RepliesOut,
+            Metric::Escalations {
+                department: "suporte".into()
+            },
+            Metric::RepliesOut,
+        ]
+    );
+}

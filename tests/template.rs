@@ -122,3 +122,33 @@ fn timers_reach_the_queue_through_a_role_that_can_only_send_to_it() {
         Some("AWS::Scheduler::ScheduleGroup")
     );
 }
+
+#[test]
+fn every_function_and_the_dead_letter_queue_have_an_alarm() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let watched: Vec<String> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .filter(|r| r["Properties"]["MetricName"].as_str() == Some("Errors"))
+        .filter_map(|r| reference(&r["Properties"]["Dimensions"][0]["Value"]))
+        .collect();
+    for (name, resource) in resources {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let name = name.as_str().unwrap();
+            assert!(
+                watched.iter().any(|w| w == name),
+                "{name} has no Errors alarm"
+            );
+        }
+    }
+    assert!(!props(&t, "EventsDeadLetterAlarm").is_null());
+}
+
+/// The resource a `!Ref` names.
+fn reference(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        other => other["Ref"].as_str().map(str::to_owned),
+    }
+}

@@ -11,6 +11,7 @@ pub mod app;
 pub mod domain;
 pub mod edge;
 pub mod logging;
+pub mod metrics;
 pub mod ports;
 pub mod secret;
 pub mod webhook;

@@ -238,6 +238,9 @@ pub trait Notifications: Send + Sync {
     ) -> Result<(), NotifyError>;
 }
 
+/// Business metrics (`metrics::EmfMetrics` on Lambda, `metrics::MemoryMetrics` in tests).
+pub use crate::metrics::{Metric, Metrics};
+
 /// The time, so that tests can hold it still.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -6,6 +6,7 @@ use atende_shared::adapters::{
     aws,
 };
 use atende_shared::app::{Processor, settings};
+use atende_shared::metrics::EmfMetrics;
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -38,8 +39,9 @@ async fn main() -> Result<(), Error> {
     ));
     let assistant = settings::anthropic_assistant(&config)?;
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
-    let processor =
-        Processor::new(sessions, attendance, whatsapp, timers, clock, config).with_staff(staff);
+    let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config)
+        .with_staff(staff)
+        .with_metrics(Arc::new(EmfMetrics::stdout("processor")));
     let processor = match assistant {
         Some(assistant) => processor.with_assistant(Arc::new(assistant)),
         None => processor,

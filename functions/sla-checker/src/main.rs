@@ -3,6 +3,7 @@
 
 use atende_shared::adapters::{CloudApiWhatsApp, DynamoDbAttendanceQueue, SystemClock, aws};
 use atende_shared::app::{SlaChecker, settings};
+use atende_shared::metrics::EmfMetrics;
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -24,7 +25,9 @@ async fn main() -> Result<(), Error> {
             None => None,
         };
     let staff = settings::staff(&config, whatsapp)?;
-    let checker = SlaChecker::new(queue, Arc::new(SystemClock), config).with_staff(staff);
+    let checker = SlaChecker::new(queue, Arc::new(SystemClock), config)
+        .with_staff(staff)
+        .with_metrics(Arc::new(EmfMetrics::stdout("sla-checker")));
     let checker = &checker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         edge::lambda::sla_checker(checker, event.payload)

@@ -21,6 +21,7 @@ use crate::ports::{
     Assistant, AssistantRequest, AttendanceQueue, Clock, Failure, SessionStore, StoreError,
     TimerError, Timers, WhatsApp, WhatsAppError,
 };
+use crate::ports::{Metric, Metrics};
 use std::sync::Arc;
 
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
@@ -81,6 +82,7 @@ pub struct Processor {
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
     staff: Staff,
+    metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl Processor {
@@ -101,7 +103,27 @@ impl Processor {
             clock,
             config,
             staff: Staff::new(),
+            metrics: None,
         }
+    }
+
+    /// Records messages in, replies out, escalations, Graph API errors and the assistant's
+    /// latency.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, metric: Metric) {
+        if let Some(m) = &self.metrics {
+            m.record(metric);
+        }
+    }
+
+    fn graph_error(&self, e: &WhatsAppError) {
+        self.count(Metric::GraphApiErrors {
+            code: e.code().map_or("none".to_owned(), |c| c.to_string()),
+        });
     }
 
     /// Where handoffs are announced to the agents (logs only without it).
@@ -292,11 +314,19 @@ impl Processor {
             }
             match self.sessions.save(&record, now).await {
                 Ok(version) if mine => {
+                    if matches!(incoming, Incoming::Message(_)) {
+                        self.count(Metric::MessagesIn);
+                    }
                     record.version = version;
                     let sent = self.flush(&mut record, &event.id).await?;
                     return Ok(Outcome::Applied { sent });
                 }
-                Ok(_) => return Err(ProcessError::Busy),
+                Ok(_) => {
+                    if matches!(incoming, Incoming::Message(_)) {
+                        self.count(Metric::MessagesIn);
+                    }
+                    return Err(ProcessError::Busy);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -358,6 +388,7 @@ impl Processor {
                 Command::MarkRead { message_id } => {
                     // Read receipts are courtesy: a failure is logged, never retried.
                     if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
+                        self.graph_error(&e);
                         tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
                     }
                     Ok(())
@@ -366,37 +397,41 @@ impl Processor {
                     match self.whatsapp.send(&out.from, &customer, message).await {
                         Ok(delivered) => {
                             sent += 1;
+                            self.count(Metric::RepliesOut);
                             record.session.track_sent(&delivered.id);
                             Ok(())
                         }
-                        Err(e) => match e.failure() {
-                            Failure::WindowClosed => {
-                                sent += self.reengage(record, &out.from).await;
-                                Ok(())
+                        Err(e) => {
+                            self.graph_error(&e);
+                            match e.failure() {
+                                Failure::WindowClosed => {
+                                    sent += self.reengage(record, &out.from).await;
+                                    Ok(())
+                                }
+                                Failure::Permanent => {
+                                    tracing::error!(
+                                        customer = %customer.masked(),
+                                        code = ?e.code(),
+                                        error = %e,
+                                        "message refused for good by the Graph API; dropped"
+                                    );
+                                    Ok(())
+                                }
+                                Failure::Unknown => {
+                                    // A duplicate is worse than a late answer: not sent again. The
+                                    // status webhooks will say whether it arrived.
+                                    tracing::warn!(
+                                        customer = %customer.masked(),
+                                        outgoing = %out.id,
+                                        error = %e,
+                                        "send outcome unknown; not resent, left to the status webhooks"
+                                    );
+                                    record.session.expect_unconfirmed(&out.id);
+                                    Ok(())
+                                }
+                                Failure::Retry | Failure::Throttled => Err(e.into()),
                             }
-                            Failure::Permanent => {
-                                tracing::error!(
-                                    customer = %customer.masked(),
-                                    code = ?e.code(),
-                                    error = %e,
-                                    "message refused for good by the Graph API; dropped"
-                                );
-                                Ok(())
-                            }
-                            Failure::Unknown => {
-                                // A duplicate is worse than a late answer: not sent again. The
-                                // status webhooks will say whether it arrived.
-                                tracing::warn!(
-                                    customer = %customer.masked(),
-                                    outgoing = %out.id,
-                                    error = %e,
-                                    "send outcome unknown; not resent, left to the status webhooks"
-                                );
-                                record.session.expect_unconfirmed(&out.id);
-                                Ok(())
-                            }
-                            Failure::Retry | Failure::Throttled => Err(e.into()),
-                        },
+                        }
                     }
                 }
                 Command::EnqueueForHuman {
@@ -512,10 +547,12 @@ impl Processor {
         match self.whatsapp.send(from, &customer, &template).await {
             Ok(delivered) => {
                 record.session.track_sent(&delivered.id);
+                self.count(Metric::RepliesOut);
                 tracing::info!(customer = %customer.masked(), "window closed (131047); re-engagement template sent");
                 1
             }
             Err(e) => {
+                self.graph_error(&e);
                 tracing::error!(customer = %customer.masked(), code = ?e.code(), error = %e, "window closed (131047); the re-engagement template failed too");
                 0
             }
@@ -533,6 +570,9 @@ impl Processor {
     ) -> Result<(), ProcessError> {
         let customer = record.session.customer.clone();
         let now = self.clock.now();
+        self.count(Metric::Escalations {
+            department: department.to_owned(),
+        });
         self.attendance
             .enqueue(WaitingCustomer {
                 customer: customer.clone(),
@@ -567,6 +607,7 @@ impl Processor {
         history: &[Turn],
     ) {
         let settings = &self.config.assistant;
+        let started = std::time::Instant::now();
         let reply = match &self.assistant {
             Some(assistant) => assistant
                 .answer(AssistantRequest {
@@ -594,6 +635,14 @@ impl Processor {
             },
             None => Input::AssistantFailed,
         };
+        if self.assistant.is_some() {
+            self.count(Metric::AssistantLatency {
+                millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+            if reply.is_none() {
+                self.count(Metric::AssistantFailures);
+            }
+        }
         self.follow_up(record, out, input);
     }
 

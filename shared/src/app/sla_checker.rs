@@ -11,6 +11,7 @@ pub struct SlaChecker {
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
     staff: Staff,
+    metrics: Option<Arc<dyn crate::ports::Metrics>>,
 }
 
 impl SlaChecker {
@@ -24,7 +25,14 @@ impl SlaChecker {
             clock,
             config,
             staff: Staff::new(),
+            metrics: None,
         }
+    }
+
+    /// Records each warning and breach raised.
+    pub fn with_metrics(mut self, metrics: Arc<dyn crate::ports::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Where alerts go (logs only without it).
@@ -66,6 +74,13 @@ impl SlaChecker {
                 level,
                 "SLA alert: customer waiting past the limit"
             );
+            if let Some(m) = &self.metrics {
+                let department = f.department.clone();
+                m.record(match f.level {
+                    SlaLevel::Warning => crate::ports::Metric::SlaWarnings { department },
+                    SlaLevel::Breach => crate::ports::Metric::SlaBreaches { department },
+                });
+            }
             self.staff
                 .tell(&crate::domain::notice::sla(f, &self.config), None)
                 .await;
