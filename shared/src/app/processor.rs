@@ -377,154 +377,166 @@ impl Processor {
         let mut done: Vec<String> = Vec::new();
         let mut sent = 0;
         let mut dirty = false;
-        while let Some(out) = record.outbox.front().cloned() {
-            if done.contains(&out.id) {
-                // Decided again by an idempotent command that ran again on a newer record
-                // (follow-up ids are stable): it went out already.
-                record.outbox.pop_front();
-                continue;
-            }
-            let result: Result<(), ProcessError> = match &out.command {
-                Command::MarkRead { message_id } => {
-                    // Read receipts are courtesy: a failure is logged, never retried.
-                    if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
-                        self.graph_error(&e);
-                        tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
-                    }
-                    Ok(())
+        loop {
+            while let Some(out) = record.outbox.front().cloned() {
+                if done.contains(&out.id) {
+                    // Decided again by an idempotent command that ran again on a newer record
+                    // (follow-up ids are stable): it went out already.
+                    record.outbox.pop_front();
+                    dirty = true;
+                    continue;
                 }
-                Command::Send { message } => {
-                    match self.whatsapp.send(&out.from, &customer, message).await {
-                        Ok(delivered) => {
-                            sent += 1;
-                            self.count(Metric::RepliesOut);
-                            record.session.track_sent(&delivered.id);
-                            Ok(())
-                        }
-                        Err(e) => {
+                let result: Result<(), ProcessError> = match &out.command {
+                    Command::MarkRead { message_id } => {
+                        // Read receipts are courtesy: a failure is logged, never retried.
+                        if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
                             self.graph_error(&e);
-                            match e.failure() {
-                                Failure::WindowClosed => {
-                                    sent += self.reengage(record, &out.from).await;
-                                    Ok(())
+                            tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
+                        }
+                        Ok(())
+                    }
+                    Command::Send { message } => {
+                        match self.whatsapp.send(&out.from, &customer, message).await {
+                            Ok(delivered) => {
+                                sent += 1;
+                                self.count(Metric::RepliesOut);
+                                record.session.track_sent(&delivered.id);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                self.graph_error(&e);
+                                match e.failure() {
+                                    Failure::WindowClosed => {
+                                        sent += self.reengage(record, &out.from).await;
+                                        Ok(())
+                                    }
+                                    Failure::Permanent => {
+                                        tracing::error!(
+                                            customer = %customer.masked(),
+                                            code = ?e.code(),
+                                            error = %e,
+                                            "message refused for good by the Graph API; dropped"
+                                        );
+                                        Ok(())
+                                    }
+                                    Failure::Unknown => {
+                                        // A duplicate is worse than a late answer: not sent again. The
+                                        // status webhooks will say whether it arrived.
+                                        tracing::warn!(
+                                            customer = %customer.masked(),
+                                            outgoing = %out.id,
+                                            error = %e,
+                                            "send outcome unknown; not resent, left to the status webhooks"
+                                        );
+                                        record.session.expect_unconfirmed(&out.id);
+                                        Ok(())
+                                    }
+                                    Failure::Retry | Failure::Throttled => Err(e.into()),
                                 }
-                                Failure::Permanent => {
-                                    tracing::error!(
-                                        customer = %customer.masked(),
-                                        code = ?e.code(),
-                                        error = %e,
-                                        "message refused for good by the Graph API; dropped"
-                                    );
-                                    Ok(())
-                                }
-                                Failure::Unknown => {
-                                    // A duplicate is worse than a late answer: not sent again. The
-                                    // status webhooks will say whether it arrived.
-                                    tracing::warn!(
-                                        customer = %customer.masked(),
-                                        outgoing = %out.id,
-                                        error = %e,
-                                        "send outcome unknown; not resent, left to the status webhooks"
-                                    );
-                                    record.session.expect_unconfirmed(&out.id);
-                                    Ok(())
-                                }
-                                Failure::Retry | Failure::Throttled => Err(e.into()),
                             }
                         }
                     }
-                }
-                Command::EnqueueForHuman {
-                    department,
-                    priority,
-                } => {
-                    self.enqueue_for_human(record, &out, department, *priority)
-                        .await
-                }
-                Command::AskAssistant { question, history } => {
-                    self.ask_assistant(record, &out, question, history).await;
-                    Ok(())
-                }
-                Command::LeaveQueue { department } => self
-                    .attendance
-                    .remove(department, &customer)
-                    .await
-                    .map_err(ProcessError::from),
-                Command::SetTimer { timer, at } => {
-                    let fired = TimerFired {
-                        timer: *timer,
-                        due: *at,
-                    };
-                    let event = QueueEvent {
-                        id: bounded_id(fired.event_id()),
-                        customer: Some(customer.clone()),
-                        business_number: Some(out.from.clone()),
-                        kind: EventKind::Timer(fired),
-                    };
-                    self.timers
-                        .schedule(*at, &event)
-                        .await
-                        .map_err(ProcessError::from)
-                }
-                Command::CheckQueue { department } => {
-                    match self.attendance.position(department, &customer).await {
-                        Ok(position) => {
-                            self.follow_up(
-                                record,
-                                &out,
-                                Input::QueueChecked {
-                                    department,
-                                    position,
-                                },
-                            );
-                            Ok(())
-                        }
-                        Err(e) => Err(e.into()),
+                    Command::EnqueueForHuman {
+                        department,
+                        priority,
+                    } => {
+                        self.enqueue_for_human(record, &out, department, *priority)
+                            .await
                     }
+                    Command::AskAssistant { question, history } => {
+                        self.ask_assistant(record, &out, question, history).await;
+                        Ok(())
+                    }
+                    Command::LeaveQueue { department } => self
+                        .attendance
+                        .remove(department, &customer)
+                        .await
+                        .map_err(ProcessError::from),
+                    Command::SetTimer { timer, at } => {
+                        let fired = TimerFired {
+                            timer: *timer,
+                            due: *at,
+                        };
+                        let event = QueueEvent {
+                            id: bounded_id(fired.event_id()),
+                            customer: Some(customer.clone()),
+                            business_number: Some(out.from.clone()),
+                            kind: EventKind::Timer(fired),
+                        };
+                        self.timers
+                            .schedule(*at, &event)
+                            .await
+                            .map_err(ProcessError::from)
+                    }
+                    Command::CheckQueue { department } => {
+                        match self.attendance.position(department, &customer).await {
+                            Ok(position) => {
+                                self.follow_up(
+                                    record,
+                                    &out,
+                                    Input::QueueChecked {
+                                        department,
+                                        position,
+                                    },
+                                );
+                                Ok(())
+                            }
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                    Command::NotifyAgents { context } => {
+                        tracing::info!(
+                            customer = %context.customer.masked(),
+                            department = %context.department,
+                            reason = %context.reason,
+                            bot_attempts = context.bot_attempts,
+                            previous_state = %context.previous_state,
+                            lines = context.last_messages.len(),
+                            "handoff: a customer waits for an agent"
+                        );
+                        let notice = crate::domain::notice::handoff(context, &self.config);
+                        self.staff.tell(&notice, Some(&out.from)).await;
+                        Ok(())
+                    }
+                };
+                if let Err(e) = result {
+                    // Best effort: keep what is done out of the next attempt, and let go of the
+                    // outbox.
+                    record.sending = None;
+                    let _ = self.save_progress(record, &done, holder).await;
+                    return Err(e);
                 }
-                Command::NotifyAgents { context } => {
-                    tracing::info!(
-                        customer = %context.customer.masked(),
-                        department = %context.department,
-                        reason = %context.reason,
-                        bot_attempts = context.bot_attempts,
-                        previous_state = %context.previous_state,
-                        lines = context.last_messages.len(),
-                        "handoff: a customer waits for an agent"
-                    );
-                    let notice = crate::domain::notice::handoff(context, &self.config);
-                    self.staff.tell(&notice, Some(&out.from)).await;
-                    Ok(())
+                record.outbox.pop_front();
+                if record.outbox.is_empty() {
+                    // Saved with the last step below.
+                    record.sending = None;
                 }
-            };
-            if let Err(e) = result {
-                // Best effort: keep what is done out of the next attempt, and let go of the
-                // outbox.
-                record.sending = None;
-                let _ = self.save_progress(record, &done, holder).await;
-                return Err(e);
+                if !out.command.is_idempotent() {
+                    done.push(out.id.clone());
+                }
+                dirty = true;
+                // Only a message sent must never be repeated: the record is saved after each one.
+                // Whatever else was done since is saved with it or at the end; a crash before
+                // then repeats idempotent commands and at most a read receipt or a notification.
+                if matches!(out.command, Command::Send { .. }) {
+                    self.save_progress(record, &done, holder).await?;
+                    dirty = false;
+                }
             }
-            record.outbox.pop_front();
-            if record.outbox.is_empty() {
-                // Saved with the last step below.
-                record.sending = None;
+            // The outbox is empty: let go of it, however the last step ended.
+            if record.sending.take().is_some() {
+                dirty = true;
             }
-            if !out.command.is_idempotent() {
-                done.push(out.id.clone());
-            }
-            dirty = true;
-            // Only a message sent must never be repeated: the record is saved after each one.
-            // Whatever else was done since is saved with it or at the end; a crash before
-            // then repeats idempotent commands and at most a read receipt or a notification.
-            if matches!(out.command, Command::Send { .. }) {
+            if dirty {
                 self.save_progress(record, &done, holder).await?;
                 dirty = false;
             }
+            // A delivery that found us sending may have queued its replies behind ours while
+            // we saved: they are ours to send too.
+            if record.outbox.is_empty() {
+                return Ok(sent);
+            }
         }
-        if dirty {
-            self.save_progress(record, &done, holder).await?;
-        }
-        Ok(sent)
     }
 
     /// The customer's 24-hour window closed (131047): free-form replies cannot reach them.
