@@ -172,7 +172,10 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     let secrets = WebhookSecrets::from_env()?;
     let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
     let base_url = settings::whatsapp_base_url();
-    let whatsapp = Arc::new(CloudApiWhatsApp::new(&base_url, token)?);
+    let whatsapp = Arc::new(
+        CloudApiWhatsApp::new(&base_url, token)?
+            .with_messages_per_second(settings::messages_per_second()?),
+    );
     let config = Arc::new(config);
     let clock = Arc::new(SystemClock);
 

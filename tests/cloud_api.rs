@@ -24,7 +24,7 @@ async fn sends_to_the_number_path_with_the_bearer_token_and_returns_the_wamid() 
         .send(
             "106540352242922",
             &CustomerId::Phone("5511".into()),
-            &OutboundMessage::text("olá"),
+            &OutboundMessage::text("olá").sendable().unwrap(),
         )
         .await
         .unwrap();
@@ -68,7 +68,7 @@ async fn graph_errors_keep_their_status_and_code() {
         .send(
             "1",
             &CustomerId::Phone("5511".into()),
-            &OutboundMessage::text("x"),
+            &OutboundMessage::text("x").sendable().unwrap(),
         )
         .await
         .unwrap_err();
@@ -124,7 +124,7 @@ async fn send_text(client: &CloudApiWhatsApp) -> Result<String, WhatsAppError> {
         .send(
             "106540352242922",
             &CustomerId::Phone("5511".into()),
-            &OutboundMessage::text("olá"),
+            &OutboundMessage::text("olá").sendable().unwrap(),
         )
         .await
         .map(|s| s.id)
@@ -199,19 +199,25 @@ async fn a_timeout_after_sending_is_an_unknown_outcome_and_is_not_resent() {
     assert_eq!(graph.requests().len(), 1, "no blind resend");
 }
 
-#[tokio::test]
-async fn a_message_over_the_limits_cannot_be_sent() {
-    let graph = GraphStub::start().await;
-    let err = client(&graph.base_url)
-        .send(
-            "1",
-            &CustomerId::Phone("5511".into()),
-            &OutboundMessage::text("x".repeat(4097)),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WhatsAppError::Invalid(_)), "{err:?}");
-    assert!(graph.requests().is_empty());
+/// Only a `Sendable` reaches the client, and a message over the limits cannot become one.
+#[test]
+fn a_message_over_the_limits_cannot_be_made_sendable() {
+    use atende_shared::domain::{Button, Sendable};
+    let too_long = OutboundMessage::text("x".repeat(4097));
+    assert!(too_long.sendable().is_err());
+    let four_buttons = OutboundMessage::Buttons {
+        header: None,
+        body: "Escolha".into(),
+        footer: None,
+        buttons: (0..4)
+            .map(|i| Button {
+                id: format!("b{i}"),
+                title: format!("Opção {i}"),
+            })
+            .collect(),
+    };
+    assert!(Sendable::try_from(four_buttons).is_err());
+    assert!(OutboundMessage::text("x".repeat(4096)).sendable().is_ok());
 }
 
 #[tokio::test]

@@ -19,9 +19,7 @@ use atende_shared::adapters::{
     SqsEventQueue,
 };
 use atende_shared::app::{ProcessError, Processor, Webhook, WebhookSecrets};
-use atende_shared::domain::{
-    Config, CustomerId, OutboundMessage, Party, QueueEvent, SessionRecord,
-};
+use atende_shared::domain::{Config, CustomerId, Party, QueueEvent, Sendable, SessionRecord};
 use atende_shared::edge;
 use atende_shared::ports::{
     AttendanceQueue, Clock, SentMessage, SessionStore, StoreError, WhatsApp, WhatsAppError,
@@ -226,7 +224,7 @@ impl WhatsApp for FaultyWhatsApp {
         &self,
         from: &str,
         to: &CustomerId,
-        message: &OutboundMessage,
+        message: &Sendable,
     ) -> Result<SentMessage, WhatsAppError> {
         let n = self.faults.sends.fetch_add(1, Ordering::SeqCst) + 1;
         if self.faults.fires(Fault::SendLost(n)) {

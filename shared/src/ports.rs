@@ -3,7 +3,7 @@
 //! adapter of the port passes.
 
 use crate::domain::sla::{SlaLevel, WaitingCustomer};
-use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord, Turn};
+use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -98,9 +98,6 @@ pub enum WhatsAppError {
     /// webhooks tell what happened.
     #[error("no answer from the Graph API; the message may have gone out: {0}")]
     OutcomeUnknown(String),
-    /// The message breaks WhatsApp's limits and was not sent.
-    #[error("message not sent, it breaks WhatsApp's limits: {0}")]
-    Invalid(String),
 }
 
 /// What a failed send calls for.
@@ -114,7 +111,7 @@ pub enum Failure {
     /// The customer's 24-hour window is closed (131047): only a template may go.
     WindowClosed,
     /// It can never succeed (131026 undeliverable, 100 bad parameter, 190 expired token,
-    /// 130403, 131050, any other 4xx, a message over the limits): never retried.
+    /// 130403, 131050, any other 4xx): never retried.
     Permanent,
     /// It may have gone out: never sent again.
     Unknown,
@@ -143,7 +140,6 @@ impl WhatsAppError {
             },
             Self::Transport(_) => Failure::Retry,
             Self::OutcomeUnknown(_) => Failure::Unknown,
-            Self::Invalid(_) => Failure::Permanent,
         }
     }
 
@@ -167,7 +163,7 @@ pub trait WhatsApp: Send + Sync {
         &self,
         from: &str,
         to: &CustomerId,
-        message: &OutboundMessage,
+        message: &Sendable,
     ) -> Result<SentMessage, WhatsAppError>;
 
     /// Marks a customer's message as read.

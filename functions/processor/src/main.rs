@@ -16,10 +16,10 @@ async fn main() -> Result<(), Error> {
     logging::init_lambda();
     let config = Arc::new(settings::load_config()?);
     let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
-    let whatsapp = Arc::new(CloudApiWhatsApp::new(
-        &settings::whatsapp_base_url(),
-        token,
-    )?);
+    let whatsapp = Arc::new(
+        CloudApiWhatsApp::new(&settings::whatsapp_base_url(), token)?
+            .with_messages_per_second(settings::messages_per_second()?),
+    );
     let sessions_table = settings::required("SESSIONS_TABLE")?;
     let attendance_table = settings::required("ATTENDANCE_TABLE")?;
     let schedule_group = settings::required("SCHEDULE_GROUP")?;

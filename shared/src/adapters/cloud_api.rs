@@ -1,6 +1,6 @@
 //! `CloudApiWhatsApp`: the WhatsApp Cloud API over HTTPS (reqwest + rustls).
 //!
-//! Sends are checked against WhatsApp's limits before any request, paced to the number's
+//! Only `Sendable` messages (checked against WhatsApp's limits) go out; sends are paced to the number's
 //! throughput, and retried within a time budget when the Graph API says "later" (130429,
 //! 131056, 131000, 131016, 1, 2, 5xx) or could not be reached, with exponential backoff and
 //! full jitter. Anything else comes back classified (`WhatsAppError::failure`) for the
@@ -8,7 +8,7 @@
 //! retried here.
 
 use crate::adapters::retry::{RetryPolicy, Wait};
-use crate::domain::{CustomerId, OutboundMessage};
+use crate::domain::{CustomerId, OutboundMessage, Sendable};
 use crate::ports::{Failure, SentMessage, WhatsApp, WhatsAppError};
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -154,10 +154,9 @@ impl WhatsApp for CloudApiWhatsApp {
         &self,
         from: &str,
         to: &CustomerId,
-        message: &OutboundMessage,
+        message: &Sendable,
     ) -> Result<SentMessage, WhatsAppError> {
-        message.check_limits().map_err(WhatsAppError::Invalid)?;
-        let body = message_body(to, message);
+        let body = message_body(to, message.message());
         let started = Instant::now();
         let mut attempt = 0;
         loop {

@@ -349,7 +349,7 @@ impl WhatsApp for MemoryWhatsApp {
         &self,
         from: &str,
         to: &CustomerId,
-        message: &OutboundMessage,
+        message: &crate::domain::Sendable,
     ) -> Result<SentMessage, WhatsAppError> {
         let failing = self
             .failures
@@ -370,7 +370,7 @@ impl WhatsApp for MemoryWhatsApp {
         lock(&self.deliveries).push(Delivery::Sent {
             from: from.to_owned(),
             to: to.clone(),
-            message: message.clone(),
+            message: message.message().clone(),
             id: id.clone(),
         });
         Ok(SentMessage { id })

@@ -80,7 +80,15 @@ impl Notifications for WhatsAppNotifications {
                 "no business number to send from (set WHATSAPP_PHONE_NUMBER_ID)".into(),
             ));
         };
-        let message = OutboundMessage::text(notice.text.clone());
+        // A long handoff (a long problem description) is cut to what one WhatsApp text holds.
+        let text: String = notice
+            .text
+            .chars()
+            .take(crate::domain::config::limits::TEXT_BODY)
+            .collect();
+        let message = OutboundMessage::text(text)
+            .sendable()
+            .map_err(|e| NotifyError::Failed(e.to_string()))?;
         let mut failed = Vec::new();
         for supervisor in &self.supervisors {
             if let Err(e) = self.whatsapp.send(from, supervisor, &message).await {

@@ -395,47 +395,55 @@ impl Processor {
                         }
                         Ok(())
                     }
-                    Command::Send { message } => {
-                        match self.whatsapp.send(&out.from, &customer, message).await {
-                            Ok(delivered) => {
-                                sent += 1;
-                                self.count(Metric::RepliesOut);
-                                record.session.track_sent(&delivered.id);
-                                Ok(())
-                            }
-                            Err(e) => {
-                                self.graph_error(&e);
-                                match e.failure() {
-                                    Failure::WindowClosed => {
-                                        sent += self.reengage(record, &out.from).await;
-                                        Ok(())
+                    Command::Send { message } => match message.clone().sendable() {
+                        Err(e) => {
+                            // The engine builds from a validated configuration, so this is a
+                            // bug; it must not block the customer's later replies.
+                            tracing::error!(customer = %customer.masked(), error = %e, "message over WhatsApp's limits; dropped");
+                            Ok(())
+                        }
+                        Ok(message) => {
+                            match self.whatsapp.send(&out.from, &customer, &message).await {
+                                Ok(delivered) => {
+                                    sent += 1;
+                                    self.count(Metric::RepliesOut);
+                                    record.session.track_sent(&delivered.id);
+                                    Ok(())
+                                }
+                                Err(e) => {
+                                    self.graph_error(&e);
+                                    match e.failure() {
+                                        Failure::WindowClosed => {
+                                            sent += self.reengage(record, &out.from).await;
+                                            Ok(())
+                                        }
+                                        Failure::Permanent => {
+                                            tracing::error!(
+                                                customer = %customer.masked(),
+                                                code = ?e.code(),
+                                                error = %e,
+                                                "message refused for good by the Graph API; dropped"
+                                            );
+                                            Ok(())
+                                        }
+                                        Failure::Unknown => {
+                                            // A duplicate is worse than a late answer: not sent again. The
+                                            // status webhooks will say whether it arrived.
+                                            tracing::warn!(
+                                                customer = %customer.masked(),
+                                                outgoing = %out.id,
+                                                error = %e,
+                                                "send outcome unknown; not resent, left to the status webhooks"
+                                            );
+                                            record.session.expect_unconfirmed(&out.id);
+                                            Ok(())
+                                        }
+                                        Failure::Retry | Failure::Throttled => Err(e.into()),
                                     }
-                                    Failure::Permanent => {
-                                        tracing::error!(
-                                            customer = %customer.masked(),
-                                            code = ?e.code(),
-                                            error = %e,
-                                            "message refused for good by the Graph API; dropped"
-                                        );
-                                        Ok(())
-                                    }
-                                    Failure::Unknown => {
-                                        // A duplicate is worse than a late answer: not sent again. The
-                                        // status webhooks will say whether it arrived.
-                                        tracing::warn!(
-                                            customer = %customer.masked(),
-                                            outgoing = %out.id,
-                                            error = %e,
-                                            "send outcome unknown; not resent, left to the status webhooks"
-                                        );
-                                        record.session.expect_unconfirmed(&out.id);
-                                        Ok(())
-                                    }
-                                    Failure::Retry | Failure::Throttled => Err(e.into()),
                                 }
                             }
                         }
-                    }
+                    },
                     Command::EnqueueForHuman {
                         department,
                         priority,
@@ -553,6 +561,13 @@ impl Processor {
             },
             _ => {
                 tracing::warn!(customer = %customer.masked(), "window closed (131047); reply dropped");
+                return 0;
+            }
+        };
+        let template = match template.sendable() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(customer = %customer.masked(), error = %e, "the re-engagement template is invalid");
                 return 0;
             }
         };

@@ -14,6 +14,29 @@ pub enum SettingsError {
     },
     #[error("configuration {origin}: {source}")]
     Config { origin: String, source: ConfigError },
+    #[error("{name} is `{value}`; {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// The business number's throughput, `WHATSAPP_MESSAGES_PER_SECOND` (80 unless Meta raised it).
+pub fn messages_per_second() -> Result<u32, SettingsError> {
+    match optional("WHATSAPP_MESSAGES_PER_SECOND") {
+        None => Ok(crate::adapters::cloud_api::DEFAULT_MESSAGES_PER_SECOND),
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or(SettingsError::Invalid {
+                name: "WHATSAPP_MESSAGES_PER_SECOND",
+                value,
+                expected: "a whole number from 1 to 1000",
+            }),
+    }
 }
 
 /// The business configuration: the file named by `ATENDE_CONFIG`, else the embedded default.

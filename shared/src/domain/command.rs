@@ -135,9 +135,39 @@ pub enum OutboundMessage {
     },
 }
 
+/// A message over WhatsApp's limits.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the message breaks WhatsApp's limits: {0}")]
+pub struct LimitError(pub String);
+
+/// A message checked against WhatsApp's limits: the only kind the `WhatsApp` port sends, so an
+/// invalid message cannot reach the Graph API. Made by `OutboundMessage::sendable`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sendable(OutboundMessage);
+
+impl Sendable {
+    pub fn message(&self) -> &OutboundMessage {
+        &self.0
+    }
+}
+
+impl TryFrom<OutboundMessage> for Sendable {
+    type Error = LimitError;
+
+    fn try_from(message: OutboundMessage) -> Result<Self, LimitError> {
+        message.sendable()
+    }
+}
+
 impl OutboundMessage {
     pub fn text(body: impl Into<String>) -> Self {
         Self::Text { body: body.into() }
+    }
+
+    /// The message, checked against WhatsApp's limits (`check_limits`).
+    pub fn sendable(self) -> Result<Sendable, LimitError> {
+        self.check_limits().map_err(LimitError)?;
+        Ok(Sendable(self))
     }
 
     /// Checks the message against WhatsApp's limits (see `config::limits`): what the Cloud API

@@ -13,7 +13,9 @@ pub mod sla;
 pub mod text;
 pub mod timer;
 
-pub use command::{Button, Command, HandoffContext, ListRow, ListSection, OutboundMessage};
+pub use command::{
+    Button, Command, HandoffContext, LimitError, ListRow, ListSection, OutboundMessage, Sendable,
+};
 pub use config::{Config, ConfigError};
 pub use customer::CustomerId;
 pub use event::{
