@@ -808,6 +808,18 @@ async fn a_live_delivery_keeps_the_outbox_and_a_dead_ones_is_taken_over() {
     assert_eq!(stored.sending, None);
 }
 
+/// A processor on fresh memory adapters with the shipped configuration.
+fn on_memory() -> Processor {
+    Processor::new(
+        Arc::new(MemorySessionStore::new()),
+        Arc::new(MemoryAttendanceQueue::new()),
+        Arc::new(MemoryWhatsApp::new()),
+        Arc::new(MemoryTimers::new()),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    )
+}
+
 /// A handoff reaches the staff's channels with who waits, where, why, what the bot collected
 /// and the last lines of the conversation; a redelivery does not announce it twice.
 #[tokio::test]
@@ -816,15 +828,7 @@ async fn the_agents_hear_of_a_handoff_with_its_context_once() {
     use atende_shared::app::Staff;
     use atende_shared::domain::notice::NoticeKind;
     let channel = Arc::new(MemoryNotifications::new());
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        Arc::new(MemoryAttendanceQueue::new()),
-        Arc::new(MemoryWhatsApp::new()),
-        Arc::new(MemoryTimers::new()),
-        Arc::new(ManualClock::new(now())),
-        Arc::new(Config::embedded().unwrap()),
-    )
-    .with_staff(Staff::new().with("memory", channel.clone()));
+    let processor = on_memory().with_staff(Staff::new().with("memory", channel.clone()));
     for (id, body) in [
         ("wamid.1", "oi"),
         ("wamid.2", "3"),
@@ -858,15 +862,7 @@ async fn the_agents_hear_of_a_handoff_with_its_context_once() {
 async fn business_metrics_count_what_happened_once() {
     use atende_shared::metrics::{MemoryMetrics, Metric};
     let metrics = Arc::new(MemoryMetrics::new());
-    let processor = Processor::new(
-        Arc::new(MemorySessionStore::new()),
-        Arc::new(MemoryAttendanceQueue::new()),
-        Arc::new(MemoryWhatsApp::new()),
-        Arc::new(MemoryTimers::new()),
-        Arc::new(ManualClock::new(now())),
-        Arc::new(Config::embedded().unwrap()),
-    )
-    .with_metrics(metrics.clone());
+    let processor = on_memory().with_metrics(metrics.clone());
     for (id, body) in [
         ("wamid.1", "oi"),
         ("wamid.2", "atendente"),

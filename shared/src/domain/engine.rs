@@ -350,13 +350,7 @@ fn on_queue_checked(
     if config.is_open(now) {
         if told_position.is_none_or(|told| position < told) {
             *told_position = Some(position);
-            let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
-            let text = config
-                .texts
-                .queue_update
-                .replace("{position}", &position.to_string())
-                .replace("{department}", &dept.name)
-                .replace("{minutes}", &minutes.to_string());
+            let text = place_in_line(&config.texts.queue_update, position, dept);
             out.send(&mut session, OutboundMessage::text(text));
         }
         arm_queue_update(&mut session, &mut out.commands, now, config);
@@ -372,6 +366,20 @@ fn on_queue_checked(
         );
     }
     (session, out.commands)
+}
+
+/// A place-in-line text: `{position}`, `{department}` and `{minutes}` (the estimate: position
+/// × the department's average handling time).
+fn place_in_line(
+    template: &str,
+    position: usize,
+    dept: &crate::domain::config::Department,
+) -> String {
+    let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
+    template
+        .replace("{position}", &position.to_string())
+        .replace("{department}", &dept.name)
+        .replace("{minutes}", &minutes.to_string())
 }
 
 fn arm_queue_update(
@@ -1047,13 +1055,7 @@ fn on_queued(
     if let State::Human { told_position, .. } = &mut session.state {
         *told_position = Some(position);
     }
-    let minutes = position as u64 * u64::from(dept.avg_handling_minutes);
-    let text = config
-        .texts
-        .queue_position
-        .replace("{position}", &position.to_string())
-        .replace("{department}", &dept.name)
-        .replace("{minutes}", &minutes.to_string());
+    let text = place_in_line(&config.texts.queue_position, position, dept);
     let mut out = Replies::new(now);
     out.send(&mut session, OutboundMessage::text(text));
     arm_queue_update(&mut session, &mut out.commands, now, config);
