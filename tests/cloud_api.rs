@@ -165,11 +165,24 @@ async fn transient_errors_are_retried_until_the_budget_then_reported() {
 }
 
 #[tokio::test]
+async fn rate_limits_of_the_app_and_the_account_are_waited_out() {
+    for code in [4, 80007, 131048, 131056] {
+        let graph = GraphStub::start().await;
+        graph.respond_next([graph_error(400, code)]);
+        let id = send_text(&client(&graph.base_url).with_retry(quick()))
+            .await
+            .unwrap();
+        assert_eq!(id, "wamid.stub.2", "{code}: retried, then delivered");
+    }
+}
+
+#[tokio::test]
 async fn what_can_never_succeed_is_tried_once() {
     for (status, code, failure) in [
         (400, 131026, Failure::Permanent),
         (400, 100, Failure::Permanent),
-        (401, 190, Failure::Permanent),
+        (401, 190, Failure::Account),
+        (400, 368, Failure::Account),
         (403, 130403, Failure::Permanent),
         (400, 131050, Failure::Permanent),
         (400, 131047, Failure::WindowClosed),
@@ -334,8 +347,37 @@ mod processor {
         assert!(record.outbox.is_empty(), "refused replies are dropped");
     }
 
-    #[tokio::test]
-    async fn a_send_that_timed_out_is_not_resent_and_its_status_reconciles_it() {
+    /// A processor whose timers and clock the test holds.
+    fn timed(
+        client: CloudApiWhatsApp,
+    ) -> (
+        Processor,
+        Arc<MemorySessionStore>,
+        Arc<MemoryTimers>,
+        Arc<ManualClock>,
+    ) {
+        let sessions = Arc::new(MemorySessionStore::new());
+        let timers = Arc::new(MemoryTimers::new());
+        let clock = Arc::new(ManualClock::new(now()));
+        let processor = Processor::new(
+            sessions.clone(),
+            Arc::new(MemoryAttendanceQueue::new()),
+            Arc::new(client),
+            timers.clone(),
+            clock.clone(),
+            Arc::new(Config::embedded().unwrap()),
+        );
+        (processor, sessions, timers, clock)
+    }
+
+    /// "oi" whose greeting times out (the menu goes): returns the pieces to go on with.
+    async fn greeting_times_out() -> (
+        GraphStub,
+        Processor,
+        Arc<MemorySessionStore>,
+        Arc<MemoryTimers>,
+        Arc<ManualClock>,
+    ) {
         let graph = GraphStub::start().await;
         // The read receipt answers; the greeting's answer never comes in time.
         graph.delay_next([Duration::ZERO, Duration::from_millis(800)]);
@@ -343,7 +385,7 @@ mod processor {
             .with_retry(quick())
             .with_timeout(Duration::from_millis(300))
             .unwrap();
-        let (processor, sessions) = processor(client, Config::embedded().unwrap());
+        let (processor, sessions, timers, clock) = timed(client);
         assert_eq!(
             processor.handle(&oi("wamid.1")).await.unwrap(),
             Outcome::Applied { sent: 1 },
@@ -356,10 +398,29 @@ mod processor {
         );
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(sent_types(&graph), ["text", "interactive"], "one greeting");
+        (graph, processor, sessions, timers, clock)
+    }
+
+    /// Runs the timers due two minutes on.
+    async fn two_minutes_later(processor: &Processor, timers: &MemoryTimers, clock: &ManualClock) {
+        use atende_shared::ports::Clock;
+        clock.advance(chrono::Duration::minutes(2));
+        for event in timers.due(clock.now()) {
+            processor.handle(&event).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_that_timed_out_and_arrived_is_confirmed_by_its_status_not_resent() {
+        let (graph, processor, sessions, timers, clock) = greeting_times_out().await;
+        // The greeting carried its outbox entry as callback data; its status brings it back.
+        let greeting = &graph.requests()[1].body;
+        let reference = greeting["biz_opaque_callback_data"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(reference, "wamid.1#2");
         let customer = CustomerId::Phone("5511".into());
-        let record = sessions.load(&customer, now()).await.unwrap().unwrap();
-        assert_eq!(record.session.unconfirmed.len(), 1);
-        // The status webhook for the greeting arrives, under an id we never learned.
         let status = QueueEvent {
             id: "wamid.greeting:delivered".into(),
             customer: Some(customer.clone()),
@@ -369,6 +430,7 @@ mod processor {
                 status: DeliveryStatus::Delivered,
                 at: None,
                 errors: Vec::new(),
+                reference: Some(reference),
             }),
         };
         processor.handle(&status).await.unwrap();
@@ -378,5 +440,21 @@ mod processor {
             record.session.outbound.get("wamid.greeting"),
             Some(&DeliveryStatus::Delivered)
         );
+        two_minutes_later(&processor, &timers, &clock).await;
+        assert_eq!(sent_types(&graph), ["text", "interactive"], "not resent");
+    }
+
+    #[tokio::test]
+    async fn a_send_that_timed_out_and_never_arrived_goes_again_two_minutes_later() {
+        let (graph, processor, _, timers, clock) = greeting_times_out().await;
+        two_minutes_later(&processor, &timers, &clock).await;
+        let sent = graph.requests();
+        let texts: Vec<&str> = sent
+            .iter()
+            .filter(|r| r.body["type"] == "text")
+            .filter_map(|r| r.body["text"]["body"].as_str())
+            .collect();
+        assert_eq!(texts.len(), 2, "the greeting, sent again once");
+        assert_eq!(texts[0], texts[1]);
     }
 }

@@ -115,9 +115,9 @@ proptest! {
                             prop_assert!(open, "{:?} spoke outside the window", timer);
                             prop_assert!(message.check_limits().is_ok(), "{:?}", message);
                         }
-                        Command::CheckQueue { department } => {
+                        Command::CheckQueue { department, at } => {
                             let position = (i % 3 != 0).then_some(1 + i % 4);
-                            let (next, more) = step(session, Input::QueueChecked { department, position }, due, &config);
+                            let (next, more) = step(session, Input::QueueChecked { department, position, at: *at }, due, &config);
                             session = next;
                             for m in &more {
                                 if let Command::Send { message } = m {

@@ -551,10 +551,11 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
         Outcome::Applied { sent: 1 }
     );
     assert!(sent_texts(whatsapp).last().unwrap().contains("de 0 a 10"));
-    // The scheduler delivering the timer twice asks once.
+    // The scheduler delivering the timer twice asks once: the second finds it no longer
+    // pending and does nothing.
     assert_eq!(
         processor.handle(&due[0]).await.unwrap(),
-        Outcome::Duplicate { sent: 0 }
+        Outcome::Applied { sent: 0 }
     );
 }
 
@@ -687,6 +688,7 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
                 })
                 .into_iter()
                 .collect(),
+            reference: None,
         }),
     };
     for event in [
@@ -884,4 +886,124 @@ async fn business_metrics_count_what_happened_once() {
             Metric::RepliesOut,
         ]
     );
+}
+
+/// Records are not started with too little of the invocation left: they fail, in the batch's
+/// order, and come back; with time enough the same batch is processed.
+#[tokio::test]
+async fn records_are_not_started_too_close_to_the_deadline() {
+    let rig = rig();
+    let event = |customer, id, body| serde_json::to_string(&text(customer, id, body)).unwrap();
+    let batch = || {
+        fifo_batch(&[
+            ("5511", event("5511", "wamid.a1", "oi")),
+            ("5521", event("5521", "wamid.b1", "oi")),
+            ("5511", event("5511", "wamid.a2", "4")),
+        ])
+    };
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let response = edge::lambda::processor_until(&rig.processor, batch(), Some(soon)).await;
+    assert_eq!(failed_ids(&response), ["m0", "m1", "m2"]);
+    assert!(sent_texts(&rig.whatsapp).is_empty(), "nothing started");
+    let later = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let response = edge::lambda::processor_until(&rig.processor, batch(), Some(later)).await;
+    assert!(failed_ids(&response).is_empty());
+    let sent = sent_texts(&rig.whatsapp);
+    assert_eq!(sent.iter().filter(|s| s.starts_with("5511")).count(), 3);
+    assert_eq!(sent.iter().filter(|s| s.starts_with("5521")).count(), 2);
+}
+
+/// A scheduler that refuses everything.
+struct BrokenTimers;
+
+#[async_trait::async_trait]
+impl atende_shared::ports::Timers for BrokenTimers {
+    async fn schedule(
+        &self,
+        _: DateTime<Utc>,
+        _: &QueueEvent,
+    ) -> Result<(), atende_shared::ports::TimerError> {
+        Err(atende_shared::ports::TimerError::Unavailable(
+            "AccessDenied (injected)".into(),
+        ))
+    }
+}
+
+/// The replies never wait for the scheduler: a timer that cannot be set is forgotten (to be
+/// set again later) and the customer is answered.
+#[tokio::test]
+async fn a_broken_scheduler_does_not_hold_up_replies() {
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let sessions = Arc::new(MemorySessionStore::new());
+    let processor = Processor::new(
+        sessions.clone(),
+        Arc::new(MemoryAttendanceQueue::new()),
+        whatsapp.clone(),
+        Arc::new(BrokenTimers),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    assert_eq!(
+        processor
+            .handle(&text("5511", "wamid.1", "oi"))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 2 }
+    );
+    assert_eq!(sent_texts(&whatsapp).len(), 2);
+    let record = sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.session.timers.is_empty(),
+        "{:?}",
+        record.session.timers
+    );
+    assert!(record.outbox.is_empty());
+}
+
+/// WhatsApp often says a reply failed with 131047 (window closed) in a status webhook rather
+/// than when it was sent: the window is marked closed and the re-engagement template goes,
+/// once.
+#[tokio::test]
+async fn a_131047_in_a_status_gets_the_reengagement_template_once() {
+    use atende_shared::domain::{ApiError, DeliveryStatus, StatusUpdate};
+    let text_config = format!(
+        "{}\n[reengagement]\ntemplate = \"retomar_atendimento\"\n",
+        atende_shared::domain::config::EMBEDDED
+    );
+    let rig = rig_with(Config::from_toml(&text_config).unwrap(), None);
+    rig.processor
+        .handle(&text("5511", "wamid.1", "oi"))
+        .await
+        .unwrap();
+    let failed = |n: usize| QueueEvent {
+        id: format!("wamid.out{n}:failed"),
+        customer: Some(CustomerId::Phone("5511".into())),
+        business_number: Some("106540352242922".into()),
+        kind: EventKind::Status(StatusUpdate {
+            message_id: format!("wamid.out{n}"),
+            status: DeliveryStatus::Failed,
+            at: None,
+            errors: vec![ApiError {
+                code: Some(131047),
+                ..Default::default()
+            }],
+            reference: None,
+        }),
+    };
+    rig.processor.handle(&failed(1)).await.unwrap();
+    rig.processor.handle(&failed(2)).await.unwrap();
+    let sent = sent_texts(&rig.whatsapp);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[2], "5511: [template retomar_atendimento]");
+    let record = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.session.window_closed);
 }

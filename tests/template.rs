@@ -152,3 +152,40 @@ fn reference(value: &Value) -> Option<String> {
         other => other["Ref"].as_str().map(str::to_owned),
     }
 }
+
+/// The actions the DynamoDB adapters use, granted to the functions that use them: queueing
+/// and taking customers out of line are transactions of puts and deletes.
+#[test]
+fn the_processor_may_queue_and_unqueue_customers() {
+    let t = template();
+    let statements = props(&t, "ProcessorFunction")["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let on_attendance: Vec<String> = statements
+        .iter()
+        .filter(|s| {
+            matches!(&s["Resource"], Value::Tagged(tagged)
+                if tagged.tag == "GetAtt" && tagged.value.as_str() == Some("AttendanceTable.Arn"))
+        })
+        .flat_map(|s| match &s["Action"] {
+            Value::Sequence(actions) => actions
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(action) => vec![action.clone()],
+            _ => Vec::new(),
+        })
+        .collect();
+    for action in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    ] {
+        assert!(
+            on_attendance.iter().any(|a| a == action),
+            "{action} missing: {on_attendance:?}"
+        );
+    }
+}

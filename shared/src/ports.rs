@@ -105,12 +105,17 @@ pub enum WhatsAppError {
 pub enum Failure {
     /// Transient (131000, 131016, 1, 2, HTTP 5xx, no connection): try again.
     Retry,
-    /// Over a rate limit (130429 throughput, 131056 pair rate, HTTP 429): try again later,
-    /// backing off.
+    /// Over a rate limit (130429 throughput, 131056 pair rate, 4 app, 80007 account, 131048
+    /// spam rate, HTTP 429): try again later, backing off.
     Throttled,
+    /// The business account cannot send at all (190 expired token, 10 permission, 368
+    /// temporarily blocked, 131031 account locked): nothing will go out until someone fixes
+    /// it, so the event fails (to be retried, then replayed from the dead-letter queue)
+    /// instead of dropping the reply.
+    Account,
     /// The customer's 24-hour window is closed (131047): only a template may go.
     WindowClosed,
-    /// It can never succeed (131026 undeliverable, 100 bad parameter, 190 expired token,
+    /// It can never succeed for this message (131026 undeliverable, 100 bad parameter,
     /// 130403, 131050, any other 4xx): never retried.
     Permanent,
     /// It may have gone out: never sent again.
@@ -130,7 +135,8 @@ impl WhatsAppError {
     pub fn failure(&self) -> Failure {
         match self {
             Self::Api { status, code, .. } => match code {
-                Some(130429 | 131056) => Failure::Throttled,
+                Some(130429 | 131056 | 4 | 80007 | 131048) => Failure::Throttled,
+                Some(190 | 10 | 368 | 131031) => Failure::Account,
                 Some(131000 | 131016 | 1 | 2) => Failure::Retry,
                 Some(131047) => Failure::WindowClosed,
                 _ if *status == 429 => Failure::Throttled,

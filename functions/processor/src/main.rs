@@ -48,7 +48,10 @@ async fn main() -> Result<(), Error> {
     };
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(edge::lambda::processor(processor, event.payload).await)
+        let deadline = edge::lambda::deadline(event.context.deadline);
+        Ok::<_, Error>(
+            edge::lambda::processor_until(processor, event.payload, Some(deadline)).await,
+        )
     }))
     .await
 }

@@ -156,7 +156,10 @@ impl WhatsApp for CloudApiWhatsApp {
         to: &CustomerId,
         message: &Sendable,
     ) -> Result<SentMessage, WhatsAppError> {
-        let body = message_body(to, message.message());
+        let mut body = message_body(to, message.message());
+        if let Some(reference) = message.reference() {
+            body["biz_opaque_callback_data"] = json!(reference);
+        }
         let started = Instant::now();
         let mut attempt = 0;
         loop {

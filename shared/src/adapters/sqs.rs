@@ -199,6 +199,7 @@ mod tests {
                 status: DeliveryStatus::Read,
                 at: None,
                 errors: Vec::new(),
+                reference: None,
             }),
         }
     }

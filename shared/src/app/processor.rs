@@ -237,12 +237,28 @@ impl Processor {
             let Some(mut record) = self.sessions.load(customer, now).await? else {
                 return Ok(Outcome::Recorded);
             };
+            // Statuses only move forward, so one applied twice changes nothing: they are not
+            // remembered (the memory of applied events is kept for customer messages).
+            let was_closed = record.session.window_closed;
             if record.has_applied(&event.id) || !record.session.apply_status(status) {
                 return Ok(Outcome::Recorded);
             }
-            record.remember(&event.id);
             match self.sessions.save(&record, now).await {
-                Ok(_) => return Ok(Outcome::Recorded),
+                Ok(version) => {
+                    // A reply failed later with 131047 (the window had closed): the
+                    // re-engagement template goes, once, as when the send itself was refused.
+                    if !was_closed
+                        && record.session.window_closed
+                        && let Some(from) = &event.business_number
+                    {
+                        record.version = version;
+                        if self.send_reengagement(&mut record, from).await > 0 {
+                            // Best effort: only the template's delivery statuses depend on it.
+                            let _ = self.sessions.save(&record, now).await;
+                        }
+                    }
+                    return Ok(Outcome::Recorded);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -292,6 +308,7 @@ impl Processor {
             };
             let (session, commands) = engine::step(record.session, input, now, &self.config);
             record.session = session;
+            let decided = commands.len();
             record.outbox.extend(
                 commands
                     .into_iter()
@@ -302,7 +319,11 @@ impl Processor {
                         command,
                     }),
             );
-            record.remember(&event.id);
+            // A timer acts only if it is still the pending one, so applying it twice does
+            // nothing: only messages and closings use the memory of applied events.
+            if !matches!(incoming, Incoming::Timer(_)) {
+                record.remember(&event.id);
+            }
             // The outbox is claimed in the same write, unless another delivery holds it: then
             // that one sends these replies too, after its own.
             let mine = record
@@ -324,6 +345,10 @@ impl Processor {
                 Ok(_) => {
                     if matches!(incoming, Incoming::Message(_)) {
                         self.count(Metric::MessagesIn);
+                    }
+                    // Nothing of ours waits behind the holder: no need to come back.
+                    if decided == 0 {
+                        return Ok(Outcome::Applied { sent: 0 });
                     }
                     return Err(ProcessError::Busy);
                 }
@@ -351,7 +376,13 @@ impl Processor {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, ProcessError> {
         match &record.sending {
-            Some(lease) if lease.event == event => return Ok(true),
+            // Ours, with time left: no write. Ours but running out: renewed below.
+            Some(lease)
+                if lease.event == event
+                    && lease.until - now > chrono::Duration::seconds(SENDING_LEASE_SECONDS / 2) =>
+            {
+                return Ok(true);
+            }
             Some(lease) if !lease.allows(event, now) => return Err(ProcessError::Busy),
             _ => {}
         }
@@ -403,6 +434,7 @@ impl Processor {
                             Ok(())
                         }
                         Ok(message) => {
+                            let message = message.with_reference(&out.id);
                             match self.whatsapp.send(&out.from, &customer, &message).await {
                                 Ok(delivered) => {
                                     sent += 1;
@@ -427,16 +459,33 @@ impl Processor {
                                             Ok(())
                                         }
                                         Failure::Unknown => {
-                                            // A duplicate is worse than a late answer: not sent again. The
-                                            // status webhooks will say whether it arrived.
+                                            // A duplicate is worse than a late answer: not sent again now. A
+                                            // status webhook carrying its reference confirms it; unconfirmed
+                                            // after `resend_unconfirmed_minutes`, it goes again.
                                             tracing::warn!(
                                                 customer = %customer.masked(),
                                                 outgoing = %out.id,
                                                 error = %e,
-                                                "send outcome unknown; not resent, left to the status webhooks"
+                                                "send outcome unknown; waiting for its status before sending again"
                                             );
-                                            record.session.expect_unconfirmed(&out.id);
+                                            self.follow_up(
+                                                record,
+                                                &out,
+                                                Input::OutcomeUnknown {
+                                                    reference: &out.id,
+                                                    message: message.message(),
+                                                },
+                                            );
                                             Ok(())
+                                        }
+                                        Failure::Account => {
+                                            tracing::error!(
+                                                customer = %customer.masked(),
+                                                code = ?e.code(),
+                                                error = %e,
+                                                "the business account cannot send; the reply waits"
+                                            );
+                                            Err(e.into())
                                         }
                                         Failure::Retry | Failure::Throttled => Err(e.into()),
                                     }
@@ -471,12 +520,23 @@ impl Processor {
                             business_number: Some(out.from.clone()),
                             kind: EventKind::Timer(fired),
                         };
-                        self.timers
-                            .schedule(*at, &event)
-                            .await
-                            .map_err(ProcessError::from)
+                        // A timer is a nicety: the replies must not wait for the scheduler. A
+                        // timer that could not be set is forgotten, so the next step can set
+                        // it again.
+                        if let Err(e) = self.timers.schedule(*at, &event).await {
+                            tracing::error!(
+                                customer = %customer.masked(),
+                                timer = timer.as_str(),
+                                error = %e,
+                                "timer not set; carrying on without it"
+                            );
+                            if record.session.timers.get(timer) == Some(at) {
+                                record.session.timers.remove(timer);
+                            }
+                        }
+                        Ok(())
                     }
-                    Command::CheckQueue { department } => {
+                    Command::CheckQueue { department, at } => {
                         match self.attendance.position(department, &customer).await {
                             Ok(position) => {
                                 self.follow_up(
@@ -485,6 +545,7 @@ impl Processor {
                                     Input::QueueChecked {
                                         department,
                                         position,
+                                        at: *at,
                                     },
                                 );
                                 Ok(())
@@ -551,16 +612,25 @@ impl Processor {
     /// The first time, the configured re-engagement template goes instead (if any); the
     /// window counts as closed until they write. Returns how many messages went out.
     async fn reengage(&self, record: &mut SessionRecord, from: &str) -> usize {
-        let customer = record.session.customer.clone();
         let first = !record.session.window_closed;
         record.session.window_closed = true;
-        let template = match (&self.config.reengagement, first) {
-            (Some(t), true) => OutboundMessage::Template {
+        if !first {
+            tracing::warn!(customer = %record.session.customer.masked(), "window closed (131047); reply dropped");
+            return 0;
+        }
+        self.send_reengagement(record, from).await
+    }
+
+    /// Sends the configured re-engagement template, if any. Returns how many went out.
+    async fn send_reengagement(&self, record: &mut SessionRecord, from: &str) -> usize {
+        let customer = record.session.customer.clone();
+        let template = match &self.config.reengagement {
+            Some(t) => OutboundMessage::Template {
                 name: t.template.clone(),
                 language: t.language.clone(),
             },
-            _ => {
-                tracing::warn!(customer = %customer.masked(), "window closed (131047); reply dropped");
+            None => {
+                tracing::warn!(customer = %customer.masked(), "window closed (131047); no re-engagement template configured");
                 return 0;
             }
         };
@@ -728,11 +798,36 @@ impl Processor {
                     }
                     stored.outbox.retain(|o| !done.contains(&o.id));
                     stored.sending = (!stored.outbox.is_empty()).then(|| self.lease(holder, now));
+                    keep_what_was_learned(&record.session, &mut stored.session);
                     *record = stored;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ProcessError::Contended)
+    }
+}
+
+/// What sending taught us (the ids of messages sent, sends of unknown outcome, a closed
+/// window), carried from our record into a newer one adopted after a conflicting write.
+fn keep_what_was_learned(ours: &Session, newer: &mut Session) {
+    for (id, status) in &ours.outbound {
+        newer
+            .outbound
+            .entry(id.clone())
+            .or_insert_with(|| status.clone());
+    }
+    for unconfirmed in &ours.unconfirmed {
+        if !newer
+            .unconfirmed
+            .iter()
+            .any(|u| u.reference == unconfirmed.reference)
+        {
+            newer.unconfirmed.push_back(unconfirmed.clone());
+        }
+    }
+    // Unless the customer wrote since (which opens the window again).
+    if ours.window_closed && newer.last_inbound_at == ours.last_inbound_at {
+        newer.window_closed = true;
     }
 }

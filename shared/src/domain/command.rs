@@ -36,8 +36,11 @@ pub enum Command {
     /// with their messages). Setting the same timer twice delivers it once.
     SetTimer { timer: TimerKind, at: DateTime<Utc> },
     /// Look up the customer's place in a department's line; the shell answers with
-    /// `Input::QueueChecked`.
-    CheckQueue { department: String },
+    /// `Input::QueueChecked` for the time `at`.
+    CheckQueue {
+        department: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Command {
@@ -143,11 +146,23 @@ pub struct LimitError(pub String);
 /// A message checked against WhatsApp's limits: the only kind the `WhatsApp` port sends, so an
 /// invalid message cannot reach the Graph API. Made by `OutboundMessage::sendable`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sendable(OutboundMessage);
+pub struct Sendable(OutboundMessage, Option<String>);
 
 impl Sendable {
     pub fn message(&self) -> &OutboundMessage {
         &self.0
+    }
+
+    /// Tags the message with `reference` (at most 512 characters), which WhatsApp returns in
+    /// the message's status webhooks.
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        let reference: String = reference.into();
+        self.1 = Some(reference.chars().take(512).collect());
+        self
+    }
+
+    pub fn reference(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 }
 
@@ -167,7 +182,7 @@ impl OutboundMessage {
     /// The message, checked against WhatsApp's limits (`check_limits`).
     pub fn sendable(self) -> Result<Sendable, LimitError> {
         self.check_limits().map_err(LimitError)?;
-        Ok(Sendable(self))
+        Ok(Sendable(self, None))
     }
 
     /// Checks the message against WhatsApp's limits (see `config::limits`): what the Cloud API

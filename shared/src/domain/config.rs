@@ -207,6 +207,9 @@ pub struct TimersConfig {
     /// How often the place in line of a customer waiting for a person is looked up; they hear
     /// it when the line moved.
     pub queue_update_minutes: u32,
+    /// A message whose send timed out is sent again after this long unless a status webhook
+    /// confirmed it (0: never sent again).
+    pub resend_unconfirmed_minutes: u32,
 }
 
 impl Default for TimersConfig {
@@ -217,6 +220,7 @@ impl Default for TimersConfig {
             nps_delay_minutes: 2,
             open_now_notice: true,
             queue_update_minutes: 10,
+            resend_unconfirmed_minutes: 2,
         }
     }
 }
@@ -786,6 +790,10 @@ impl Config {
             ),
             ("timers.nps_delay_minutes", t.nps_delay_minutes),
             ("timers.queue_update_minutes", t.queue_update_minutes),
+            (
+                "timers.resend_unconfirmed_minutes",
+                t.resend_unconfirmed_minutes,
+            ),
         ] {
             if minutes >= DAY_MINUTES {
                 return invalid(

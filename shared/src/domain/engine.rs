@@ -36,10 +36,18 @@ pub enum Input<'a> {
     /// A timer set with `Command::SetTimer` went off.
     Timer(TimerFired),
     /// The shell looked up the customer's place in line (`Command::CheckQueue`); `None` when
-    /// they no longer wait there (an agent took them).
+    /// they no longer wait there (an agent took them). `at` is the time the check stands for
+    /// (the timer's due time when it came early).
     QueueChecked {
         department: &'a str,
         position: Option<usize>,
+        at: DateTime<Utc>,
+    },
+    /// The shell sent `message` (from the outbox entry `reference`) and got no answer: it may
+    /// or may not have arrived.
+    OutcomeUnknown {
+        reference: &'a str,
+        message: &'a OutboundMessage,
     },
 }
 
@@ -73,7 +81,7 @@ fn react(
             if waits_for_customer(&session.state)
                 && let Some(due) = inactivity_due(&session, config)
             {
-                arm(&mut session, &mut commands, TimerKind::Inactivity, due);
+                arm(&mut session, &mut commands, TimerKind::Inactivity, due, now);
             }
             (session, commands)
         }
@@ -81,7 +89,28 @@ fn react(
         Input::QueueChecked {
             department,
             position,
-        } => on_queue_checked(session, department, position, now, config),
+            at,
+        } => on_queue_checked(session, department, position, now.max(at), config),
+        Input::OutcomeUnknown { reference, message } => {
+            let mut session = session;
+            let mut commands = Vec::new();
+            session.expect_unconfirmed(crate::domain::session::Unconfirmed {
+                reference: reference.to_owned(),
+                message: message.clone(),
+                at: now,
+            });
+            let minutes = config.timers.resend_unconfirmed_minutes;
+            if minutes > 0 {
+                arm(
+                    &mut session,
+                    &mut commands,
+                    TimerKind::Unconfirmed,
+                    now + Duration::minutes(minutes.into()),
+                    now,
+                );
+            }
+            (session, commands)
+        }
         Input::Queued {
             department,
             position,
@@ -194,6 +223,7 @@ fn on_closed(mut session: Session, now: DateTime<Utc>, config: &Config) -> (Sess
             &mut out.commands,
             TimerKind::Nps,
             now + Duration::minutes(delay.into()),
+            now,
         );
     }
     (session, out.commands)
@@ -229,12 +259,23 @@ fn inactivity_due(session: &Session, config: &Config) -> Option<DateTime<Utc>> {
     Some(session.last_inbound_at + Duration::minutes(minutes.into()))
 }
 
-/// Sets a timer unless one of its kind already goes off no later (that one re-arms if needed).
-fn arm(session: &mut Session, commands: &mut Vec<Command>, timer: TimerKind, at: DateTime<Utc>) {
+/// How late a pending timer may be before it counts as lost (it never came, or its event
+/// failed for good) and a new one is set.
+const LOST_TIMER: Duration = Duration::minutes(5);
+
+/// Sets a timer unless one of its kind already goes off no later (that one re-arms if needed)
+/// and is not lost.
+fn arm(
+    session: &mut Session,
+    commands: &mut Vec<Command>,
+    timer: TimerKind,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
     if session
         .timers
         .get(&timer)
-        .is_some_and(|pending| *pending <= at)
+        .is_some_and(|pending| *pending <= at && *pending + LOST_TIMER > now)
     {
         return;
     }
@@ -271,7 +312,13 @@ fn on_timer(
             };
             if at < due {
                 // The customer wrote since: wait for the new silence.
-                arm(&mut session, &mut out.commands, TimerKind::Inactivity, due);
+                arm(
+                    &mut session,
+                    &mut out.commands,
+                    TimerKind::Inactivity,
+                    due,
+                    now,
+                );
             } else if session.followed_up || config.timers.inactivity_follow_up_minutes == 0 {
                 session.followed_up = false;
                 session.bot_attempts = 0;
@@ -287,7 +334,13 @@ fn on_timer(
                     OutboundMessage::text(&config.texts.inactivity_follow_up),
                 );
                 if let Some(next) = inactivity_due(&session, config) {
-                    arm(&mut session, &mut out.commands, TimerKind::Inactivity, next);
+                    arm(
+                        &mut session,
+                        &mut out.commands,
+                        TimerKind::Inactivity,
+                        next,
+                        now,
+                    );
                 }
             }
         }
@@ -314,7 +367,18 @@ fn on_timer(
             if let State::Human { department, .. } = &session.state {
                 out.commands.push(Command::CheckQueue {
                     department: department.clone(),
+                    at,
                 });
+            }
+        }
+        TimerKind::Unconfirmed => {
+            // No status webhook confirmed these since their sends timed out: they did not
+            // arrive, so they go again, in their order — unless the customer wrote since:
+            // the conversation moved on without them.
+            for unconfirmed in std::mem::take(&mut session.unconfirmed) {
+                if unconfirmed.at >= session.last_inbound_at {
+                    out.send(&mut session, unconfirmed.message);
+                }
             }
         }
     }
@@ -363,6 +427,7 @@ fn on_queue_checked(
             &mut out.commands,
             TimerKind::QueueUpdate,
             opening,
+            now,
         );
     }
     (session, out.commands)
@@ -395,6 +460,7 @@ fn arm_queue_update(
             commands,
             TimerKind::QueueUpdate,
             now + Duration::minutes(minutes.into()),
+            now,
         );
     }
 }
@@ -509,7 +575,13 @@ fn on_message(
                 && let Some(opening) = config.hours.as_ref().and_then(|h| h.next_opening(now))
                 && opening < session.expires_at()
             {
-                arm(&mut session, &mut out.commands, TimerKind::OpenNow, opening);
+                arm(
+                    &mut session,
+                    &mut out.commands,
+                    TimerKind::OpenNow,
+                    opening,
+                    now,
+                );
             }
         }
         if !triggered {
@@ -1209,6 +1281,82 @@ mod tests {
 
     fn at(h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, h, 0, 0).unwrap()
+    }
+
+    fn timers_set(commands: &[Command]) -> Vec<(TimerKind, DateTime<Utc>)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::SetTimer { timer, at } => Some((*timer, *at)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A queue update delivered a little before the opening it was set for acts as at the
+    /// opening: the next one is set ten minutes on, not again for the same instant (which
+    /// would be deduplicated and never come).
+    #[test]
+    fn an_early_queue_update_acts_as_at_its_due_time() {
+        let config = config();
+        // Tuesday 8:00 in São Paulo: the opening.
+        let opening = Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap();
+        let mut s = Session::new(
+            CustomerId::Phone("5511".into()),
+            opening - Duration::hours(2),
+        );
+        s.state = State::Human {
+            department: "suporte".into(),
+            since: opening - Duration::hours(2),
+            told_position: Some(2),
+        };
+        s.timers.insert(TimerKind::QueueUpdate, opening);
+        let early = opening - Duration::seconds(30);
+        let fired = TimerFired {
+            timer: TimerKind::QueueUpdate,
+            due: opening,
+        };
+        let (s, commands) = step(s, Input::Timer(fired), early, &config);
+        let Some(Command::CheckQueue { department, at }) = commands.first().cloned() else {
+            panic!("{commands:?}");
+        };
+        assert_eq!(at, opening);
+        let (s, commands) = step(
+            s,
+            Input::QueueChecked {
+                department: &department,
+                position: Some(1),
+                at,
+            },
+            early,
+            &config,
+        );
+        assert!(commands.iter().any(|c| matches!(c, Command::Send { .. })));
+        assert_eq!(
+            timers_set(&commands),
+            [(TimerKind::QueueUpdate, opening + Duration::minutes(10))]
+        );
+        assert_eq!(
+            s.timers[&TimerKind::QueueUpdate],
+            opening + Duration::minutes(10)
+        );
+    }
+
+    /// A pending timer long past its time never came: the next step sets a new one instead of
+    /// waiting for it forever.
+    #[test]
+    fn a_lost_timer_is_set_again() {
+        let config = config();
+        let mut s = Session::new(CustomerId::Phone("5511".into()), at(12));
+        s.state = State::MainMenu;
+        s.timers
+            .insert(TimerKind::Inactivity, at(12) + Duration::minutes(10));
+        let later = at(13);
+        let (_, commands) = step(s, Input::Message(&text("wamid.9", "menu")), later, &config);
+        assert_eq!(
+            timers_set(&commands),
+            [(TimerKind::Inactivity, later + Duration::minutes(10))]
+        );
     }
 
     #[test]

@@ -200,6 +200,10 @@ pub struct StatusUpdate {
     pub at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ApiError>,
+    /// What we attached to the message when sending it (`biz_opaque_callback_data`): the
+    /// outbox entry it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// An error object as Meta reports it (`code`, `title`, `message`, `error_data.details`).

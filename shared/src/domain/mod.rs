@@ -22,5 +22,5 @@ pub use event::{
     ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
     StatusUpdate,
 };
-pub use session::{Lease, Outgoing, Party, Session, SessionRecord, State, Turn};
+pub use session::{Lease, Outgoing, Party, Session, SessionRecord, State, Turn, Unconfirmed};
 pub use timer::{TimerFired, TimerKind};

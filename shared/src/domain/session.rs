@@ -143,10 +143,11 @@ pub struct Session {
     /// not match is stale and does nothing.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub timers: std::collections::BTreeMap<crate::domain::timer::TimerKind, DateTime<Utc>>,
-    /// Outbox entries whose send timed out: they may have reached the customer. The next
-    /// status webhook about a message we do not know claims the oldest.
+    /// Messages whose send timed out: they may have reached the customer. A status webhook
+    /// carrying one's reference confirms it; those still unconfirmed when the `Unconfirmed`
+    /// timer goes off are sent again.
     #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
-    pub unconfirmed: std::collections::VecDeque<String>,
+    pub unconfirmed: std::collections::VecDeque<Unconfirmed>,
     /// The inactivity follow-up went out since the customer last wrote.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub followed_up: bool,
@@ -202,38 +203,44 @@ impl Session {
             S::Failed => Some(4),
             S::Other(_) => None,
         };
-        if update.status == S::Failed && update.errors.iter().any(|e| e.code == Some(131047)) {
+        let mut changed = false;
+        if update.status == S::Failed
+            && update.errors.iter().any(|e| e.code == Some(131047))
+            && !self.window_closed
+        {
             self.window_closed = true;
+            changed = true;
         }
         let Some(new) = rank(&update.status) else {
-            return false;
+            return changed;
         };
-        if !self.outbound.contains_key(&update.message_id) {
-            // A status for a message we never learned the id of: the send that timed out did
-            // go out. Reconciled with the oldest unknown outcome.
-            let Some(outgoing) = self.unconfirmed.pop_front() else {
-                return false;
-            };
-            let _ = outgoing;
+        // A status for a send that timed out: it did reach WhatsApp.
+        if let Some(reference) = &update.reference
+            && let Some(i) = self
+                .unconfirmed
+                .iter()
+                .position(|u| &u.reference == reference)
+        {
+            self.unconfirmed.remove(i);
             self.track_sent(&update.message_id);
+            changed = true;
         }
         let Some(current) = self.outbound.get_mut(&update.message_id) else {
-            return false;
+            return changed;
         };
         if rank(current).is_some_and(|old| old >= new) {
-            return false;
+            return changed;
         }
         *current = update.status.clone();
         true
     }
 
-    /// Records a send whose outcome is unknown (`outgoing` names the outbox entry), keeping
-    /// the last ten.
-    pub fn expect_unconfirmed(&mut self, outgoing: &str) {
+    /// Records a send whose outcome is unknown, keeping the last ten.
+    pub fn expect_unconfirmed(&mut self, unconfirmed: Unconfirmed) {
         if self.unconfirmed.len() >= 10 {
             self.unconfirmed.pop_front();
         }
-        self.unconfirmed.push_back(outgoing.to_owned());
+        self.unconfirmed.push_back(unconfirmed);
     }
 
     /// Records a line of conversation, forgetting the oldest beyond `HISTORY_TURNS`.
@@ -256,6 +263,16 @@ impl Session {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at()
     }
+}
+
+/// A message whose send timed out, kept to be sent again unless WhatsApp confirms it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unconfirmed {
+    /// The outbox entry it came from, sent along as `biz_opaque_callback_data`.
+    pub reference: String,
+    pub message: crate::domain::command::OutboundMessage,
+    /// When its send timed out.
+    pub at: DateTime<Utc>,
 }
 
 /// A session as stored: the conversation plus the processor's bookkeeping for exactly-once
@@ -348,6 +365,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            reference: None,
         }
     }
 

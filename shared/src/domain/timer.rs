@@ -21,6 +21,8 @@ pub enum TimerKind {
     OpenNow,
     /// A customer waits for a person: their place in line, again.
     QueueUpdate,
+    /// Sends that timed out and were not confirmed since: sent again.
+    Unconfirmed,
 }
 
 impl TimerKind {
@@ -30,6 +32,7 @@ impl TimerKind {
             Self::Nps => "nps",
             Self::OpenNow => "open_now",
             Self::QueueUpdate => "queue_update",
+            Self::Unconfirmed => "unconfirmed",
         }
     }
 }

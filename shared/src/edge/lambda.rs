@@ -42,31 +42,67 @@ pub async fn webhook(
 /// customers' records go on, so a poison message delays nobody else and only it reaches the
 /// dead-letter queue. A FIFO record without its group id fails the rest of the batch (the safe
 /// side). On a standard queue only the failed records are retried.
+///
+/// Customers are independent, so each group's records run in order while the groups run
+/// side by side; a record is not started with less than `MIN_TIME_PER_RECORD` left before
+/// `deadline` (the invocation's), and fails instead, to come back — rather than the function
+/// being stopped mid-record with the whole batch.
 pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    let mut failed_groups: Vec<&str> = Vec::new();
-    let mut fail_the_rest = false;
+    processor_until(processor, event, None).await
+}
+
+/// What one record may take at worst: the assistant's budget (15 s) and a reply or two.
+pub const MIN_TIME_PER_RECORD: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The invocation's deadline (Lambda gives it in milliseconds since the epoch) as an instant.
+pub fn deadline(epoch_millis: u64) -> tokio::time::Instant {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    tokio::time::Instant::now() + std::time::Duration::from_millis(epoch_millis.saturating_sub(now))
+}
+
+/// `processor`, stopping short of `deadline`.
+pub async fn processor_until(
+    processor: &Processor,
+    event: SqsEvent,
+    deadline: Option<tokio::time::Instant>,
+) -> SqsBatchResponse {
+    let fifo = event.records.first().is_some_and(is_fifo);
+    let grouped = fifo
+        && event
+            .records
+            .iter()
+            .all(|r| r.attributes.contains_key("MessageGroupId"));
+    // In arrival order: groups (customers) when they are known, else one line of records.
+    let mut lines: Vec<(Option<&str>, Vec<&SqsMessage>)> = Vec::new();
     for record in &event.records {
-        let id = record.message_id.clone().unwrap_or_default();
         let group = record.attributes.get("MessageGroupId").map(String::as_str);
-        if fail_the_rest || group.is_some_and(|g| failed_groups.contains(&g)) {
-            failures.push(id);
-            continue;
-        }
-        if let Err(reason) = process_record(processor, record).await {
-            tracing::error!(sqs_message_id = %id, %reason, "record failed; it will be retried");
-            failures.push(id);
-            if is_fifo(record) {
-                match group {
-                    Some(g) => failed_groups.push(g),
-                    None => fail_the_rest = true,
-                }
-            }
+        let line = if grouped {
+            lines.iter().position(|(g, _)| *g == group)
+        } else {
+            (!lines.is_empty()).then_some(0)
+        };
+        match line {
+            Some(i) => lines[i].1.push(record),
+            None => lines.push((group, vec![record])),
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures
+    let runs = lines
+        .iter()
+        .map(|(_, records)| run_line(processor, records, fifo, deadline));
+    let failed: Vec<String> = futures_util::future::join_all(runs)
+        .await
         .into_iter()
+        .flatten()
+        .collect();
+    // Reported in the batch's order.
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .filter(|id| failed.contains(id))
         .map(|id| {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
@@ -74,6 +110,40 @@ pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchRespon
         })
         .collect();
     response
+}
+
+/// Runs one line of records in order; returns the ids of those that failed or were not
+/// started. On a FIFO queue the first failure fails the rest of the line.
+async fn run_line(
+    processor: &Processor,
+    records: &[&SqsMessage],
+    fifo: bool,
+    deadline: Option<tokio::time::Instant>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut skip = false;
+    for record in records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if skip {
+            failures.push(id);
+            continue;
+        }
+        let late = deadline.is_some_and(|d| {
+            d.saturating_duration_since(tokio::time::Instant::now()) < MIN_TIME_PER_RECORD
+        });
+        if late {
+            tracing::warn!(sqs_message_id = %id, "too little time left in this invocation; the record comes back");
+            failures.push(id);
+            skip = fifo;
+            continue;
+        }
+        if let Err(reason) = process_record(processor, record).await {
+            tracing::error!(sqs_message_id = %id, %reason, "record failed; it will be retried");
+            failures.push(id);
+            skip = fifo;
+        }
+    }
+    failures
 }
 
 async fn process_record(processor: &Processor, record: &SqsMessage) -> Result<(), String> {

@@ -200,6 +200,8 @@ struct RawStatus {
     recipient_user_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::vec")]
     errors: Vec<Lenient<RawError>>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    biz_opaque_callback_data: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -437,13 +439,14 @@ fn content_of(m: RawMessage) -> MessageContent {
 
 fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent {
     let s = element::<RawStatus>(raw);
-    let (status, message_id, customer, at, errors) = match s {
+    let (status, message_id, customer, at, errors, reference) = match s {
         Some(s) => (
             DeliveryStatus::parse(s.status.as_deref().unwrap_or("unknown")),
             s.id.unwrap_or_default(),
             CustomerId::from_parts(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
             parse_timestamp(s.timestamp.as_deref()),
             api_errors(s.errors),
+            s.biz_opaque_callback_data,
         ),
         None => (
             DeliveryStatus::parse("unknown"),
@@ -451,6 +454,7 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
             None,
             None,
             Vec::new(),
+            None,
         ),
     };
     let id = if message_id.is_empty() {
@@ -467,6 +471,7 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
             status,
             at,
             errors,
+            reference,
         }),
     }
 }
