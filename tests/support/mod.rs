@@ -22,6 +22,14 @@ pub fn sign(body: &[u8]) -> String {
     atende_shared::webhook::signature::sign(APP_SECRET.as_bytes(), body)
 }
 
+/// Serves `app` on a free loopback port, in the background; returns its address.
+async fn serve_on_loopback(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
 /// One request the Graph stub received.
 #[derive(Clone, Debug)]
 pub struct GraphRequest {
@@ -63,9 +71,7 @@ impl GraphStub {
         let app = Router::new()
             .route("/{phone_number_id}/messages", post(messages))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = serve_on_loopback(app).await;
         Self {
             base_url: format!("http://{addr}"),
             state,
@@ -200,9 +206,7 @@ impl AnthropicStub {
         let app = Router::new()
             .route("/v1/messages", post(anthropic_messages))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = serve_on_loopback(app).await;
         Self {
             base_url: format!("http://{addr}"),
             state,
@@ -292,9 +296,7 @@ impl HookStub {
         let app = Router::new()
             .route("/hook", post(hook))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}/hook"),
             state,
