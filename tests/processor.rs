@@ -913,55 +913,79 @@ async fn records_are_not_started_too_close_to_the_deadline() {
     assert_eq!(sent.iter().filter(|s| s.starts_with("5521")).count(), 2);
 }
 
-/// A scheduler that refuses everything.
-struct BrokenTimers;
+/// A scheduler that refuses the first `refusals` timers, then works like the memory one.
+struct FlakyTimers {
+    refusals: std::sync::atomic::AtomicUsize,
+    inner: MemoryTimers,
+}
 
 #[async_trait::async_trait]
-impl atende_shared::ports::Timers for BrokenTimers {
+impl atende_shared::ports::Timers for FlakyTimers {
     async fn schedule(
         &self,
-        _: DateTime<Utc>,
-        _: &QueueEvent,
+        at: DateTime<Utc>,
+        event: &QueueEvent,
     ) -> Result<(), atende_shared::ports::TimerError> {
-        Err(atende_shared::ports::TimerError::Unavailable(
-            "AccessDenied (injected)".into(),
-        ))
+        let refuse = self
+            .refusals
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if refuse {
+            return Err(atende_shared::ports::TimerError::Unavailable(
+                "ThrottlingException (injected)".into(),
+            ));
+        }
+        self.inner.schedule(at, event).await
     }
 }
 
-/// The replies never wait for the scheduler: a timer that cannot be set is forgotten (to be
-/// set again later) and the customer is answered.
+/// The replies never wait for the scheduler: they go out, and a timer it refused waits in the
+/// outbox; the event fails so that, when it comes back, only the timer is set.
 #[tokio::test]
-async fn a_broken_scheduler_does_not_hold_up_replies() {
+async fn a_refused_timer_does_not_hold_up_replies_and_is_set_on_the_return() {
     let whatsapp = Arc::new(MemoryWhatsApp::new());
     let sessions = Arc::new(MemorySessionStore::new());
+    let timers = Arc::new(FlakyTimers {
+        refusals: 1.into(),
+        inner: MemoryTimers::new(),
+    });
     let processor = Processor::new(
         sessions.clone(),
         Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
-        Arc::new(BrokenTimers),
+        timers.clone(),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
     );
-    assert_eq!(
-        processor
-            .handle(&text("5511", "wamid.1", "oi"))
-            .await
-            .unwrap(),
-        Outcome::Applied { sent: 2 }
+    let oi = text("5511", "wamid.1", "oi");
+    let first = processor.handle(&oi).await;
+    assert!(
+        matches!(first, Err(atende_shared::app::ProcessError::Timers(_))),
+        "{first:?}"
     );
-    assert_eq!(sent_texts(&whatsapp).len(), 2);
+    assert_eq!(sent_texts(&whatsapp).len(), 2, "greeting and menu went out");
+    assert!(timers.inner.pending().is_empty());
+    assert_eq!(
+        processor.handle(&oi).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+    assert_eq!(sent_texts(&whatsapp).len(), 2, "nothing sent again");
+    assert_eq!(
+        timers.inner.pending().len(),
+        1,
+        "the inactivity timer is set"
+    );
     let record = sessions
         .load(&CustomerId::Phone("5511".into()), now())
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        record.session.timers.is_empty(),
-        "{:?}",
-        record.session.timers
-    );
     assert!(record.outbox.is_empty());
+    assert_eq!(record.sending, None);
 }
 
 /// WhatsApp often says a reply failed with 131047 (window closed) in a status webhook rather

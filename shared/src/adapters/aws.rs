@@ -35,8 +35,8 @@ pub mod resources {
     pub const SESSIONS_TTL_ATTRIBUTE: &str = "expires_at";
     /// The attendance table's partition and sort keys.
     pub const ATTENDANCE_KEYS: [&str; 2] = ["department", "sk"];
-    /// The event queue's visibility timeout: 6 × the processor's 30-second timeout.
-    pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 180;
+    /// The event queue's visibility timeout: 6 × the processor's 60-second timeout.
+    pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 360;
     /// Receives before an event goes to the dead-letter queue.
     pub const MAX_RECEIVE_COUNT: u32 = 5;
 

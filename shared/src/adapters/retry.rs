@@ -26,7 +26,7 @@ pub enum Wait {
 }
 
 impl Default for RetryPolicy {
-    /// Fits the processor's 30-second timeout with room for the rest of its work.
+    /// Fits a record's share of the processor's time with room for the rest of its work.
     fn default() -> Self {
         Self {
             base: Duration::from_millis(500),

@@ -27,10 +27,10 @@ use std::sync::Arc;
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
 const MAX_CONFLICTS: usize = 5;
 
-/// How long a delivery holds a customer's outbox: longer than the processor's 30-second
-/// timeout (a live delivery is never overtaken), shorter than the queue's 180-second
+/// How long a delivery holds a customer's outbox: longer than the processor's 60-second
+/// timeout (a live delivery is never overtaken), shorter than the queue's 360-second
 /// visibility timeout (a delivery that died is taken over when its event comes back).
-pub const SENDING_LEASE_SECONDS: i64 = 60;
+pub const SENDING_LEASE_SECONDS: i64 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -408,6 +408,7 @@ impl Processor {
         let mut done: Vec<String> = Vec::new();
         let mut sent = 0;
         let mut dirty = false;
+        let mut deferred: Vec<(Outgoing, TimerError)> = Vec::new();
         loop {
             while let Some(out) = record.outbox.front().cloned() {
                 if done.contains(&out.id) {
@@ -520,19 +521,17 @@ impl Processor {
                             business_number: Some(out.from.clone()),
                             kind: EventKind::Timer(fired),
                         };
-                        // A timer is a nicety: the replies must not wait for the scheduler. A
-                        // timer that could not be set is forgotten, so the next step can set
-                        // it again.
+                        // The replies do not wait for the scheduler: a timer that could not be
+                        // set is put back once the rest is done, and the event fails so that
+                        // it is set when the event comes back.
                         if let Err(e) = self.timers.schedule(*at, &event).await {
                             tracing::error!(
                                 customer = %customer.masked(),
                                 timer = timer.as_str(),
                                 error = %e,
-                                "timer not set; carrying on without it"
+                                "timer not set yet; it will be tried again"
                             );
-                            if record.session.timers.get(timer) == Some(at) {
-                                record.session.timers.remove(timer);
-                            }
+                            deferred.push((out.clone(), e));
                         }
                         Ok(())
                     }
@@ -592,13 +591,22 @@ impl Processor {
                     dirty = false;
                 }
             }
-            // The outbox is empty: let go of it, however the last step ended.
+            // Timers the scheduler refused wait in the outbox for the event's return.
+            let failed_timer = deferred.last().map(|(_, e)| e.to_string());
+            for (out, _) in deferred.drain(..) {
+                record.outbox.push_back(out);
+                dirty = true;
+            }
+            // The outbox is done for now: let go of it, however the last step ended.
             if record.sending.take().is_some() {
                 dirty = true;
             }
             if dirty {
                 self.save_progress(record, &done, holder).await?;
                 dirty = false;
+            }
+            if let Some(reason) = failed_timer {
+                return Err(ProcessError::Timers(TimerError::Unavailable(reason)));
             }
             // A delivery that found us sending may have queued its replies behind ours while
             // we saved: they are ours to send too.
@@ -798,7 +806,7 @@ impl Processor {
                     }
                     stored.outbox.retain(|o| !done.contains(&o.id));
                     stored.sending = (!stored.outbox.is_empty()).then(|| self.lease(holder, now));
-                    keep_what_was_learned(&record.session, &mut stored.session);
+                    keep_what_was_learned(&record.session, &mut stored.session, done);
                     *record = stored;
                 }
                 Err(e) => return Err(e.into()),
@@ -808,16 +816,21 @@ impl Processor {
     }
 }
 
-/// What sending taught us (the ids of messages sent, sends of unknown outcome, a closed
-/// window), carried from our record into a newer one adopted after a conflicting write.
-fn keep_what_was_learned(ours: &Session, newer: &mut Session) {
+/// What sending taught us (the ids of messages sent, sends of unknown outcome in this flush —
+/// `done` — and a closed window), carried from our record into a newer one adopted after a
+/// conflicting write.
+fn keep_what_was_learned(ours: &Session, newer: &mut Session, done: &[String]) {
     for (id, status) in &ours.outbound {
         newer
             .outbound
             .entry(id.clone())
             .or_insert_with(|| status.clone());
     }
-    for unconfirmed in &ours.unconfirmed {
+    for unconfirmed in ours
+        .unconfirmed
+        .iter()
+        .filter(|u| done.contains(&u.reference))
+    {
         if !newer
             .unconfirmed
             .iter()

@@ -94,10 +94,12 @@ fn react(
         Input::OutcomeUnknown { reference, message } => {
             let mut session = session;
             let mut commands = Vec::new();
+            let state = session.state.name().to_owned();
             session.expect_unconfirmed(crate::domain::session::Unconfirmed {
                 reference: reference.to_owned(),
                 message: message.clone(),
                 at: now,
+                state,
             });
             let minutes = config.timers.resend_unconfirmed_minutes;
             if minutes > 0 {
@@ -372,13 +374,30 @@ fn on_timer(
             }
         }
         TimerKind::Unconfirmed => {
-            // No status webhook confirmed these since their sends timed out: they did not
-            // arrive, so they go again, in their order — unless the customer wrote since:
-            // the conversation moved on without them.
-            for unconfirmed in std::mem::take(&mut session.unconfirmed) {
-                if unconfirmed.at >= session.last_inbound_at {
+            // No status webhook confirmed these in the time given since their sends timed
+            // out: they did not arrive, so they go again, in their order — unless the
+            // conversation moved on without them (the customer wrote, or it is elsewhere now).
+            // Those that timed out more recently get their full wait.
+            let wait = Duration::minutes(config.timers.resend_unconfirmed_minutes.into());
+            let state = session.state.name();
+            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut session.unconfirmed)
+                .into_iter()
+                .partition(|u| u.at + wait <= at);
+            for unconfirmed in due {
+                if unconfirmed.at >= session.last_inbound_at && unconfirmed.state == state {
                     out.send(&mut session, unconfirmed.message);
                 }
+            }
+            if let Some(first) = waiting.first() {
+                let next = first.at + wait;
+                session.unconfirmed = waiting.into();
+                arm(
+                    &mut session,
+                    &mut out.commands,
+                    TimerKind::Unconfirmed,
+                    next,
+                    now,
+                );
             }
         }
     }
@@ -1357,6 +1376,67 @@ mod tests {
             timers_set(&commands),
             [(TimerKind::Inactivity, later + Duration::minutes(10))]
         );
+    }
+
+    fn sends(commands: &[Command]) -> usize {
+        commands
+            .iter()
+            .filter(|c| matches!(c, Command::Send { .. }))
+            .count()
+    }
+
+    /// Sends whose outcome is unknown go again only after their own full wait, and only if
+    /// the conversation is still where it was.
+    #[test]
+    fn unconfirmed_sends_go_again_after_their_own_wait_if_nothing_moved() {
+        let config = config();
+        let t = at(12);
+        let mut s = Session::new(CustomerId::Phone("5511".into()), t - Duration::minutes(1));
+        s.state = State::MainMenu;
+        let greeting = OutboundMessage::text("Olá!");
+        let menu = OutboundMessage::text("Menu");
+        let (s, first) = step(
+            s,
+            Input::OutcomeUnknown {
+                reference: "wamid.1#2",
+                message: &greeting,
+            },
+            t,
+            &config,
+        );
+        assert_eq!(
+            timers_set(&first),
+            [(TimerKind::Unconfirmed, t + Duration::minutes(2))]
+        );
+        let almost = t + Duration::seconds(118);
+        let (s, second) = step(
+            s,
+            Input::OutcomeUnknown {
+                reference: "wamid.1#3",
+                message: &menu,
+            },
+            almost,
+            &config,
+        );
+        assert!(timers_set(&second).is_empty(), "one timer for both");
+        let fired = TimerFired {
+            timer: TimerKind::Unconfirmed,
+            due: t + Duration::minutes(2),
+        };
+        let (s, commands) = step(s, Input::Timer(fired), fired.due, &config);
+        assert_eq!(sends(&commands), 1, "only the greeting's wait is over");
+        let next = almost + Duration::minutes(2);
+        assert_eq!(timers_set(&commands), [(TimerKind::Unconfirmed, next)]);
+        // Meanwhile the conversation moved elsewhere: the menu is not sent again.
+        let mut s = s;
+        s.state = State::Nps;
+        let fired = TimerFired {
+            timer: TimerKind::Unconfirmed,
+            due: next,
+        };
+        let (s, commands) = step(s, Input::Timer(fired), next, &config);
+        assert_eq!(sends(&commands), 0);
+        assert!(s.unconfirmed.is_empty());
     }
 
     #[test]

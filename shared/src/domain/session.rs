@@ -204,8 +204,11 @@ impl Session {
             S::Other(_) => None,
         };
         let mut changed = false;
+        // A refusal of a message sent before the customer's last message says nothing about
+        // the window that message opened.
         if update.status == S::Failed
             && update.errors.iter().any(|e| e.code == Some(131047))
+            && update.at.is_none_or(|at| at >= self.last_inbound_at)
             && !self.window_closed
         {
             self.window_closed = true;
@@ -273,6 +276,8 @@ pub struct Unconfirmed {
     pub message: crate::domain::command::OutboundMessage,
     /// When its send timed out.
     pub at: DateTime<Utc>,
+    /// Where the conversation was then (`State::name`): resent only if it is still there.
+    pub state: String,
 }
 
 /// A session as stored: the conversation plus the processor's bookkeeping for exactly-once
@@ -397,6 +402,23 @@ mod tests {
         assert!(!session.apply_status(&update(S::Read, None)), "not ours");
         session.track_sent("wamid.out");
         assert!(session.apply_status(&update(S::Failed, Some(131047))));
+        assert!(session.window_closed);
+    }
+
+    /// A refusal (131047) of a message sent before the customer last wrote says nothing of the
+    /// window that message opened.
+    #[test]
+    fn a_late_131047_does_not_close_a_window_the_customer_reopened() {
+        let wrote = Utc::now();
+        let mut session = Session::new(CustomerId::Phone("5511".into()), wrote);
+        session.track_sent("wamid.out");
+        let mut late = update(S::Failed, Some(131047));
+        late.at = Some(wrote - chrono::Duration::minutes(1));
+        session.apply_status(&late);
+        assert!(!session.window_closed);
+        let mut current = update(S::Failed, Some(131047));
+        current.at = Some(wrote + chrono::Duration::minutes(1));
+        assert!(session.apply_status(&current));
         assert!(session.window_closed);
     }
 
