@@ -446,18 +446,13 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
             .await
             .unwrap();
     }
-    processor
-        .handle(&text("5511", "wamid.a", "oi"))
-        .await
-        .unwrap();
-    processor
-        .handle(&text("5511", "wamid.b", "quero falar com um atendente"))
-        .await
-        .unwrap();
-    processor
-        .handle(&text("5599", "wamid.c", "gerente!"))
-        .await
-        .unwrap();
+    for (customer, id, body) in [
+        ("5511", "wamid.a", "oi"),
+        ("5511", "wamid.b", "quero falar com um atendente"),
+        ("5599", "wamid.c", "gerente!"),
+    ] {
+        processor.handle(&text(customer, id, body)).await.unwrap();
+    }
     let sent = sent_texts(&whatsapp);
     // Suporte: 5 minutes per customer ahead, the customer included.
     assert!(
