@@ -6,6 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{ACCESS_TOKEN, APP_SECRET, GraphStub, VERIFY_TOKEN, sign};
 
@@ -14,10 +15,37 @@ const JOAO: &str = "5521998765432";
 const BUSINESS_NUMBER: &str = "106540352242922";
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A running `atende serve`, killed on drop.
+/// A running `atende serve`, killed on drop. Its log lines go on to the test's stderr and are
+/// kept in `logs`.
 struct Server {
     child: Child,
     url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Waits until a log line contains every one of `parts` (or fails after `limit`).
+    async fn wait_for_log(&self, parts: &[&str], limit: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no log line with {parts:?} within {limit:?}: {:#?}",
+                self.logs.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for Server {
@@ -54,8 +82,18 @@ fn serve_with_env(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Se
         .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
         .env("WHATSAPP_API_BASE_URL", &graph.base_url)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("atende starts");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let kept = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -65,16 +103,20 @@ fn serve_with_env(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Se
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in `{line}`"))
         .to_owned();
-    Server { child, url }
+    Server { child, url, logs }
 }
 
+/// A webhook fixture as Meta would send it now: the server runs on the real clock and ignores
+/// messages older than 24 hours, so its timestamps are moved to the moment of sending (and the
+/// body is signed after that).
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
+    let body = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/webhooks")
             .join(name),
     )
-    .unwrap()
+    .unwrap();
+    support::sent_now(&body)
 }
 
 async fn post(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, String) {
@@ -273,12 +315,22 @@ fn serve_refuses_to_start_without_the_app_secret() {
     );
 }
 
-/// A Meta payload with one message from Maria (`message` is the message object's type part).
+/// A Meta payload with one message from Maria, sent now (`message` is the message object's
+/// type part).
 fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
+    maria_said(n, message, chrono::Utc::now())
+}
+
+/// A Meta payload with one message Maria sent at `sent_at`.
+fn maria_said(
+    n: usize,
+    message: serde_json::Value,
+    sent_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     let mut m = serde_json::json!({
         "from": MARIA,
         "id": format!("wamid.JOURNEY{n}"),
-        "timestamp": chrono::Utc::now().timestamp().to_string(),
+        "timestamp": sent_at.timestamp().to_string(),
     });
     for (k, v) in message.as_object().unwrap() {
         m[k] = v.clone();
@@ -293,6 +345,33 @@ fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
         }}]}]
     }))
     .unwrap()
+}
+
+/// Meta retries a delivery for days: a message that reaches atende more than 24 hours after it
+/// was sent is not answered (the window to answer it has closed), and the log says so, with
+/// its age, at `warn`.
+#[tokio::test]
+async fn a_message_sent_over_24_hours_ago_is_not_answered_and_the_log_says_how_old() {
+    let graph = GraphStub::start().await;
+    let server = serve(&graph);
+    let oi = serde_json::json!({"type": "text", "text": {"body": "oi"}});
+    let sent_at = chrono::Utc::now() - chrono::Duration::hours(25) - chrono::Duration::minutes(3);
+    let late = maria_said(700, oi.clone(), sent_at);
+    assert_eq!(post(&server, &late, Some(&sign(&late))).await.0, 200);
+    let line = server
+        .wait_for_log(
+            &["WARN", "older than the 24-hour window", "age=1d 1h 3m"],
+            PATIENCE,
+        )
+        .await;
+    assert!(!line.contains(MARIA), "the number is masked: {line}");
+    // The next message, sent now, is answered; nothing went out for the late one.
+    let now = maria_says(701, oi);
+    assert_eq!(post(&server, &now, Some(&sign(&now))).await.0, 200);
+    let requests = graph.wait_for(3, PATIENCE).await;
+    assert_eq!(requests[0].body["message_id"], "wamid.JOURNEY701");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(graph.requests().len(), 3, "{:#?}", graph.requests());
 }
 
 /// Maria says "oi", taps the Financeiro row and sends a valid CPF, each step answered before
@@ -471,4 +550,29 @@ async fn free_text_is_answered_by_the_assistant_through_serve() {
         messages.last().unwrap()["content"],
         "qual o prazo de entrega para Campinas?"
     );
+}
+
+#[test]
+fn a_fixture_sent_now_has_its_timestamps_moved_and_nothing_else() {
+    let body = br#"{"a":{"timestamp": "1795521600"},"b":{"timestamp":1795521602},"c":"\u00e7 x\/y","timestamp":"not-a-time"}"#;
+    let before = chrono::Utc::now().timestamp();
+    let moved = String::from_utf8(support::sent_now(body)).unwrap();
+    let after = chrono::Utc::now().timestamp();
+    let numbers: Vec<i64> = moved
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() >= 10)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let [first, latest] = numbers[..] else {
+        panic!("{moved}")
+    };
+    assert!((before..=after).contains(&latest), "{moved}");
+    assert_eq!(latest - first, 2, "the spacing is kept");
+    assert_eq!(
+        moved,
+        format!(
+            r#"{{"a":{{"timestamp": "{first}"}},"b":{{"timestamp":{latest}}},"c":"\u00e7 x\/y","timestamp":"not-a-time"}}"#
+        )
+    );
+    assert_eq!(support::sent_now(b"{}"), b"{}");
 }

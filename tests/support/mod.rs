@@ -22,6 +22,65 @@ pub fn sign(body: &[u8]) -> String {
     atende_shared::webhook::signature::sign(APP_SECRET.as_bytes(), body)
 }
 
+/// `body` (a webhook payload in Meta's shape) as if sent now: every `"timestamp"` is moved by
+/// the same amount so that the latest one is the current second, keeping their order and
+/// spacing. Everything else stays byte for byte (Meta's escapes included), so the result is
+/// signed as it is sent. A process on the real clock ignores messages older than 24 hours, so
+/// fixtures sent to one go through this.
+pub fn sent_now(body: &[u8]) -> Vec<u8> {
+    let stamps = timestamps(body);
+    let Some(latest) = stamps.iter().map(|&(_, _, t)| t).max() else {
+        return body.to_vec();
+    };
+    let shift = chrono::Utc::now().timestamp() - latest;
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for (start, end, t) in stamps {
+        out.extend_from_slice(&body[at..start]);
+        out.extend_from_slice((t + shift).to_string().as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(&body[at..]);
+    out
+}
+
+/// Where the digits of each `"timestamp": "…"` (or unquoted number) are, and their value.
+fn timestamps(body: &[u8]) -> Vec<(usize, usize, i64)> {
+    const KEY: &[u8] = b"\"timestamp\"";
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = body[from..].windows(KEY.len()).position(|w| w == KEY) {
+        let mut i = from + offset + KEY.len();
+        from = i;
+        let skip_space = |mut i: usize| {
+            while body.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            i
+        };
+        i = skip_space(i);
+        if body.get(i) != Some(&b':') {
+            continue;
+        }
+        i = skip_space(i + 1);
+        if body.get(i) == Some(&b'"') {
+            i += 1;
+        }
+        let start = i;
+        while body.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let value = std::str::from_utf8(&body[start..i])
+            .ok()
+            .and_then(|digits| digits.parse::<i64>().ok());
+        if let Some(value) = value {
+            found.push((start, i, value));
+        }
+        from = i;
+    }
+    found
+}
+
 /// Serves `app` on a free loopback port, in the background; returns its address.
 async fn serve_on_loopback(app: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

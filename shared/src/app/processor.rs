@@ -17,6 +17,7 @@ use crate::domain::{
     Command, Config, EventKind, InboundMessage, Lease, Outgoing, QueueEvent, Session,
     SessionRecord, StatusUpdate, TimerFired, Turn,
 };
+use crate::logging::Age;
 use crate::ports::{
     Assistant, AssistantRequest, AttendanceQueue, Clock, Failure, SessionStore, StoreError,
     TimerError, Timers, WhatsApp, WhatsAppError,
@@ -208,13 +209,15 @@ impl Processor {
     ) -> Result<Outcome, ProcessError> {
         // Meta retries for a week, but the session (and its memory of applied events) lives
         // 24 hours: a message older than the service window is never answered.
+        let now = self.clock.now();
         if let Some(sent_at) = message.sent_at
-            && sent_at + SERVICE_WINDOW <= self.clock.now()
+            && sent_at + SERVICE_WINDOW <= now
         {
             tracing::warn!(
                 event_id = %event.id,
                 customer = %Masked(&event.group()),
                 %sent_at,
+                age = %Age(now - sent_at),
                 "message older than the 24-hour window; recorded in this log, not answered"
             );
             return Ok(Outcome::Stale);
