@@ -26,7 +26,8 @@ pub struct HoursConfig {
     pub saturday: Option<String>,
     #[serde(default)]
     pub sunday: Option<String>,
-    /// Closed all day, `YYYY-MM-DD` in the business's time zone.
+    /// Closed all day, in the business's time zone: `MM-DD` every year (Christmas is
+    /// `12-25`), `YYYY-MM-DD` on that date only (a movable holiday such as Carnival).
     #[serde(default)]
     pub holidays: Vec<String>,
 }
@@ -41,12 +42,44 @@ pub struct HoursError {
 /// How far back (in days) an off-hours period is looked for: longer closures are one period.
 const LOOKBACK_DAYS: i64 = 31;
 
+/// A day off: on one date, or on the same day every year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holiday {
+    On(NaiveDate),
+    Yearly { month: u32, day: u32 },
+}
+
+impl Holiday {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Some(Self::On(date));
+        }
+        let (month, day) = text.split_once('-')?;
+        let all_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(month) || !all_digits(day) {
+            return None;
+        }
+        let (month, day) = (month.parse().ok()?, day.parse().ok()?);
+        // A leap year, so that 02-29 is a day (it falls only in leap years).
+        NaiveDate::from_ymd_opt(2024, month, day)?;
+        Some(Self::Yearly { month, day })
+    }
+
+    fn falls_on(self, date: NaiveDate) -> bool {
+        match self {
+            Self::On(day) => day == date,
+            Self::Yearly { month, day } => date.month() == month && date.day() == day,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BusinessHours {
     tz: Tz,
     /// Monday first.
     week: [Option<(NaiveTime, NaiveTime)>; 7],
-    holidays: Vec<NaiveDate>,
+    holidays: Vec<Holiday>,
 }
 
 impl BusinessHours {
@@ -90,20 +123,20 @@ impl BusinessHours {
         }
         let mut holidays = Vec::new();
         for (i, day) in config.holidays.iter().enumerate() {
-            let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").map_err(|_| {
+            let holiday = Holiday::parse(day).ok_or_else(|| {
                 err(
                     &format!("holidays[{i}]"),
-                    format!("`{day}` is not a YYYY-MM-DD date"),
+                    format!("`{day}` is neither MM-DD (every year) nor a YYYY-MM-DD date"),
                 )
             })?;
-            holidays.push(date);
+            holidays.push(holiday);
         }
         Ok(Self { tz, week, holidays })
     }
 
     /// The opening window of a local date, `None` when closed all day.
     fn window(&self, date: NaiveDate) -> Option<(NaiveTime, NaiveTime)> {
-        if self.holidays.contains(&date) {
+        if self.holidays.iter().any(|h| h.falls_on(date)) {
             return None;
         }
         self.week[date.weekday().num_days_from_monday() as usize]
@@ -174,7 +207,8 @@ impl BusinessHours {
 mod tests {
     use super::*;
 
-    /// The default schedule: Mon–Thu 8–18, Fri 8–17, Sat 9–13, Sun closed; Christmas off.
+    /// The default schedule: Mon–Thu 8–18, Fri 8–17, Sat 9–13, Sun closed; Christmas off
+    /// every year, Carnival Tuesday 2027 off.
     fn default_week() -> BusinessHours {
         let config = HoursConfig {
             monday: Some("08:00-18:00".into()),
@@ -184,7 +218,7 @@ mod tests {
             friday: Some("08:00-17:00".into()),
             saturday: Some("09:00-13:00".into()),
             sunday: None,
-            holidays: vec!["2026-12-25".into()],
+            holidays: vec!["12-25".into(), "2027-02-09".into()],
         };
         BusinessHours::new("America/Sao_Paulo", &config).unwrap()
     }
@@ -209,6 +243,10 @@ mod tests {
             ("2026-11-28 13:00", false),
             ("2026-11-29 10:00", false), // Sunday
             ("2026-12-25 10:00", false), // Christmas, a Friday
+            ("2031-12-25 10:00", false), // and every year (a Thursday)
+            ("2031-12-24 10:00", true),
+            ("2027-02-09 10:00", false), // Carnival Tuesday, that year only
+            ("2028-02-08 10:00", true),  // a Tuesday the next year
         ] {
             assert_eq!(hours.is_open(sp(at)), open, "{at}");
         }
@@ -282,6 +320,27 @@ mod tests {
                 ..Default::default()
             }),
             "hours.holidays[1]"
+        );
+        for not_a_day in ["02-30", "13-01", "1-05", "12-25-2026", "natal"] {
+            assert_eq!(
+                bad(HoursConfig {
+                    holidays: vec!["12-25".into(), not_a_day.into()],
+                    ..Default::default()
+                }),
+                "hours.holidays[1]",
+                "{not_a_day}"
+            );
+        }
+        assert!(
+            BusinessHours::new(
+                "America/Sao_Paulo",
+                &HoursConfig {
+                    holidays: vec!["02-29".into()],
+                    ..Default::default()
+                }
+            )
+            .is_ok(),
+            "the 29th of February, in leap years"
         );
         assert_eq!(
             BusinessHours::new("Brasil", &HoursConfig::default())
