@@ -32,9 +32,13 @@ enum Expect {
         body: &'static str,
         enqueued: &'static [&'static str],
     },
-    /// Processor: no batch failures, and these messages sent (rendered type + recipient).
+    /// Processor: no batch failures, and these messages sent (rendered type + recipient):
+    /// `sent` when the processor's clock reads `now()`, the instant the example was written
+    /// for; `elsewhen` at any other instant (`ELSEWHEN`), as when someone invokes it today,
+    /// after the off-hours notice when the business is closed then.
     Processor {
         sent: &'static [(&'static str, &'static str)],
+        elsewhen: &'static [(&'static str, &'static str)],
     },
     /// SLA checker: how many planted customers are overdue.
     SlaChecker { overdue: u64 },
@@ -78,8 +82,15 @@ fn expectation(name: &str) -> Option<Expect> {
             webhook_ok(&["wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA2QzY5RDlBNjM3NUI2MjM1AA=="])
         }
         "processor-sqs-batch.json" => Expect::Processor {
-            // "oi": greeting and the menu; the "Vendas" tap: its answer and the catalog.
+            // "oi": greeting and the menu; the "Vendas" tap: its answer and the catalog. The
+            // messages carry no send time, so they are answered whenever they are run.
             sent: &[
+                ("text", MARIA),
+                ("list", MARIA),
+                ("text", MARIA),
+                ("list", MARIA),
+            ],
+            elsewhen: &[
                 ("text", MARIA),
                 ("list", MARIA),
                 ("text", MARIA),
@@ -89,8 +100,12 @@ fn expectation(name: &str) -> Option<Expect> {
         "processor-timer.json" => Expect::Processor {
             // "oi": greeting and the menu; ten minutes of silence later, Scheduler delivers
             // the inactivity timer the engine set (content-based deduplication id): the
-            // follow-up.
-            sent: &[("text", MARIA), ("list", MARIA), ("text", MARIA)],
+            // follow-up. At any other instant the engine set its timer for ten minutes after
+            // that "oi", so the file's timer is not the pending one and does nothing.
+            // Another customer than the batch's, so that the two examples can run in any
+            // order against one table.
+            sent: &[("text", JOAO), ("list", JOAO), ("text", JOAO)],
+            elsewhen: &[("text", JOAO), ("list", JOAO)],
         },
         "sla-checker-schedule.json" => Expect::SlaChecker { overdue: 1 },
         _ => return None,
@@ -101,9 +116,20 @@ fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
 }
 
+/// The instant the examples were written for: a Tuesday, 09:01 in São Paulo (open).
 fn now() -> DateTime<Utc> {
     "2026-11-24T12:01:00Z".parse().unwrap()
 }
+
+/// Other instants the processor examples run at, and whether the business is open then.
+const ELSEWHEN: [(&str, bool); 3] = [
+    // A year on, a Tuesday at 10:00 in São Paulo.
+    ("2027-11-30T13:00:00Z", true),
+    // A Sunday at 03:00 in São Paulo.
+    ("2026-12-06T06:00:00Z", false),
+    // Christmas, a Saturday: 11:00 would be open on another Saturday.
+    ("2027-12-25T14:00:00Z", false),
+];
 
 #[tokio::test]
 async fn every_example_event_runs_through_its_handler() {
@@ -125,7 +151,22 @@ async fn every_example_event_runs_through_its_handler() {
                 body,
                 enqueued,
             } => check_webhook(&name, &path, &text, status, body, enqueued).await,
-            Expect::Processor { sent } => check_processor(&name, &text, sent).await,
+            Expect::Processor { sent, elsewhen } => {
+                check_processor(&name, &text, now(), sent).await;
+                for (at, open) in ELSEWHEN {
+                    // When closed, the off-hours notice goes first, to whoever wrote first.
+                    let mut want = match elsewhen.first() {
+                        Some(&(_, first)) if !open => vec![("text", first)],
+                        _ => vec![],
+                    };
+                    want.extend_from_slice(elsewhen);
+                    let texts = check_processor(&name, &text, at.parse().unwrap(), &want).await;
+                    if !open {
+                        let config = Config::embedded().unwrap();
+                        assert_eq!(texts[0], config.texts.off_hours, "{name} at {at}");
+                    }
+                }
+            }
             Expect::SlaChecker { overdue } => check_sla(&name, &text, overdue).await,
         }
     }
@@ -182,7 +223,13 @@ fn resign(path: &Path, text: &str) {
     std::fs::write(path, pretty + "\n").unwrap();
 }
 
-async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
+/// Runs the batch with the processor's clock at `at`; returns the texts sent.
+async fn check_processor(
+    name: &str,
+    text: &str,
+    at: DateTime<Utc>,
+    sent: &[(&str, &str)],
+) -> Vec<String> {
     let batch: SqsEvent =
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{name} is not an SQS event: {e}"));
     let whatsapp = Arc::new(MemoryWhatsApp::new());
@@ -191,13 +238,13 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
         Arc::new(MemoryAttendanceQueue::new()),
         whatsapp.clone(),
         Arc::new(MemoryTimers::new()),
-        Arc::new(ManualClock::new(now())),
+        Arc::new(ManualClock::new(at)),
         Arc::new(Config::embedded().unwrap()),
     );
     let response = edge::lambda::processor(&processor, batch.clone()).await;
     assert!(
         response.batch_item_failures.is_empty(),
-        "{name}: {response:?}"
+        "{name} at {at}: {response:?}"
     );
     let got: Vec<(String, String)> = whatsapp
         .deliveries()
@@ -221,7 +268,7 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
         .iter()
         .map(|(k, to)| (k.to_string(), to.to_string()))
         .collect();
-    assert_eq!(got, want, "{name}");
+    assert_eq!(got, want, "{name} at {at}");
     // Every message record was marked read; the status record sends nothing.
     let messages = batch
         .records
@@ -237,7 +284,18 @@ async fn check_processor(name: &str, text: &str, sent: &[(&str, &str)]) {
         .iter()
         .filter(|d| matches!(d, Delivery::Read { .. }))
         .count();
-    assert_eq!(reads, messages, "{name}");
+    assert_eq!(reads, messages, "{name} at {at}");
+    whatsapp
+        .deliveries()
+        .into_iter()
+        .filter_map(|d| match d {
+            Delivery::Sent {
+                message: OutboundMessage::Text { body },
+                ..
+            } => Some(body),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn check_sla(name: &str, text: &str, overdue: u64) {
