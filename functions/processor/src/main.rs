@@ -49,9 +49,7 @@ async fn main() -> Result<(), Error> {
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         let deadline = edge::lambda::deadline(event.context.deadline);
-        Ok::<_, Error>(
-            edge::lambda::processor_until(processor, event.payload, Some(deadline)).await,
-        )
+        Ok::<_, Error>(edge::lambda::processor_until(processor, event.payload, deadline).await)
     }))
     .await
 }

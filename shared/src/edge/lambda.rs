@@ -54,12 +54,31 @@ pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchRespon
 /// What one record may take at worst: the assistant's budget (15 s) and a reply or two.
 pub const MIN_TIME_PER_RECORD: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The invocation's deadline (Lambda gives it in milliseconds since the epoch) as an instant.
-pub fn deadline(epoch_millis: u64) -> tokio::time::Instant {
+/// The invocation's deadline (Lambda gives it in milliseconds since the epoch) as an instant;
+/// `None` when it has passed already as the invocation starts, which no Lambda invocation does
+/// but local emulators may (`cargo lambda watch` sends a constant): records then run without
+/// one, as in `processor`.
+pub fn deadline(epoch_millis: u64) -> Option<tokio::time::Instant> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    tokio::time::Instant::now() + std::time::Duration::from_millis(epoch_millis.saturating_sub(now))
+    let left = time_left(epoch_millis, now);
+    if left.is_none() {
+        tracing::warn!(
+            deadline_ms = epoch_millis,
+            "the invocation's deadline has passed before it started (a local emulator?); \
+             records run without a deadline"
+        );
+    }
+    left.map(|left| tokio::time::Instant::now() + left)
+}
+
+/// What is left until `deadline_ms` at `now_ms`; `None` when nothing is.
+fn time_left(deadline_ms: u64, now_ms: u64) -> Option<std::time::Duration> {
+    deadline_ms
+        .checked_sub(now_ms)
+        .filter(|left| *left > 0)
+        .map(std::time::Duration::from_millis)
 }
 
 /// `processor`, stopping short of `deadline`.
@@ -171,4 +190,23 @@ pub async fn sla_checker(
 ) -> Result<Value, lambda_runtime::Error> {
     let report = checker.run().await?;
     Ok(serde_json::json!({ "overdue": report.overdue, "alerts": report.alerts.len() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_left;
+    use std::time::Duration;
+
+    #[test]
+    fn a_deadline_already_past_is_no_deadline() {
+        let now = 1_795_521_600_000;
+        assert_eq!(
+            time_left(now + 60_000, now),
+            Some(Duration::from_secs(60)),
+            "Lambda: the function's timeout from the start"
+        );
+        assert_eq!(time_left(now, now), None);
+        assert_eq!(time_left(now - 1, now), None);
+        assert_eq!(time_left(600_000, now), None, "an emulator's constant");
+    }
 }
