@@ -4,12 +4,14 @@
 concurrency a conditional write or a `TransactWriteItems` is not atomic there the way it is on
 DynamoDB (two writers conditioned on the same version can both succeed). A contention test
 against it would then pass or fail by luck. This launcher serves moto's own WSGI application
-behind one lock, so that every request is applied whole before the next begins, while
-connections stay concurrent (keep-alive, many clients).
+behind one lock, so that every request is applied whole (its response body included) before
+the next begins, while connections are still accepted and read concurrently.
 
 One request cannot hold the lock while it waits: an SQS long poll (`ReceiveMessage` with
-`WaitTimeSeconds` > 0) would stall every other client for up to 20 s. It is answered as SQS
-does, by short polls under the lock until a message is there or the wait is over.
+`WaitTimeSeconds` > 0, in the JSON protocol the AWS SDKs use) would stall every other client for
+up to 20 s. It is answered as SQS does, by short polls under the lock until a message is there
+or the wait is over. (A long poll in the older query protocol, or one left to a queue's default
+wait, would still hold the lock: atende's code and tests make neither.)
 
     python3 tests/moto_serial.py -H 127.0.0.1 -p PORT
 """
@@ -40,8 +42,12 @@ class Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        if environ.get("wsgi.input_terminated"):
+            # A chunked body: the server ends the stream.
+            body = environ["wsgi.input"].read()
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
         wait = long_poll_seconds(environ, body)
         if wait is None:
             status, headers, chunks = self.once(environ, body)
@@ -55,16 +61,18 @@ class Serialized:
         environ = dict(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("wsgi.input_terminated", None)
         answer = {}
+        written = []
 
         def capture(status, headers, exc_info=None):
             answer["status"], answer["headers"] = status, headers
-            return lambda data: None
+            return written.append
 
         with self.lock:
             result = self.app(environ, capture)
             try:
-                chunks = b"".join(result)
+                chunks = b"".join(written) + b"".join(result)
             finally:
                 if hasattr(result, "close"):
                     result.close()

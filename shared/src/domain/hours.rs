@@ -126,7 +126,9 @@ impl BusinessHours {
             let holiday = Holiday::parse(day).ok_or_else(|| {
                 err(
                     &format!("holidays[{i}]"),
-                    format!("`{day}` is neither MM-DD (every year) nor a YYYY-MM-DD date"),
+                    format!(
+                        "`{day}` is neither MM-DD (month first, every year) nor a YYYY-MM-DD date"
+                    ),
                 )
             })?;
             holidays.push(holiday);

@@ -55,30 +55,40 @@ pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchRespon
 pub const MIN_TIME_PER_RECORD: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The invocation's deadline (Lambda gives it in milliseconds since the epoch) as an instant;
-/// `None` when it has passed already as the invocation starts, which no Lambda invocation does
-/// but local emulators may (`cargo lambda watch` sends a constant): records then run without
-/// one, as in `processor`.
+/// `None` when it lies further in the past than any Lambda invocation lasts (15 minutes), which
+/// is no deadline at all but a local emulator's placeholder (`cargo lambda watch` sends a
+/// constant): records then run without one, as in `processor`. A deadline just past, or near,
+/// is a real one: no record starts.
 pub fn deadline(epoch_millis: u64) -> Option<tokio::time::Instant> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let left = time_left(epoch_millis, now);
-    if left.is_none() {
-        tracing::warn!(
-            deadline_ms = epoch_millis,
-            "the invocation's deadline has passed before it started (a local emulator?); \
-             records run without a deadline"
-        );
+    match time_left(epoch_millis, now) {
+        Some(left) => Some(tokio::time::Instant::now() + left),
+        None => {
+            tracing::warn!(
+                deadline_ms = epoch_millis,
+                "the invocation's deadline is not a real one (a local emulator?); records run \
+                 without a deadline"
+            );
+            None
+        }
     }
-    left.map(|left| tokio::time::Instant::now() + left)
 }
 
-/// What is left until `deadline_ms` at `now_ms`; `None` when nothing is.
+/// The longest a Lambda invocation lasts.
+const MAX_INVOCATION: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What is left until `deadline_ms` at `now_ms` (zero once it has passed); `None` when the
+/// deadline lies further back than an invocation lasts.
 fn time_left(deadline_ms: u64, now_ms: u64) -> Option<std::time::Duration> {
-    deadline_ms
-        .checked_sub(now_ms)
-        .filter(|left| *left > 0)
-        .map(std::time::Duration::from_millis)
+    let max_ms = u64::try_from(MAX_INVOCATION.as_millis()).unwrap_or(u64::MAX);
+    if deadline_ms.saturating_add(max_ms) < now_ms {
+        return None;
+    }
+    Some(std::time::Duration::from_millis(
+        deadline_ms.saturating_sub(now_ms),
+    ))
 }
 
 /// `processor`, stopping short of `deadline`.
@@ -198,15 +208,20 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_deadline_already_past_is_no_deadline() {
+    fn a_deadline_further_back_than_an_invocation_lasts_is_no_deadline() {
         let now = 1_795_521_600_000;
         assert_eq!(
             time_left(now + 60_000, now),
             Some(Duration::from_secs(60)),
             "Lambda: the function's timeout from the start"
         );
-        assert_eq!(time_left(now, now), None);
-        assert_eq!(time_left(now - 1, now), None);
+        assert_eq!(
+            time_left(now - 1_000, now),
+            Some(Duration::ZERO),
+            "just past: a real deadline, nothing left"
+        );
+        assert_eq!(time_left(now - 15 * 60_000, now), Some(Duration::ZERO));
+        assert_eq!(time_left(now - 15 * 60_000 - 1, now), None);
         assert_eq!(time_left(600_000, now), None, "an emulator's constant");
     }
 }
