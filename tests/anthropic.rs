@@ -4,7 +4,6 @@
 
 mod support;
 
-use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::retry::RetryPolicy;
 use atende_shared::adapters::{
     AnthropicAssistant, ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryTimers,
@@ -12,8 +11,7 @@ use atende_shared::adapters::{
 };
 use atende_shared::app::Processor;
 use atende_shared::domain::{
-    Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, Party,
-    QueueEvent, Turn,
+    Config, CustomerId, EventKind, InboundMessage, MessageContent, Party, QueueEvent, Turn,
 };
 use atende_shared::ports::{Assistant, AssistantRequest, AttendanceQueue};
 use atende_shared::secret::Secret;
@@ -162,18 +160,7 @@ fn says(n: usize, body: &str) -> QueueEvent {
 async fn conversation(rig: &Rig, free_text: &str) -> Vec<String> {
     rig.processor.handle(&says(1, "oi")).await.unwrap();
     rig.processor.handle(&says(2, free_text)).await.unwrap();
-    rig.whatsapp
-        .deliveries()
-        .into_iter()
-        .filter_map(|d| match d {
-            Delivery::Sent {
-                message: OutboundMessage::Text { body },
-                ..
-            } => Some(body),
-            _ => None,
-        })
-        .skip(1)
-        .collect()
+    rig.whatsapp.texts().into_iter().skip(1).collect()
 }
 
 #[tokio::test]

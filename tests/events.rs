@@ -285,17 +285,7 @@ async fn check_processor(
         .filter(|d| matches!(d, Delivery::Read { .. }))
         .count();
     assert_eq!(reads, messages, "{name} at {at}");
-    whatsapp
-        .deliveries()
-        .into_iter()
-        .filter_map(|d| match d {
-            Delivery::Sent {
-                message: OutboundMessage::Text { body },
-                ..
-            } => Some(body),
-            _ => None,
-        })
-        .collect()
+    whatsapp.texts()
 }
 
 async fn check_sla(name: &str, text: &str, overdue: u64) {

@@ -331,6 +331,20 @@ impl MemoryWhatsApp {
         lock(&self.deliveries).clone()
     }
 
+    /// The bodies of the text messages sent so far, in order (other kinds left out).
+    pub fn texts(&self) -> Vec<String> {
+        lock(&self.deliveries)
+            .iter()
+            .filter_map(|d| match d {
+                Delivery::Sent {
+                    message: OutboundMessage::Text { body },
+                    ..
+                } => Some(body.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Makes the next `n` sends fail as if the Graph API were down (HTTP 503, code 131000).
     pub fn fail_next_sends(&self, n: u64) {
         self.fail_next_sends_with(n, 503, Some(131000));
