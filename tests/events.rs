@@ -47,6 +47,14 @@ enum Expect {
 const MARIA: &str = "5511987654321";
 const JOAO: &str = "5521998765432";
 
+/// Maria's "oi" (greeting, menu), then her tap on "Vendas" (its answer, the catalog).
+const OI_THEN_VENDAS: &[(&str, &str)] = &[
+    ("text", MARIA),
+    ("list", MARIA),
+    ("text", MARIA),
+    ("list", MARIA),
+];
+
 fn expectation(name: &str) -> Option<Expect> {
     let webhook_ok = |enqueued| Expect::Webhook {
         status: 200,
@@ -84,18 +92,8 @@ fn expectation(name: &str) -> Option<Expect> {
         "processor-sqs-batch.json" => Expect::Processor {
             // "oi": greeting and the menu; the "Vendas" tap: its answer and the catalog. The
             // messages carry no send time, so they are answered whenever they are run.
-            sent: &[
-                ("text", MARIA),
-                ("list", MARIA),
-                ("text", MARIA),
-                ("list", MARIA),
-            ],
-            elsewhen: &[
-                ("text", MARIA),
-                ("list", MARIA),
-                ("text", MARIA),
-                ("list", MARIA),
-            ],
+            sent: OI_THEN_VENDAS,
+            elsewhen: OI_THEN_VENDAS,
         },
         "processor-timer.json" => Expect::Processor {
             // "oi": greeting and the menu; ten minutes of silence later, Scheduler delivers
