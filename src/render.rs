@@ -10,8 +10,29 @@ pub fn render(message: &OutboundMessage) -> String {
     let mut lines: Vec<String> = Vec::new();
     match message {
         OutboundMessage::Text { body } => push_text(&mut lines, body),
-        OutboundMessage::Template { name, language } => {
-            lines.push(format!("[template {name} ({language})]"))
+        OutboundMessage::Template {
+            name,
+            language,
+            parameters,
+        } => {
+            let parameters = if parameters.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", parameters.join(" | "))
+            };
+            lines.push(format!("[template {name} ({language}){parameters}]"))
+        }
+        OutboundMessage::Media {
+            kind,
+            link,
+            filename,
+            caption,
+        } => {
+            let name = filename.as_deref().unwrap_or(kind.as_str());
+            lines.push(format!("[{name}] {link}"));
+            if let Some(c) = caption {
+                push_text(&mut lines, c);
+            }
         }
         OutboundMessage::Buttons {
             header,

@@ -111,7 +111,7 @@ proptest! {
                 for c in &commands {
                     match c {
                         Command::MarkRead { .. } => prop_assert!(false, "a timer marked something read"),
-                        Command::Send { message } => {
+                        Command::Send { message, .. } => {
                             prop_assert!(open, "{:?} spoke outside the window", timer);
                             prop_assert!(message.check_limits().is_ok(), "{:?}", message);
                         }
@@ -120,7 +120,7 @@ proptest! {
                             let (next, more) = step(session, Input::QueueChecked { department, position, at: *at }, due, &config);
                             session = next;
                             for m in &more {
-                                if let Command::Send { message } = m {
+                                if let Command::Send { message, .. } = m {
                                     prop_assert!(message.check_limits().is_ok(), "{:?}", message);
                                 }
                             }
@@ -134,7 +134,7 @@ proptest! {
                 let (next, commands) = step(session, Input::Closed, now, &config);
                 session = next;
                 for c in &commands {
-                    if let Command::Send { message } = c {
+                    if let Command::Send { message, .. } = c {
                         prop_assert!(message.check_limits().is_ok(), "{:?}", message);
                     }
                 }
@@ -187,7 +187,7 @@ proptest! {
                 }
             }
             for c in &all {
-                if let Command::Send { message } = c {
+                if let Command::Send { message, .. } = c {
                     prop_assert!(message.check_limits().is_ok(), "{:?}: {:?}", message.check_limits(), message);
                 }
             }

@@ -255,6 +255,7 @@ async fn check_processor(
                     OutboundMessage::List { .. } => "list",
                     OutboundMessage::Flow { .. } => "flow",
                     OutboundMessage::Template { .. } => "template",
+                    OutboundMessage::Media { .. } => "media",
                 }
                 .to_owned(),
                 to.key().to_owned(),

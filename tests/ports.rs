@@ -197,25 +197,32 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     );
 }
 
-/// Twenty agents claim at once from a line of five: each customer goes to exactly one agent,
-/// in priority-then-arrival order, and the line ends empty.
+/// Twenty agents take from a line of five at once, each trying the customers in line order
+/// from a different starting point: each customer goes to exactly one agent, and the line
+/// ends empty. A wait no longer in line cannot be taken.
 async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
     enqueue_in_line(&*queue, &["c1", "c2", "c3", "c4", "c5"], "c4").await;
-    assert_eq!(
-        queue.claim_next("suporte").await.unwrap(),
-        None,
-        "another department's line is empty"
-    );
+    let line = queue.waiting().await.unwrap();
+    assert_eq!(line.len(), 5);
     let claims: Vec<_> = (0..20)
-        .map(|_| {
+        .map(|agent| {
             let q = queue.clone();
-            tokio::spawn(async move { q.claim_next("vendas").await.unwrap() })
+            let line = line.clone();
+            tokio::spawn(async move {
+                for i in 0..line.len() {
+                    let entry = &line[(agent + i) % line.len()];
+                    if q.take(entry).await.unwrap() {
+                        return Some(entry.customer.key().to_owned());
+                    }
+                }
+                None
+            })
         })
         .collect();
     let mut claimed = Vec::new();
     for c in claims {
-        if let Some(w) = c.await.unwrap() {
-            claimed.push(w.customer.key().to_owned());
+        if let Some(customer) = c.await.unwrap() {
+            claimed.push(customer);
         }
     }
     claimed.sort();
@@ -225,13 +232,11 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
         "each customer exactly once"
     );
     assert!(queue.waiting().await.unwrap().is_empty());
-    // In order when claimed one by one: the VIP first.
-    enqueue_in_line(&*queue, &["a", "b", "vip"], "vip").await;
-    let mut order = Vec::new();
-    while let Some(w) = queue.claim_next("vendas").await.unwrap() {
-        order.push(w.customer.key().to_owned());
-    }
-    assert_eq!(order, ["vip", "a", "b"]);
+    assert!(!queue.take(&line[0]).await.unwrap(), "taken already");
+    // Back in line (a claim undone): the same place, and it can be taken again.
+    queue.enqueue(line[0].clone()).await.unwrap();
+    assert_eq!(queue.waiting().await.unwrap(), vec![line[0].clone()]);
+    assert!(queue.take(&line[0]).await.unwrap());
 }
 
 /// Each SLA threshold of a wait is marked once: concurrent checkers get one `true` between

@@ -90,6 +90,7 @@ fn sent_texts(whatsapp: &MemoryWhatsApp) -> Vec<String> {
                 OutboundMessage::Template { name, .. } => {
                     format!("{}: [template {name}]", to.key())
                 }
+                OutboundMessage::Media { link, .. } => format!("{}: [file {link}]", to.key()),
             }),
             Delivery::Read { .. } => None,
         })
@@ -579,8 +580,9 @@ async fn a_waiting_customer_hears_when_the_line_moves_and_only_then() {
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
     assert!(rig.timers.next_due().is_some());
     // An agent takes the first customer: the second hears they moved up, once.
-    let taken = rig.attendance.claim_next("suporte").await.unwrap().unwrap();
-    assert_eq!(taken.customer, CustomerId::Phone("5521".into()));
+    let first = rig.attendance.waiting().await.unwrap()[0].clone();
+    assert_eq!(first.customer, CustomerId::Phone("5521".into()));
+    assert!(rig.attendance.take(&first).await.unwrap());
     rig.clock.advance(ten);
     let said = fire_timers(&rig).await;
     assert_eq!(said.len(), 1, "{said:?}");
@@ -589,7 +591,8 @@ async fn a_waiting_customer_hears_when_the_line_moves_and_only_then() {
     rig.clock.advance(ten);
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
     // Taken too: the updates stop.
-    rig.attendance.claim_next("suporte").await.unwrap().unwrap();
+    let second = rig.attendance.waiting().await.unwrap()[0].clone();
+    assert!(rig.attendance.take(&second).await.unwrap());
     rig.clock.advance(ten);
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
     assert_eq!(rig.timers.next_due(), None);
@@ -762,6 +765,7 @@ async fn a_live_delivery_keeps_the_outbox_and_a_dead_ones_is_taken_over() {
         from: "106540352242922".into(),
         command: Command::Send {
             message: OutboundMessage::text("uma resposta anterior"),
+            agent: None,
         },
     });
     record.sending = Some(Lease {

@@ -2,6 +2,9 @@
 //! adapter and one shared contract test suite (`tests/` at the workspace root) that every
 //! adapter of the port passes.
 
+use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
+use crate::domain::event::DeliveryStatus;
+use crate::domain::log::{LogEntry, LoggedLine};
 use crate::domain::sla::{SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
 use async_trait::async_trait;
@@ -49,9 +52,10 @@ pub trait AttendanceQueue: Send + Sync {
         department: &str,
         customer: &CustomerId,
     ) -> Result<Option<usize>, StoreError>;
-    /// Takes the first customer in a department's line for an agent, atomically: however many
-    /// agents claim at once, each customer goes to exactly one. `None` when nobody waits.
-    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError>;
+    /// Takes this wait (the entry as `waiting` returned it) out of the line for an agent,
+    /// atomically: however many agents take it at once, exactly one gets `true`. False when
+    /// the customer no longer waits there.
+    async fn take(&self, entry: &WaitingCustomer) -> Result<bool, StoreError>;
     /// Takes a customer out of a department's queue; absent customers are not an error.
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
     /// Records that supervisors were alerted at `level` about this wait (the entry as
@@ -62,6 +66,73 @@ pub trait AttendanceQueue: Send + Sync {
         entry: &WaitingCustomer,
         level: SlaLevel,
     ) -> Result<bool, StoreError>;
+}
+
+/// The staff: who they are, where they work, whether they take customers now, and whose
+/// conversations each holds.
+#[async_trait]
+pub trait Agents: Send + Sync {
+    async fn get(&self, id: &str) -> Result<Option<Agent>, StoreError>;
+    /// Every agent, by name.
+    async fn list(&self) -> Result<Vec<Agent>, StoreError>;
+    /// Creates the agent (away, holding nothing) or changes their profile, keeping their
+    /// presence and conversations.
+    async fn put_profile(&self, profile: &AgentProfile) -> Result<(), StoreError>;
+    /// False when there is no such agent.
+    async fn set_presence(&self, id: &str, presence: Presence) -> Result<bool, StoreError>;
+    /// Reserves one of the agent's places for the customer's conversation, atomically:
+    /// however many reservations race, an agent never holds more than their capacity
+    /// (`default_capacity` unless their profile sets one), and an away agent gets none.
+    /// Reserving a customer the agent already holds is `Reserved` and takes no new place.
+    async fn reserve(
+        &self,
+        id: &str,
+        customer: &CustomerId,
+        default_capacity: u32,
+    ) -> Result<Reservation, StoreError>;
+    /// Gives the customer's place back (nothing when the agent does not hold it).
+    async fn release(&self, id: &str, customer: &CustomerId) -> Result<(), StoreError>;
+}
+
+/// A page of a customer's conversation log, oldest first, and the cursor for the lines
+/// before it (none when this page starts at the beginning).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogPage {
+    pub lines: Vec<LoggedLine>,
+    pub before: Option<String>,
+}
+
+/// Every line of customers' conversations, kept for the retention period.
+#[async_trait]
+pub trait ConversationLog: Send + Sync {
+    /// Writes a line under `key` (`log::log_key`); writing the same key again replaces it.
+    /// It is forgotten at `expires_at`.
+    async fn write(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+        entry: &LogEntry,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records the latest delivery status of a message sent (by its WhatsApp id).
+    async fn set_status(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+        status: &DeliveryStatus,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// At most `limit` lines before the key `before` (the latest when `None`), oldest first,
+    /// each sent message with its status; lines past their expiry are not returned.
+    async fn page(
+        &self,
+        customer: &CustomerId,
+        before: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<LogPage, StoreError>;
+    /// Deletes everything kept of the customer; returns how many items went.
+    async fn erase(&self, customer: &CustomerId) -> Result<usize, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -133,7 +133,7 @@ pub fn request_body(request: &AssistantRequest<'_>) -> Value {
         .map(|t| {
             let role = match t.from {
                 Party::Customer => "user",
-                Party::Bot => "assistant",
+                Party::Bot | Party::Agent => "assistant",
             };
             (role, t.text.as_str())
         })

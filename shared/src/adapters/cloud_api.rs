@@ -8,7 +8,7 @@
 //! retried here.
 
 use crate::adapters::retry::{RetryPolicy, Wait};
-use crate::domain::{CustomerId, OutboundMessage, Sendable};
+use crate::domain::{CustomerId, MediaKind, OutboundMessage, Sendable};
 use crate::ports::{Failure, SentMessage, WhatsApp, WhatsAppError};
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -229,9 +229,37 @@ pub fn message_body(to: &CustomerId, message: &OutboundMessage) -> Value {
             body["type"] = json!("text");
             body["text"] = json!({ "preview_url": false, "body": text });
         }
-        OutboundMessage::Template { name, language } => {
+        OutboundMessage::Template {
+            name,
+            language,
+            parameters,
+        } => {
             body["type"] = json!("template");
             body["template"] = json!({ "name": name, "language": { "code": language } });
+            if !parameters.is_empty() {
+                let parameters: Vec<Value> = parameters
+                    .iter()
+                    .map(|p| json!({ "type": "text", "text": p }))
+                    .collect();
+                body["template"]["components"] =
+                    json!([{ "type": "body", "parameters": parameters }]);
+            }
+        }
+        OutboundMessage::Media {
+            kind,
+            link,
+            filename,
+            caption,
+        } => {
+            let mut media = json!({ "link": link });
+            if let Some(c) = caption {
+                media["caption"] = json!(c);
+            }
+            if let (MediaKind::Document, Some(f)) = (kind, filename) {
+                media["filename"] = json!(f);
+            }
+            body["type"] = json!(kind.as_str());
+            body[kind.as_str()] = media;
         }
         OutboundMessage::Flow {
             header,

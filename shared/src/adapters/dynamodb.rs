@@ -331,63 +331,56 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         Ok(Some(ahead.max(1)))
     }
 
-    /// Reads the first places in line, then deletes the first one and its guard in one
-    /// transaction conditioned on the place still existing; a lost race moves to the next.
-    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError> {
-        loop {
-            let output = self
-                .client
-                .query()
+    /// Deletes the place in line, conditioned on it still existing, and its guard, in one
+    /// transaction: of any number of concurrent takers, one succeeds.
+    async fn take(&self, entry: &WaitingCustomer) -> Result<bool, StoreError> {
+        let delete = |sk: String, must_exist: bool| {
+            let mut d = Delete::builder()
                 .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("department = :d AND begins_with(sk, :wait)")
-                .expression_attribute_values(":d", s(department))
-                .expression_attribute_values(":wait", s("wait#"))
-                .limit(10)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            if output.items().is_empty() {
-                return Ok(None);
+                .key("department", s(&entry.department))
+                .key("sk", s(sk));
+            if must_exist {
+                d = d.condition_expression("attribute_exists(sk)");
             }
-            for item in output.items() {
-                let waiting = waiting_customer(item)?;
-                let place = get_s(item, "sk")?.to_owned();
-                let delete = |sk: String, must_exist: bool| {
-                    let mut d = Delete::builder()
-                        .table_name(&self.table)
-                        .key("department", s(department))
-                        .key("sk", s(sk));
-                    if must_exist {
-                        d = d.condition_expression("attribute_exists(sk)");
+            d.build().map_err(unavailable)
+        };
+        // A transaction that meets another one on the same items is cancelled whole; that
+        // says nothing about whether the place is still there, so it is tried again.
+        for _ in 0..5 {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .delete(delete(place_key(entry), true)?)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .delete(delete(guard_key(&entry.customer), false)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        let gone = cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"));
+                        if gone {
+                            return Ok(false);
+                        }
                     }
-                    d.build().map_err(unavailable)
-                };
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .transact_items(
-                        TransactWriteItem::builder()
-                            .delete(delete(place, true)?)
-                            .build(),
-                    )
-                    .transact_items(
-                        TransactWriteItem::builder()
-                            .delete(delete(guard_key(&waiting.customer), false)?)
-                            .build(),
-                    )
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => return Ok(Some(waiting)),
-                    Err(e) => match e.into_service_error() {
-                        // Another agent took this one (or is taking it): try the next.
-                        TransactWriteItemsError::TransactionCanceledException(_) => continue,
-                        e => return Err(unavailable(e)),
-                    },
-                }
+                    e => return Err(unavailable(e)),
+                },
             }
         }
+        Err(StoreError::Unavailable(
+            "taking a place in line kept conflicting with other transactions".into(),
+        ))
     }
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {

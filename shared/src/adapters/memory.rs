@@ -176,15 +176,15 @@ impl AttendanceQueue for MemoryAttendanceQueue {
             .map(|i| i + 1))
     }
 
-    async fn claim_next(&self, department: &str) -> Result<Option<WaitingCustomer>, StoreError> {
+    async fn take(&self, entry: &WaitingCustomer) -> Result<bool, StoreError> {
         let mut entries = lock(&self.entries);
-        let first = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.department == department)
-            .min_by_key(|(_, e)| (e.priority, e.entered_at))
-            .map(|(i, _)| i);
-        Ok(first.map(|i| entries.remove(i)))
+        let before = entries.len();
+        entries.retain(|e| {
+            !(e.department == entry.department
+                && e.customer == entry.customer
+                && e.entered_at == entry.entered_at)
+        });
+        Ok(entries.len() < before)
     }
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {

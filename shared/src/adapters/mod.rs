@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
 pub mod memory;
+pub mod memory_desk;
 pub mod notify;
 pub mod retry;
 pub mod scheduler;
@@ -17,6 +18,7 @@ pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
     MemoryTimers, MemoryWhatsApp, SystemClock,
 };
+pub use memory_desk::{MemoryAgents, MemoryConversationLog};
 pub use notify::{MemoryNotifications, WebhookNotifications, WhatsAppNotifications};
 pub use scheduler::SchedulerTimers;
 pub use sqs::SqsEventQueue;

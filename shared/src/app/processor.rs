@@ -18,9 +18,11 @@ use crate::domain::{
     SessionRecord, StatusUpdate, TimerFired, Turn,
 };
 use crate::logging::Age;
+use crate::domain::agent::{AgentAction, TransferTarget};
+use crate::domain::log::{LogEntry, LogLine, log_key};
 use crate::ports::{
-    Assistant, AssistantRequest, AttendanceQueue, Clock, Failure, SessionStore, StoreError,
-    TimerError, Timers, WhatsApp, WhatsAppError,
+    Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, Failure,
+    SessionStore, StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
 };
 use crate::ports::{Metric, Metrics};
 use std::sync::Arc;
@@ -71,6 +73,7 @@ pub enum Outcome {
 enum Incoming<'a> {
     Message(&'a InboundMessage),
     Closed,
+    Agent(&'a AgentAction),
     Timer(TimerFired),
 }
 
@@ -84,6 +87,8 @@ pub struct Processor {
     config: Arc<Config>,
     staff: Staff,
     metrics: Option<Arc<dyn Metrics>>,
+    agents: Option<Arc<dyn Agents>>,
+    log: Option<Arc<dyn ConversationLog>>,
 }
 
 impl Processor {
@@ -105,6 +110,42 @@ impl Processor {
             config,
             staff: Staff::new(),
             metrics: None,
+            agents: None,
+            log: None,
+        }
+    }
+
+    /// Wires the agents' desk: the agents whose places are given back as conversations end
+    /// or move, and the conversation log every line is written to.
+    pub fn with_desk(mut self, agents: Arc<dyn Agents>, log: Arc<dyn ConversationLog>) -> Self {
+        self.agents = Some(agents);
+        self.log = Some(log);
+        self
+    }
+
+    /// When what is logged now is forgotten (`desk.retention_days`).
+    fn log_expiry(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now() + chrono::Duration::days(self.config.desk.retention_days.into())
+    }
+
+    /// Writes a line of the customer's conversation log, when the desk is wired.
+    async fn write_log(
+        &self,
+        customer: &crate::domain::CustomerId,
+        origin: &str,
+        entry: &LogEntry,
+    ) -> Result<(), StoreError> {
+        match &self.log {
+            Some(log) => {
+                log.write(
+                    customer,
+                    &log_key(entry.at, origin),
+                    entry,
+                    self.log_expiry(),
+                )
+                .await
+            }
+            None => Ok(()),
         }
     }
 
@@ -171,6 +212,18 @@ impl Processor {
                     }
                     Err(e) => {
                         tracing::error!(event_id = %event.id, customer, error = %e, "closing failed")
+                    }
+                }
+                outcome
+            }
+            EventKind::Agent(action) => {
+                let outcome = self.apply(event, Incoming::Agent(action)).await;
+                match &outcome {
+                    Ok(o) => {
+                        tracing::info!(event_id = %event.id, customer, action = action.name(), outcome = ?o, "agent action")
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %event.id, customer, action = action.name(), error = %e, "agent action failed")
                     }
                 }
                 outcome
@@ -246,6 +299,14 @@ impl Processor {
             if record.has_applied(&event.id) || !record.session.apply_status(status) {
                 return Ok(Outcome::Recorded);
             }
+            // The log shows each sent message's status; written first, so that a failure
+            // brings the event back while the session still lets it through.
+            if let (Some(log), Some(current)) =
+                (&self.log, record.session.outbound.get(&status.message_id))
+            {
+                log.set_status(customer, &status.message_id, current, self.log_expiry())
+                    .await?;
+            }
             match self.sessions.save(&record, now).await {
                 Ok(version) => {
                     // A reply failed later with 131047 (the window had closed): the
@@ -283,8 +344,14 @@ impl Processor {
             let now = self.clock.now();
             let mut record = match self.sessions.load(customer, now).await? {
                 Some(record) => record,
-                // Only a customer's message opens a conversation.
-                None if matches!(incoming, Incoming::Timer(_)) => return Ok(Outcome::NoSession),
+                // Only a customer's message opens a conversation. What the desk reserved for
+                // an action on one that is over is given back.
+                None if !matches!(incoming, Incoming::Message(_)) => {
+                    if let Incoming::Agent(action) = incoming {
+                        self.release_reserved(action, customer).await?;
+                    }
+                    return Ok(Outcome::NoSession);
+                }
                 None => {
                     // A new conversation. Whoever still waits in a line from an earlier one
                     // (their window closed before anyone took them) leaves it.
@@ -307,6 +374,7 @@ impl Processor {
             let input = match incoming {
                 Incoming::Message(message) => Input::Message(message),
                 Incoming::Closed => Input::Closed,
+                Incoming::Agent(action) => Input::Agent(action),
                 Incoming::Timer(fired) => Input::Timer(fired),
             };
             let (session, commands) = engine::step(record.session, input, now, &self.config);
@@ -430,7 +498,7 @@ impl Processor {
                         }
                         Ok(())
                     }
-                    Command::Send { message } => match message.clone().sendable() {
+                    Command::Send { message, agent } => match message.clone().sendable() {
                         Err(e) => {
                             // The engine builds from a validated configuration, so this is a
                             // bug; it must not block the customer's later replies.
@@ -444,6 +512,19 @@ impl Processor {
                                     sent += 1;
                                     self.count(Metric::RepliesOut);
                                     record.session.track_sent(&delivered.id);
+                                    let line = LogEntry {
+                                        at: self.clock.now(),
+                                        line: LogLine::Sent {
+                                            agent: agent.clone(),
+                                            text: message.message().summary(),
+                                            message_id: delivered.id.clone(),
+                                        },
+                                    };
+                                    // The log is for reading: a failure to write it must not
+                                    // send the message again.
+                                    if let Err(e) = self.write_log(&customer, &out.id, &line).await {
+                                        tracing::error!(customer = %customer.masked(), error = %e, "sent message not logged");
+                                    }
                                     Ok(())
                                 }
                                 Err(e) => {
@@ -500,10 +581,22 @@ impl Processor {
                     Command::EnqueueForHuman {
                         department,
                         priority,
+                        since,
                     } => {
-                        self.enqueue_for_human(record, &out, department, *priority)
+                        self.enqueue_for_human(record, &out, department, *priority, *since)
                             .await
                     }
+                    Command::ReleaseAgent { agent } => match &self.agents {
+                        Some(agents) => agents
+                            .release(agent, &customer)
+                            .await
+                            .map_err(ProcessError::from),
+                        None => Ok(()),
+                    },
+                    Command::Log { entry } => self
+                        .write_log(&customer, &out.id, entry)
+                        .await
+                        .map_err(ProcessError::from),
                     Command::AskAssistant { question, history } => {
                         self.ask_assistant(record, &out, question, history).await;
                         Ok(())
@@ -639,6 +732,7 @@ impl Processor {
             Some(t) => OutboundMessage::Template {
                 name: t.template.clone(),
                 language: t.language.clone(),
+                parameters: Vec::new(),
             },
             None => {
                 tracing::warn!(customer = %customer.masked(), "window closed (131047); no re-engagement template configured");
@@ -675,6 +769,7 @@ impl Processor {
         out: &Outgoing,
         department: &str,
         priority: Priority,
+        since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<(), ProcessError> {
         let customer = record.session.customer.clone();
         let now = self.clock.now();
@@ -686,7 +781,7 @@ impl Processor {
                 customer: customer.clone(),
                 department: department.to_owned(),
                 priority,
-                entered_at: now,
+                entered_at: since.unwrap_or(now),
             })
             .await?;
         let position = self
@@ -702,6 +797,27 @@ impl Processor {
                 position,
             },
         );
+        Ok(())
+    }
+
+    /// Gives back what the desk reserved for an action that cannot apply (the conversation is
+    /// over): the place among the agent's conversations of a claim or a transfer to them.
+    async fn release_reserved(
+        &self,
+        action: &AgentAction,
+        customer: &crate::domain::CustomerId,
+    ) -> Result<(), ProcessError> {
+        let reserved = match action {
+            AgentAction::Claim { agent, .. } => Some(agent),
+            AgentAction::Transfer {
+                to: TransferTarget::Agent { agent },
+                ..
+            } => Some(agent),
+            _ => None,
+        };
+        if let (Some(agent), Some(agents)) = (reserved, &self.agents) {
+            agents.release(&agent.id, customer).await?;
+        }
         Ok(())
     }
 

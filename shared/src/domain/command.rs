@@ -1,7 +1,10 @@
 //! What the engine asks the shell to do. Commands are data: the processor carries them out
 //! through the `WhatsApp` port, in order.
 
+use crate::domain::agent::AgentRef;
 use crate::domain::customer::CustomerId;
+use crate::domain::event::MediaKind;
+use crate::domain::log::LogEntry;
 use crate::domain::session::Turn;
 use crate::domain::sla::Priority;
 use crate::domain::timer::TimerKind;
@@ -13,13 +16,21 @@ use serde::{Deserialize, Serialize};
 pub enum Command {
     /// Mark the customer's message as read (blue ticks).
     MarkRead { message_id: String },
-    /// Send a message to the customer of the session.
-    Send { message: OutboundMessage },
+    /// Send a message to the customer of the session; `agent` wrote it (the bot otherwise).
+    Send {
+        message: OutboundMessage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentRef>,
+    },
     /// Put the customer in a department's attendance queue (a no-op when already waiting
     /// there). The shell answers with `Input::Queued` and the customer's place in line.
     EnqueueForHuman {
         department: String,
         priority: Priority,
+        /// When the customer first joined a line in this conversation, kept across a transfer
+        /// (now, when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
     },
     /// Tell the agents a customer waits, with what they need to pick the conversation up.
     NotifyAgents { context: HandoffContext },
@@ -41,6 +52,11 @@ pub enum Command {
         department: String,
         at: DateTime<Utc>,
     },
+    /// Give back the place the desk reserved for this customer among the agent's
+    /// conversations (a no-op when the agent does not hold it).
+    ReleaseAgent { agent: String },
+    /// Write a line of the conversation log (writing it again replaces it).
+    Log { entry: LogEntry },
 }
 
 impl Command {
@@ -49,7 +65,9 @@ impl Command {
     pub fn is_idempotent(&self) -> bool {
         match self {
             Self::MarkRead { .. } | Self::Send { .. } | Self::NotifyAgents { .. } => false,
-            Self::EnqueueForHuman { .. }
+            Self::ReleaseAgent { .. }
+            | Self::Log { .. }
+            | Self::EnqueueForHuman { .. }
             | Self::LeaveQueue { .. }
             | Self::AskAssistant { .. }
             | Self::SetTimer { .. }
@@ -135,6 +153,18 @@ pub enum OutboundMessage {
         name: String,
         /// The template's language code (`pt_BR`).
         language: String,
+        /// The body's parameters, `{{1}}` first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parameters: Vec<String>,
+    },
+    /// A file by link (an image shows inline; a document with its file name).
+    Media {
+        kind: MediaKind,
+        link: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
     },
 }
 
@@ -210,9 +240,38 @@ impl OutboundMessage {
         match self {
             Self::Text { body } => at_most("text", body, TEXT_BODY),
             // Meta's limits for template names and language codes.
-            Self::Template { name, language } => {
+            Self::Template {
+                name,
+                language,
+                parameters,
+            } => {
                 at_most("template name", name, 512)?;
-                at_most("template language", language, 15)
+                at_most("template language", language, 15)?;
+                for p in parameters {
+                    at_most("template parameter", p, TEMPLATE_PARAMETER)?;
+                }
+                Ok(())
+            }
+            Self::Media {
+                kind,
+                link,
+                filename,
+                caption,
+            } => {
+                if !(link.starts_with("https://") || link.starts_with("http://")) {
+                    return Err("media link is not an http(s) address".into());
+                }
+                if matches!(kind, MediaKind::Sticker) {
+                    return Err("stickers are not sent by link".into());
+                }
+                if let Some(f) = filename {
+                    at_most("file name", f, FILE_NAME)?;
+                }
+                match (kind, caption) {
+                    (MediaKind::Audio, Some(_)) => Err("audio has no caption".into()),
+                    (_, Some(c)) => at_most("caption", c, CAPTION),
+                    (_, None) => Ok(()),
+                }
             }
             Self::Flow {
                 header,
@@ -301,7 +360,24 @@ impl OutboundMessage {
                 format!("{body} [{}]", titles.join(" | "))
             }
             Self::Flow { body, cta, .. } => format!("{body} [{cta}]"),
-            Self::Template { name, .. } => format!("[template {name}]"),
+            Self::Template {
+                name, parameters, ..
+            } if parameters.is_empty() => format!("[template {name}]"),
+            Self::Template {
+                name, parameters, ..
+            } => format!("[template {name}: {}]", parameters.join(" | ")),
+            Self::Media {
+                kind,
+                filename,
+                caption,
+                ..
+            } => {
+                let what = filename.as_deref().unwrap_or(kind.as_str());
+                match caption {
+                    Some(c) => format!("[{what}] {c}"),
+                    None => format!("[{what}]"),
+                }
+            }
             Self::List { body, sections, .. } => {
                 let titles: Vec<&str> = sections
                     .iter()
@@ -316,7 +392,9 @@ impl OutboundMessage {
     /// The choices a customer can pick in this message, in display order.
     pub fn choices(&self) -> Vec<(&str, &str)> {
         match self {
-            Self::Text { .. } | Self::Flow { .. } | Self::Template { .. } => Vec::new(),
+            Self::Text { .. } | Self::Flow { .. } | Self::Template { .. } | Self::Media { .. } => {
+                Vec::new()
+            }
             Self::Buttons { buttons, .. } => buttons
                 .iter()
                 .map(|b| (b.id.as_str(), b.title.as_str()))

@@ -73,6 +73,13 @@ pub struct Config {
     /// Built from `hours_table` and `timezone` when the file loads.
     #[serde(skip)]
     pub hours: Option<BusinessHours>,
+    /// How the agents' desk works (the `[desk]` table).
+    #[serde(default)]
+    pub desk: crate::domain::agent::DeskConfig,
+    /// Templates approved in WhatsApp Manager that agents may send, the only messages allowed
+    /// outside the customer's 24-hour window (`[[templates]]`).
+    #[serde(default)]
+    pub templates: Vec<crate::domain::agent::ApprovedTemplate>,
     /// The words the engine compares typed text with, folded once when the file loads.
     #[serde(skip)]
     pub folded: FoldedWords,
@@ -141,6 +148,14 @@ pub struct Texts {
     /// The line moved: `{position}`, `{department}`, `{minutes}` (looked up every
     /// `timers.queue_update_minutes`).
     pub queue_update: String,
+    /// An agent took the conversation: `{agent}` (their name), `{department}`.
+    pub agent_joined: String,
+    /// How an agent's message reads when `desk.sign_messages` is on: `{agent}`, `{text}`.
+    pub agent_signature: String,
+    /// The conversation goes to another department's line: `{department}`.
+    pub transferred_department: String,
+    /// The conversation goes to another agent: `{agent}`.
+    pub transferred_agent: String,
 }
 
 /// The `[notifications]` table: the words of the staff's notices and who gets them on
@@ -365,6 +380,14 @@ pub struct Department {
     pub sla_max_minutes: u32,
     /// Average minutes an agent spends per customer, for the waiting-time estimate.
     pub avg_handling_minutes: u32,
+    /// Minutes a customer whose conversation an agent holds may wait for the agent's answer
+    /// before supervisors are warned.
+    #[serde(default = "default_reply_alert_minutes")]
+    pub reply_alert_minutes: u32,
+}
+
+fn default_reply_alert_minutes() -> u32 {
+    10
 }
 
 /// WhatsApp's limits on interactive messages (Cloud API documentation).
@@ -385,6 +408,9 @@ pub mod limits {
     pub const LIST_BUTTON: usize = 20;
     pub const LIST_BODY: usize = 4096;
     pub const FLOW_CTA: usize = 20;
+    pub const CAPTION: usize = 1024;
+    pub const FILE_NAME: usize = 240;
+    pub const TEMPLATE_PARAMETER: usize = 1024;
 }
 
 impl Config {
@@ -509,6 +535,13 @@ impl Config {
             ("texts.inactivity_closed", &self.texts.inactivity_closed),
             ("texts.open_now", &self.texts.open_now),
             ("texts.queue_update", &self.texts.queue_update),
+            ("texts.agent_joined", &self.texts.agent_joined),
+            ("texts.agent_signature", &self.texts.agent_signature),
+            (
+                "texts.transferred_department",
+                &self.texts.transferred_department,
+            ),
+            ("texts.transferred_agent", &self.texts.transferred_agent),
             ("notifications.handoff", &self.notifications.handoff),
             ("notifications.sla_warning", &self.notifications.sla_warning),
             ("notifications.sla_breach", &self.notifications.sla_breach),

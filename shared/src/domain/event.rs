@@ -54,8 +54,10 @@ pub enum EventKind {
     Status(StatusUpdate),
     /// An error Meta reported at the level of a webhook change (not tied to one message).
     Error(ApiError),
-    /// The agent closed the customer's conversation (sent by the agents' tools).
+    /// The customer's conversation was closed from outside the desk (an operator's tool).
     Closed,
+    /// What a person did on the agents' desk.
+    Agent(crate::domain::agent::AgentAction),
     /// A timer the engine set went off (delivered by the scheduler).
     Timer(TimerFired),
 }
@@ -81,6 +83,18 @@ pub enum MediaKind {
     Audio,
     Document,
     Sticker,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::Audio => "audio",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+        }
+    }
 }
 
 /// What a customer message carries, one variant per WhatsApp message type. Types atende does not

@@ -1,5 +1,6 @@
 //! The functional core: no I/O, no AWS or HTTP types.
 
+pub mod agent;
 pub mod command;
 pub mod config;
 pub mod customer;
@@ -7,12 +8,14 @@ pub mod document;
 pub mod engine;
 pub mod event;
 pub mod hours;
+pub mod log;
 pub mod notice;
 pub mod session;
 pub mod sla;
 pub mod text;
 pub mod timer;
 
+pub use agent::{AgentAction, AgentContent, AgentRef, ApprovedTemplate, TransferTarget};
 pub use command::{
     Button, Command, HandoffContext, LimitError, ListRow, ListSection, OutboundMessage, Sendable,
 };
@@ -23,4 +26,5 @@ pub use event::{
     StatusUpdate,
 };
 pub use session::{Lease, Outgoing, Party, Session, SessionRecord, State, Turn, Unconfirmed};
+pub use log::{ConversationEvent, LogEntry, LogLine, LoggedLine, MediaRef};
 pub use timer::{TimerFired, TimerKind};

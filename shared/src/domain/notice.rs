@@ -63,6 +63,7 @@ pub fn handoff(context: &HandoffContext, config: &Config) -> Notice {
             let from = match t.from {
                 crate::domain::session::Party::Customer => "cliente",
                 crate::domain::session::Party::Bot => "bot",
+                crate::domain::session::Party::Agent => "atendente",
             };
             format!("{from}: {}", t.text)
         })

@@ -34,6 +34,13 @@ pub enum State {
         /// The place in line the customer was last told.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         told_position: Option<usize>,
+        /// The person talking with the customer; nobody yet while they wait in line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<crate::domain::agent::AgentRef>,
+        /// Since when the customer waits for the agent's answer: their first message since
+        /// the agent last wrote (or since the claim).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        awaiting_reply_since: Option<DateTime<Utc>>,
     },
     /// Free text is answered by the AI assistant (`ATENDIMENTO_IA`).
     Assistant,
@@ -90,6 +97,7 @@ impl State {
 pub enum Party {
     Customer,
     Bot,
+    Agent,
 }
 
 /// One line of a conversation, kept for the human who takes it over.

@@ -5,6 +5,7 @@ use super::timers::arm;
 use crate::domain::command::{Command, HandoffContext, OutboundMessage};
 use crate::domain::config::{Config, Department};
 use crate::domain::customer::CustomerId;
+use crate::domain::log::{ConversationEvent, LogEntry, LogLine};
 use crate::domain::session::{Session, State};
 use crate::domain::sla::Priority;
 use crate::domain::timer::TimerKind;
@@ -121,7 +122,6 @@ pub(super) fn hand_over(session: &mut Session, out: &mut Replies, config: &Confi
         session,
         OutboundMessage::text(h.text.replace("{department}", name)),
     );
-    let vip = matches!(&session.customer, CustomerId::Phone(p) if config.vip_numbers.contains(p));
     let context = HandoffContext {
         customer: session.customer.clone(),
         profile_name: session.profile_name.clone(),
@@ -140,16 +140,32 @@ pub(super) fn hand_over(session: &mut Session, out: &mut Replies, config: &Confi
         department: h.department.clone(),
         since: out.now,
         told_position: None,
+        agent: None,
+        awaiting_reply_since: None,
     };
-    out.commands.push(Command::EnqueueForHuman {
-        department: h.department,
-        priority: if vip {
-            Priority::High
-        } else {
-            Priority::Normal
+    out.commands.push(Command::Log {
+        entry: LogEntry {
+            at: out.now,
+            line: LogLine::Event(ConversationEvent::Queued {
+                department: h.department.clone(),
+                reason: h.reason.to_owned(),
+            }),
         },
     });
+    out.commands.push(Command::EnqueueForHuman {
+        department: h.department,
+        priority: priority_of(session, config),
+        since: None,
+    });
     out.commands.push(Command::NotifyAgents { context });
+}
+
+/// VIPs (`vip_numbers`) go first in every line.
+pub(super) fn priority_of(session: &Session, config: &Config) -> Priority {
+    match &session.customer {
+        CustomerId::Phone(p) if config.vip_numbers.contains(p) => Priority::High,
+        _ => Priority::Normal,
+    }
 }
 
 /// The customer is in line: their place and an estimate.

@@ -2,7 +2,8 @@
 //! receipt, triggers, the menu keyword, a submitted Flow), then the state's own flow.
 
 use super::{Replies, describe, finance, line, menu, nps, sales, support, whatsapp_flows};
-use super::{assistant, line::Handover, timers::arm};
+use super::{assistant, human, line::Handover, timers::arm};
+use crate::domain::log::{LogEntry, LogLine, MediaRef};
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
 use crate::domain::event::{InboundMessage, MessageContent};
@@ -32,7 +33,8 @@ pub(super) fn on_message(
     if let Some(name) = &message.profile_name {
         session.profile_name = Some(name.clone());
     }
-    session.record(Party::Customer, describe(&message.content), now);
+    let text = describe(&message.content);
+    session.record(Party::Customer, text.clone(), now);
     let mut out = Replies {
         commands: vec![Command::MarkRead {
             message_id: message.id.clone(),
@@ -40,11 +42,24 @@ pub(super) fn on_message(
         now,
     };
     out.commands.extend(leave_queue);
-    // A reaction is not a request, and a person is on it in the human state: the bot is quiet
-    // (the message is in the history for the agent).
-    if matches!(message.content, MessageContent::Reaction { .. })
-        || matches!(session.state, State::Human { .. })
-    {
+    out.commands.push(Command::Log {
+        entry: LogEntry {
+            at: now,
+            line: LogLine::Customer {
+                text,
+                message_id: message.id.clone(),
+                media: media_of(&message.content),
+            },
+        },
+    });
+    // A person is on it in the human state: the bot is quiet (the message is in the log and
+    // the history for the agent).
+    if let State::Human { .. } = session.state {
+        human::on_customer_message(&mut session, now);
+        return (session, out.commands);
+    }
+    // A reaction is not a request.
+    if matches!(message.content, MessageContent::Reaction { .. }) {
         return (session, out.commands);
     }
     // Typed text is folded once; the configuration's words were folded when it loaded.
@@ -55,6 +70,23 @@ pub(super) fn on_message(
     };
     respond(&mut session, &mut out, &said, now, config);
     (session, out.commands)
+}
+
+/// The file a message carries, to keep for the agents.
+fn media_of(content: &MessageContent) -> Option<MediaRef> {
+    match content {
+        MessageContent::Media {
+            kind,
+            id,
+            mime_type,
+            ..
+        } => Some(MediaRef {
+            kind: *kind,
+            id: id.clone(),
+            mime_type: mime_type.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// A new conversation when the last one is over or its window closed; the off-hours notice

@@ -25,6 +25,7 @@ mod tests;
 
 pub use menu::main_menu;
 
+use crate::domain::agent::AgentAction;
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
 use crate::domain::event::{InboundMessage, MessageContent};
@@ -43,8 +44,10 @@ pub enum Input<'a> {
         department: &'a str,
         position: usize,
     },
-    /// The agent closed the conversation.
+    /// The conversation was closed from outside the desk.
     Closed,
+    /// What a person did on the agents' desk.
+    Agent(&'a AgentAction),
     /// The AI assistant answered `Command::AskAssistant`; `wants_human` when it handed over.
     AssistantAnswer { text: &'a str, wants_human: bool },
     /// The AI assistant could not answer.
@@ -114,7 +117,8 @@ fn react(
             department,
             position,
         } => line::on_queued(session, department, position, now, config),
-        Input::Closed => human::on_closed(session, now, config),
+        Input::Closed => human::close(session, None, now, config),
+        Input::Agent(action) => human::on_agent(session, action, now, config),
         Input::AssistantAnswer { text, wants_human } => {
             assistant::on_answer(session, Some(text), wants_human, now, config)
         }
@@ -138,7 +142,10 @@ impl Replies {
 
     fn send(&mut self, session: &mut Session, message: OutboundMessage) {
         session.record(Party::Bot, message.summary(), self.now);
-        self.commands.push(Command::Send { message });
+        self.commands.push(Command::Send {
+            message,
+            agent: None,
+        });
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::Replies;
 use super::message::Said;
-use crate::domain::command::OutboundMessage;
+use crate::domain::command::{Command, OutboundMessage};
+use crate::domain::log::{ConversationEvent, LogEntry, LogLine};
 use crate::domain::config::Config;
 use crate::domain::session::{Session, State};
 
@@ -35,6 +36,12 @@ pub(super) fn took_score(
     };
     session.nps_score = Some(score);
     session.state = State::Finished;
+    out.commands.push(Command::Log {
+        entry: LogEntry {
+            at: out.now,
+            line: LogLine::Event(ConversationEvent::Rated { score }),
+        },
+    });
     out.send(session, OutboundMessage::text(&config.texts.nps_thanks));
     true
 }

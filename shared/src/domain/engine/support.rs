@@ -4,22 +4,12 @@ use super::message::Said;
 use super::{Replies, line, menu};
 use crate::domain::command::{Button, OutboundMessage};
 use crate::domain::config::{Config, OptionFlow};
-use crate::domain::event::{MediaKind, MessageContent};
+use crate::domain::event::MessageContent;
 use crate::domain::session::{Session, State};
 use line::Handover;
 
 /// The reply id of the "no attachment" button.
 const NO_ATTACHMENT: &str = "support_no_attachment";
-
-fn media_name(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Image => "image",
-        MediaKind::Video => "video",
-        MediaKind::Audio => "audio",
-        MediaKind::Document => "document",
-        MediaKind::Sticker => "sticker",
-    }
-}
 
 /// Waiting for the description: text asks for an attachment; media is the description (its
 /// caption) and goes to a person at once.
@@ -59,7 +49,7 @@ pub(super) fn on_details(
                 &config.texts.department_handoff,
             );
             handover.problem = caption.clone();
-            handover.attachments = vec![format!("{}:{id}", media_name(*kind))];
+            handover.attachments = vec![format!("{}:{id}", kind.as_str())];
             line::hand_over(session, out, config, handover);
         }
         other => {
@@ -89,7 +79,7 @@ pub(super) fn on_attachment(
         MessageContent::Media {
             kind, id, caption, ..
         } => {
-            handover.attachments = vec![format!("{}:{id}", media_name(*kind))];
+            handover.attachments = vec![format!("{}:{id}", kind.as_str())];
             handover.problem = Some(match caption {
                 Some(c) => format!("{details}\n{c}"),
                 None => details,

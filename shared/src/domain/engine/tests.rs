@@ -51,6 +51,8 @@ fn an_early_queue_update_acts_as_at_its_due_time() {
         department: "suporte".into(),
         since: opening - Duration::hours(2),
         told_position: Some(2),
+        agent: None,
+        awaiting_reply_since: None,
     };
     s.timers.insert(TimerKind::QueueUpdate, opening);
     let early = opening - Duration::seconds(30);
@@ -188,7 +190,7 @@ fn a_session_past_the_window_starts_over() {
     let sent: Vec<&OutboundMessage> = cmds
         .iter()
         .filter_map(|c| match c {
-            Command::Send { message } => Some(message),
+            Command::Send { message, .. } => Some(message),
             _ => None,
         })
         .collect();
@@ -255,6 +257,7 @@ fn a_support_ticket_carries_the_problem_and_the_attachment_to_the_agent() {
     assert!(commands.contains(&Command::EnqueueForHuman {
         department: "suporte".into(),
         priority: Priority::Normal,
+        since: None,
     }));
     let context = handoff_context(&commands);
     assert_eq!(context.reason, "support_ticket");

@@ -1,0 +1,101 @@
+//! The conversation log: every line of a customer's conversations (theirs, the bot's, the
+//! agents', the staff's notes) and what happened to it ("queued", "claimed by Ana"), kept for
+//! the configured retention. The session keeps only the last lines; this is what agents read.
+
+use crate::domain::agent::{AgentRef, TransferTarget};
+use crate::domain::event::{DeliveryStatus, MediaKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One line of the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogLine {
+    /// The customer wrote (`text` as the history shows it: "[Image] foto da tela").
+    Customer {
+        text: String,
+        /// The WhatsApp message id.
+        message_id: String,
+        /// What the customer attached, kept in the media store under this WhatsApp media id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaRef>,
+    },
+    /// Sent to the customer by the bot, or by `agent`.
+    Sent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentRef>,
+        text: String,
+        /// The WhatsApp message id, which its delivery statuses name.
+        message_id: String,
+    },
+    /// An agent's message that did not go out, and why.
+    NotSent {
+        agent: AgentRef,
+        text: String,
+        reason: String,
+    },
+    /// A private note for the staff.
+    Note { agent: AgentRef, text: String },
+    /// Something that happened to the conversation.
+    Event(ConversationEvent),
+}
+
+/// A file the customer sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    pub kind: MediaKind,
+    /// WhatsApp's media id (valid for download for a while after the message).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ConversationEvent {
+    /// In a department's line for a person, and why.
+    Queued { department: String, reason: String },
+    /// A person took the conversation.
+    Claimed {
+        agent: AgentRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assigned_by: Option<AgentRef>,
+    },
+    /// Handed on by `by`, from `department`.
+    Transferred {
+        by: AgentRef,
+        department: String,
+        to: TransferTarget,
+    },
+    /// Done; `by` is absent when the close came from outside the desk.
+    Closed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AgentRef>,
+    },
+    /// The customer's satisfaction score.
+    Rated { score: u8 },
+}
+
+/// A log line as read back: its key in the log (the page cursor) and, for a sent message, its
+/// latest delivery status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoggedLine {
+    pub key: String,
+    #[serde(flatten)]
+    pub entry: LogEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DeliveryStatus>,
+}
+
+/// The key of a log line: its time (sortable), then what decided it, so that writing the same
+/// line again replaces it.
+pub fn log_key(at: DateTime<Utc>, origin: &str) -> String {
+    format!("{}#{origin}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
