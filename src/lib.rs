@@ -3,5 +3,6 @@
 //! services as the Lambda functions, wired to in-process adapters.
 
 pub mod chat;
+pub mod demo;
 pub mod render;
 pub mod serve;

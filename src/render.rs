@@ -1,7 +1,8 @@
 //! Renders what the bot sends as terminal text: buttons and list rows become numbered choices.
 //! The terminal chat and the conversation transcripts (`tests/conversations/`) share it.
 
-use atende_shared::domain::OutboundMessage;
+use atende_shared::domain::agent::TransferTarget;
+use atende_shared::domain::{ConversationEvent, LogLine, LoggedLine, OutboundMessage};
 
 const INDENT: &str = "     ";
 
@@ -100,6 +101,56 @@ fn frame(lines: &mut Vec<String>, header: &Option<String>, body: &str, footer: &
     push_text(lines, body);
     if let Some(f) = footer {
         push_text(lines, &format!("_{f}_"));
+    }
+}
+
+/// A line of the conversation log on one line of text, as the transcripts show it.
+pub fn log_line(logged: &LoggedLine) -> String {
+    let one_line = |s: &str| s.replace('\n', " / ");
+    let status = logged
+        .status
+        .as_ref()
+        .map_or(String::new(), |s| format!(" ({})", s.as_str()));
+    match &logged.entry.line {
+        LogLine::Customer { text, media, .. } => {
+            let kept = media
+                .as_ref()
+                .map_or(String::new(), |m| format!(" (file {})", m.id));
+            format!("customer: {}{kept}", one_line(text))
+        }
+        LogLine::Sent { agent, text, .. } => {
+            let who = agent.as_ref().map_or("bot", |a| a.name.as_str());
+            format!("{who}: {}{status}", one_line(text))
+        }
+        LogLine::NotSent {
+            agent,
+            text,
+            reason,
+        } => format!("not sent ({}): {} — {reason}", agent.name, one_line(text)),
+        LogLine::Note { agent, text } => format!("note by {}: {}", agent.name, one_line(text)),
+        LogLine::Event(event) => match event {
+            ConversationEvent::Queued { department, reason } => {
+                format!("queued for {department} ({reason})")
+            }
+            ConversationEvent::Claimed {
+                agent,
+                assigned_by: None,
+            } => format!("claimed by {}", agent.name),
+            ConversationEvent::Claimed {
+                agent,
+                assigned_by: Some(by),
+            } => format!("assigned to {} by {}", agent.name, by.name),
+            ConversationEvent::Transferred { by, department, to } => {
+                let to = match to {
+                    TransferTarget::Department { department } => department.clone(),
+                    TransferTarget::Agent { agent } => agent.name.clone(),
+                };
+                format!("transferred by {} from {department} to {to}", by.name)
+            }
+            ConversationEvent::Closed { by: Some(by) } => format!("closed by {}", by.name),
+            ConversationEvent::Closed { by: None } => "closed".to_owned(),
+            ConversationEvent::Rated { score } => format!("rated {score}"),
+        },
     }
 }
 

@@ -10,11 +10,20 @@
 //! blank lines are ignored. The customer's profile name is Maria; the clock starts on
 //! 2026-11-24 12:00 UTC.
 //!
+//! The desk: the demo team (Ana in Suporte, Bruno in Financeiro and Vendas, Carla the
+//! supervisor) is there and available. `agent Ana: <text>` is Ana's reply; `@agent Ana claims`
+//! (the next customer), `closes`, `is away`, `is available`, `notes <text>`, `sends <file>
+//! [caption]`, `sends template <name> | <parameter> | …`, `transfers to <department or
+//! agent>`, `assigns to <agent>` (a supervisor) go through the desk's rules; a refusal is a
+//! `desk:` line. `@agent closes` alone is a close from outside the desk. `@log` prints the
+//! conversation log as agents read it (`log:` lines).
+//!
 //! After an intended change, `UPDATE_EXPECT=1 cargo test --test conversations` rewrites the
 //! transcripts with what the bot now says; review the diff.
 
-use atende::chat::ChatSession;
+use atende::chat::{AgentStep, ChatSession};
 use atende_shared::adapters::{ManualClock, MemoryAssistant};
+use atende_shared::domain::AgentContent;
 use atende_shared::domain::{Config, MediaKind, MessageContent};
 use chrono::Duration;
 use std::path::Path;
@@ -23,6 +32,8 @@ use std::sync::Arc;
 enum Step {
     Say(String),
     Close,
+    Agent(String, AgentStep),
+    Log,
     Wait(Duration),
     At(chrono::DateTime<chrono::Utc>),
 }
@@ -121,7 +132,9 @@ async fn replay(transcript: &str) -> String {
         a.set_failing(failing);
         Arc::new(a) as Arc<dyn atende_shared::ports::Assistant>
     });
-    let mut chat = ChatSession::new(config, clock.clone(), Some("Maria".into()), assistant);
+    let mut chat = ChatSession::new(config, clock.clone(), Some("Maria".into()), assistant)
+        .with_demo_agents()
+        .await;
     let mut out = String::new();
     let mut steps = Vec::new();
     for line in transcript.lines() {
@@ -131,6 +144,20 @@ async fn replay(transcript: &str) -> String {
             steps.push((line.to_owned(), Step::Wait(duration(d.trim()))));
         } else if line.trim() == "@agent closes" {
             steps.push((line.to_owned(), Step::Close));
+        } else if let Some(rest) = line.strip_prefix("@agent ") {
+            let (who, what) = rest.split_once(' ').expect("@agent <name> <what>");
+            steps.push((
+                line.to_owned(),
+                Step::Agent(who.to_owned(), agent_step(what)),
+            ));
+        } else if let Some(rest) = line.strip_prefix("agent ") {
+            let (who, text) = rest.split_once(": ").expect("agent <name>: <text>");
+            let reply = AgentStep::Reply(AgentContent::Text {
+                body: text.to_owned(),
+            });
+            steps.push((line.to_owned(), Step::Agent(who.to_owned(), reply)));
+        } else if line.trim() == "@log" {
+            steps.push((line.to_owned(), Step::Log));
         } else if let Some(t) = line.strip_prefix("@at ") {
             let at = t
                 .trim()
@@ -156,6 +183,10 @@ async fn replay(transcript: &str) -> String {
             }
             Step::At(at) => out.push_str(&chat.advance_to(at).await.expect("processed")),
             Step::Close => out.push_str(&chat.close().await.expect("processed")),
+            Step::Agent(who, step) => {
+                out.push_str(&chat.agent(&who, step).await.expect("processed"))
+            }
+            Step::Log => out.push_str(&chat.log().await),
             Step::Say(text) => {
                 let answer = match content(&text) {
                     Some(c) => chat.send(c).await,
@@ -166,6 +197,43 @@ async fn replay(transcript: &str) -> String {
         }
     }
     out
+}
+
+/// What `@agent <name> …` asks of the desk.
+fn agent_step(what: &str) -> AgentStep {
+    if let Some(text) = what.strip_prefix("notes ") {
+        return AgentStep::Note(text.to_owned());
+    }
+    let what = what.trim();
+    match what {
+        "claims" => return AgentStep::Claim,
+        "closes" => return AgentStep::Close,
+        "is away" => return AgentStep::Available(false),
+        "is available" => return AgentStep::Available(true),
+        _ => {}
+    }
+    if let Some(text) = what.strip_prefix("notes ") {
+        AgentStep::Note(text.to_owned())
+    } else if let Some(to) = what.strip_prefix("transfers to ") {
+        AgentStep::Transfer(to.to_owned())
+    } else if let Some(to) = what.strip_prefix("assigns to ") {
+        AgentStep::Assign(to.to_owned())
+    } else if let Some(rest) = what.strip_prefix("sends template ") {
+        let mut parts = rest.split(" | ");
+        let name = parts.next().unwrap_or_default().to_owned();
+        AgentStep::Reply(AgentContent::Template {
+            name,
+            language: String::new(),
+            parameters: parts.map(str::to_owned).collect(),
+        })
+    } else if let Some(rest) = what.strip_prefix("sends ") {
+        match rest.split_once(' ') {
+            Some((file, caption)) => AgentStep::file(file, Some(caption)),
+            None => AgentStep::file(rest, None),
+        }
+    } else {
+        panic!("bad @agent step `{what}`")
+    }
 }
 
 fn significant(text: &str) -> Vec<&str> {

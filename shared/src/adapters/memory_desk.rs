@@ -1,9 +1,9 @@
 //! Memory adapters of the desk's ports: `MemoryAgents`, `MemoryConversationLog`.
 
+use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
 use crate::domain::log::{LogEntry, LogLine, LoggedLine};
-use crate::domain::CustomerId;
 use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

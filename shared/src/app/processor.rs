@@ -8,9 +8,11 @@
 
 use crate::app::Staff;
 use crate::domain::OutboundMessage;
+use crate::domain::agent::{AgentAction, AgentContent, TransferTarget};
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
 use crate::domain::event::bounded_id;
+use crate::domain::log::{LogEntry, LogLine};
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
@@ -18,8 +20,6 @@ use crate::domain::{
     SessionRecord, StatusUpdate, TimerFired, Turn,
 };
 use crate::logging::Age;
-use crate::domain::agent::{AgentAction, TransferTarget};
-use crate::domain::log::{LogEntry, LogLine, log_key};
 use crate::ports::{
     Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, Failure,
     SessionStore, StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
@@ -132,19 +132,11 @@ impl Processor {
     async fn write_log(
         &self,
         customer: &crate::domain::CustomerId,
-        origin: &str,
+        key: &str,
         entry: &LogEntry,
     ) -> Result<(), StoreError> {
         match &self.log {
-            Some(log) => {
-                log.write(
-                    customer,
-                    &log_key(entry.at, origin),
-                    entry,
-                    self.log_expiry(),
-                )
-                .await
-            }
+            Some(log) => log.write(customer, key, entry, self.log_expiry()).await,
             None => Ok(()),
         }
     }
@@ -346,6 +338,21 @@ impl Processor {
                 Some(record) => record,
                 // Only a customer's message opens a conversation. What the desk reserved for
                 // an action on one that is over is given back.
+                // An approved template from the desk reaches a customer whose window closed:
+                // a closed conversation carries it, exactly once, like any reply.
+                None if matches!(
+                    incoming,
+                    Incoming::Agent(AgentAction::Reply {
+                        content: AgentContent::Template { .. },
+                        ..
+                    })
+                ) =>
+                {
+                    let mut session = Session::new(customer.clone(), now);
+                    session.state = crate::domain::State::Finished;
+                    session.window_closed = true;
+                    SessionRecord::new(session)
+                }
                 None if !matches!(incoming, Incoming::Message(_)) => {
                     if let Incoming::Agent(action) = incoming {
                         self.release_reserved(action, customer).await?;
@@ -390,6 +397,9 @@ impl Processor {
                         command,
                     }),
             );
+            if matches!(incoming, Incoming::Message(_)) {
+                record.business_number = Some(from.clone());
+            }
             // A timer acts only if it is still the pending one, so applying it twice does
             // nothing: only messages and closings use the memory of applied events.
             if !matches!(incoming, Incoming::Timer(_)) {
@@ -522,7 +532,8 @@ impl Processor {
                                     };
                                     // The log is for reading: a failure to write it must not
                                     // send the message again.
-                                    if let Err(e) = self.write_log(&customer, &out.id, &line).await {
+                                    let key = record.session.next_log_key();
+                                    if let Err(e) = self.write_log(&customer, &key, &line).await {
                                         tracing::error!(customer = %customer.masked(), error = %e, "sent message not logged");
                                     }
                                     Ok(())
@@ -593,8 +604,8 @@ impl Processor {
                             .map_err(ProcessError::from),
                         None => Ok(()),
                     },
-                    Command::Log { entry } => self
-                        .write_log(&customer, &out.id, entry)
+                    Command::Log { key, entry } => self
+                        .write_log(&customer, key, entry)
                         .await
                         .map_err(ProcessError::from),
                     Command::AskAssistant { question, history } => {
@@ -958,6 +969,8 @@ fn keep_what_was_learned(ours: &Session, newer: &mut Session, done: &[String]) {
             newer.unconfirmed.push_back(unconfirmed.clone());
         }
     }
+    // Lines are numbered once: the newer record continues after ours.
+    newer.log_lines = newer.log_lines.max(ours.log_lines);
     // Unless the customer wrote since (which opens the window again).
     if ours.window_closed && newer.last_inbound_at == ours.last_inbound_at {
         newer.window_closed = true;

@@ -34,10 +34,7 @@ pub enum AgentAction {
     /// A private note for the staff, never sent.
     Note { agent: AgentRef, text: String },
     /// To another department's line, or to a named agent (whose place the desk reserved).
-    Transfer {
-        agent: AgentRef,
-        to: TransferTarget,
-    },
+    Transfer { agent: AgentRef, to: TransferTarget },
     /// Done: the customer leaves the line and is asked for a score.
     Close { agent: AgentRef },
 }

@@ -55,8 +55,9 @@ pub enum Command {
     /// Give back the place the desk reserved for this customer among the agent's
     /// conversations (a no-op when the agent does not hold it).
     ReleaseAgent { agent: String },
-    /// Write a line of the conversation log (writing it again replaces it).
-    Log { entry: LogEntry },
+    /// Write a line of the conversation log under `key` (`Session::next_log_key`; writing it
+    /// again replaces it).
+    Log { key: String, entry: LogEntry },
 }
 
 impl Command {

@@ -33,6 +33,19 @@ impl CustomerId {
         }
     }
 
+    /// The customer a key (`key`) names: digits are a phone number, anything else a user id.
+    /// `None` for an empty key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let key = key.trim();
+        if key.is_empty() {
+            None
+        } else if key.chars().all(|c| c.is_ascii_digit()) {
+            Some(Self::Phone(key.to_owned()))
+        } else {
+            Some(Self::User(key.to_owned()))
+        }
+    }
+
     /// A form safe for logs (LGPD): the first four and the last two characters survive.
     pub fn masked(&self) -> Masked<'_> {
         Masked(self.key())

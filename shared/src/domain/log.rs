@@ -94,8 +94,11 @@ pub struct LoggedLine {
     pub status: Option<DeliveryStatus>,
 }
 
-/// The key of a log line: its time (sortable), then what decided it, so that writing the same
-/// line again replaces it.
-pub fn log_key(at: DateTime<Utc>, origin: &str) -> String {
-    format!("{}#{origin}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+/// The key of a log line: when its conversation started, then its number in it; both sort as
+/// text. Writing the same key again replaces the line.
+pub fn log_key(conversation_started: DateTime<Utc>, line: u64) -> String {
+    format!(
+        "{}#{line:08}",
+        conversation_started.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    )
 }

@@ -25,6 +25,8 @@ pub use event::{
     ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
     StatusUpdate,
 };
-pub use session::{Lease, Outgoing, Party, Session, SessionRecord, State, Turn, Unconfirmed};
 pub use log::{ConversationEvent, LogEntry, LogLine, LoggedLine, MediaRef};
+pub use session::{
+    Handoff, Lease, Outgoing, Party, Session, SessionRecord, State, Turn, Unconfirmed,
+};
 pub use timer::{TimerFired, TimerKind};

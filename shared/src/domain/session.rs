@@ -159,6 +159,31 @@ pub struct Session {
     /// The inactivity follow-up went out since the customer last wrote.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub followed_up: bool,
+    /// How many lines of this conversation went to the conversation log.
+    #[serde(default)]
+    pub log_lines: u64,
+    /// Why and with what the bot handed this conversation to a person, for the agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
+}
+
+/// What the bot learned before handing the conversation to a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub department: String,
+    /// A trigger phrase, repeated misunderstandings, the end of a guided flow, the assistant.
+    pub reason: String,
+    /// Where the conversation was before.
+    pub previous_state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 impl Session {
@@ -179,6 +204,8 @@ impl Session {
             timers: Default::default(),
             unconfirmed: Default::default(),
             followed_up: false,
+            log_lines: 0,
+            handoff: None,
         }
     }
 
@@ -266,6 +293,14 @@ impl Session {
         });
     }
 
+    /// The key of the conversation's next log line: the conversation's start, then the line's
+    /// number in it, so that a customer's lines sort in the order they happened whatever the
+    /// clocks of the processes that wrote them.
+    pub fn next_log_key(&mut self) -> String {
+        self.log_lines += 1;
+        crate::domain::log::log_key(self.started_at, self.log_lines)
+    }
+
     /// When the session (and the customer-service window) ends.
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.last_inbound_at + SERVICE_WINDOW
@@ -307,6 +342,10 @@ pub struct SessionRecord {
     /// two processors on one customer never send the same message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sending: Option<Lease>,
+    /// The business number (phone number id) the customer last wrote to: the agents' desk
+    /// answers from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_number: Option<String>,
 }
 
 /// A delivery's claim on a record's outbox.
@@ -337,6 +376,7 @@ impl SessionRecord {
             applied: Default::default(),
             outbox: Default::default(),
             sending: None,
+            business_number: None,
         }
     }
 

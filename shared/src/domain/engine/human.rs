@@ -10,7 +10,7 @@ use super::{Replies, line, nps, timers::arm};
 use crate::domain::agent::{AgentAction, AgentContent, AgentRef, TransferTarget};
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
-use crate::domain::log::{ConversationEvent, LogEntry, LogLine};
+use crate::domain::log::{ConversationEvent, LogLine};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::timer::TimerKind;
 use chrono::{DateTime, Duration, Utc};
@@ -30,8 +30,8 @@ pub(super) fn on_agent(
         AgentAction::Reply { agent, content } => {
             reply(&mut session, &mut out, agent, content, config)
         }
-        AgentAction::Note { agent, text } => log(
-            &mut out,
+        AgentAction::Note { agent, text } => out.log(
+            &mut session,
             LogLine::Note {
                 agent: agent.clone(),
                 text: text.clone(),
@@ -45,14 +45,8 @@ pub(super) fn on_agent(
     (session, out.commands)
 }
 
-fn log(out: &mut Replies, line: LogLine) {
-    out.commands.push(Command::Log {
-        entry: LogEntry { at: out.now, line },
-    });
-}
-
-fn event(out: &mut Replies, event: ConversationEvent) {
-    log(out, LogLine::Event(event));
+fn event(session: &mut Session, out: &mut Replies, event: ConversationEvent) {
+    out.log(session, LogLine::Event(event));
 }
 
 /// The agent takes a customer who waits in line. Anyone else's claim (the customer was taken,
@@ -98,6 +92,7 @@ fn claim(
         department: department.clone(),
     });
     event(
+        session,
         out,
         ConversationEvent::Claimed {
             agent: agent.clone(),
@@ -133,18 +128,18 @@ fn reply(
     config: &Config,
 ) {
     let message = message_of(content, agent, config);
-    let refused = match &session.state {
-        State::Human {
-            agent: Some(_), ..
-        } => None,
-        _ => Some("the conversation is not with a person"),
+    // A template reaches a customer whatever the conversation's state (the desk checked who
+    // may send it); anything else needs the conversation held and the window open.
+    let held = matches!(session.state, State::Human { agent: Some(_), .. });
+    let refused = match content {
+        AgentContent::Template { .. } => None,
+        _ if !held => Some("the conversation is not with a person"),
+        _ if !window_open(session, out.now) => Some("the customer's 24-hour window is closed"),
+        _ => None,
     };
-    let template = matches!(content, AgentContent::Template { .. });
-    let refused = refused.or((!template && !window_open(session, out.now))
-        .then_some("the customer's 24-hour window is closed"));
     if let Some(reason) = refused {
-        log(
-            out,
+        out.log(
+            session,
             LogLine::NotSent {
                 agent: agent.clone(),
                 text: message.summary(),
@@ -239,6 +234,7 @@ fn transfer(
         });
     }
     event(
+        session,
         out,
         ConversationEvent::Transferred {
             by: by.clone(),
@@ -261,7 +257,10 @@ fn transfer(
             };
             session.timers.remove(&TimerKind::QueueUpdate);
             if open {
-                let text = config.texts.transferred_department.replace("{department}", name);
+                let text = config
+                    .texts
+                    .transferred_department
+                    .replace("{department}", name);
                 out.send(session, OutboundMessage::text(text));
             }
             out.commands.push(Command::EnqueueForHuman {
@@ -280,7 +279,10 @@ fn transfer(
             };
             session.timers.remove(&TimerKind::QueueUpdate);
             if open {
-                let text = config.texts.transferred_agent.replace("{agent}", &agent.name);
+                let text = config
+                    .texts
+                    .transferred_agent
+                    .replace("{agent}", &agent.name);
                 out.send(session, OutboundMessage::text(text));
             }
         }
@@ -314,7 +316,11 @@ pub(super) fn close(
             agent: holder.id.clone(),
         });
     }
-    event(&mut out, ConversationEvent::Closed { by: by.cloned() });
+    event(
+        &mut session,
+        &mut out,
+        ConversationEvent::Closed { by: by.cloned() },
+    );
     session.bot_attempts = 0;
     let delay = config.timers.nps_delay_minutes;
     if delay == 0 {

@@ -5,8 +5,8 @@ use super::timers::arm;
 use crate::domain::command::{Command, HandoffContext, OutboundMessage};
 use crate::domain::config::{Config, Department};
 use crate::domain::customer::CustomerId;
-use crate::domain::log::{ConversationEvent, LogEntry, LogLine};
-use crate::domain::session::{Session, State};
+use crate::domain::log::{ConversationEvent, LogLine};
+use crate::domain::session::{Handoff, Session, State};
 use crate::domain::sla::Priority;
 use crate::domain::timer::TimerKind;
 use chrono::{DateTime, Duration, Utc};
@@ -136,6 +136,16 @@ pub(super) fn hand_over(session: &mut Session, out: &mut Replies, config: &Confi
         conversation_started_at: session.started_at,
         last_messages: session.history.iter().cloned().collect(),
     };
+    session.handoff = Some(Handoff {
+        department: context.department.clone(),
+        reason: context.reason.clone(),
+        previous_state: context.previous_state.clone(),
+        problem: context.problem.clone(),
+        attachments: context.attachments.clone(),
+        order: context.order.clone(),
+        document: context.document.clone(),
+        at: out.now,
+    });
     session.state = State::Human {
         department: h.department.clone(),
         since: out.now,
@@ -143,15 +153,13 @@ pub(super) fn hand_over(session: &mut Session, out: &mut Replies, config: &Confi
         agent: None,
         awaiting_reply_since: None,
     };
-    out.commands.push(Command::Log {
-        entry: LogEntry {
-            at: out.now,
-            line: LogLine::Event(ConversationEvent::Queued {
-                department: h.department.clone(),
-                reason: h.reason.to_owned(),
-            }),
-        },
-    });
+    out.log(
+        session,
+        LogLine::Event(ConversationEvent::Queued {
+            department: h.department.clone(),
+            reason: h.reason.to_owned(),
+        }),
+    );
     out.commands.push(Command::EnqueueForHuman {
         department: h.department,
         priority: priority_of(session, config),

@@ -3,10 +3,10 @@
 
 use super::{Replies, describe, finance, line, menu, nps, sales, support, whatsapp_flows};
 use super::{assistant, human, line::Handover, timers::arm};
-use crate::domain::log::{LogEntry, LogLine, MediaRef};
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
 use crate::domain::event::{InboundMessage, MessageContent};
+use crate::domain::log::{LogLine, MediaRef};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::text::{fold, has_folded_phrase};
 use crate::domain::timer::TimerKind;
@@ -42,16 +42,14 @@ pub(super) fn on_message(
         now,
     };
     out.commands.extend(leave_queue);
-    out.commands.push(Command::Log {
-        entry: LogEntry {
-            at: now,
-            line: LogLine::Customer {
-                text,
-                message_id: message.id.clone(),
-                media: media_of(&message.content),
-            },
+    out.log(
+        &mut session,
+        LogLine::Customer {
+            text,
+            message_id: message.id.clone(),
+            media: media_of(&message.content),
         },
-    });
+    );
     // A person is on it in the human state: the bot is quiet (the message is in the log and
     // the history for the agent).
     if let State::Human { .. } = session.state {

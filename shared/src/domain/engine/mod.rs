@@ -29,6 +29,7 @@ use crate::domain::agent::AgentAction;
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
 use crate::domain::event::{InboundMessage, MessageContent};
+use crate::domain::log::{LogEntry, LogLine};
 use crate::domain::session::{Party, Session};
 use crate::domain::timer::{TimerFired, TimerKind};
 use chrono::{DateTime, Utc};
@@ -138,6 +139,15 @@ impl Replies {
             commands: Vec::new(),
             now,
         }
+    }
+
+    /// A line of the conversation log, in the conversation's order (`Session::next_log_key`).
+    fn log(&mut self, session: &mut Session, line: LogLine) {
+        let key = session.next_log_key();
+        self.commands.push(Command::Log {
+            key,
+            entry: LogEntry { at: self.now, line },
+        });
     }
 
     fn send(&mut self, session: &mut Session, message: OutboundMessage) {

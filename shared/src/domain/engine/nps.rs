@@ -3,9 +3,9 @@
 
 use super::Replies;
 use super::message::Said;
-use crate::domain::command::{Command, OutboundMessage};
-use crate::domain::log::{ConversationEvent, LogEntry, LogLine};
+use crate::domain::command::OutboundMessage;
 use crate::domain::config::Config;
+use crate::domain::log::{ConversationEvent, LogLine};
 use crate::domain::session::{Session, State};
 
 /// A score from 0 to 10: the message is the number, holds exactly one number ("nota 9"), or
@@ -36,12 +36,7 @@ pub(super) fn took_score(
     };
     session.nps_score = Some(score);
     session.state = State::Finished;
-    out.commands.push(Command::Log {
-        entry: LogEntry {
-            at: out.now,
-            line: LogLine::Event(ConversationEvent::Rated { score }),
-        },
-    });
+    out.log(session, LogLine::Event(ConversationEvent::Rated { score }));
     out.send(session, OutboundMessage::text(&config.texts.nps_thanks));
     true
 }

@@ -1,0 +1,398 @@
+//! What agents do to a conversation they hold: reply, note, transfer, close; and their own
+//! presence.
+
+use super::{Actor, Desk, DeskError, agent_ref, conflict, invalid};
+use crate::domain::agent::{AgentContent, AgentProfile, Presence, Reservation, TransferTarget};
+use crate::domain::command::OutboundMessage;
+use crate::domain::config::limits;
+use crate::domain::session::{SessionRecord, State};
+use crate::domain::{AgentAction, CustomerId, LogLine};
+
+/// The most characters of a private note.
+pub const NOTE_MAX_CHARS: usize = 4096;
+
+impl Desk {
+    /// Sets the caller's presence: only available agents get customers.
+    pub async fn set_presence(&self, actor: &Actor, presence: Presence) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        if !self.agents.set_presence(&profile.id, presence).await? {
+            return Err(DeskError::NotFound("no such agent".into()));
+        }
+        Ok(())
+    }
+
+    /// A message to the customer from the agent holding the conversation (or a supervisor):
+    /// text or a file while the 24-hour window is open; after it, only an approved template,
+    /// and the refusal names them.
+    pub async fn reply(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        content: AgentContent,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        let content = self.checked_content(content, &profile)?;
+        let now = self.clock.now();
+        let record = match self.sessions.load(customer, now).await? {
+            Some(record) if !record.session.window_closed => record,
+            closed => {
+                return self
+                    .reply_after_window(&profile, customer, closed, content, request)
+                    .await;
+            }
+        };
+        if matches!(content, AgentContent::Template { .. }) {
+            if !profile.supervisor {
+                self.conversation_of(&profile, customer).await?;
+            }
+        } else {
+            self.held_by_caller(&profile, &record)?;
+        }
+        let action = AgentAction::Reply {
+            agent: agent_ref(&profile),
+            content,
+        };
+        self.queue_action(&record, request, action).await
+    }
+
+    /// A private note on the conversation, for the staff.
+    pub async fn note(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        text: &str,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(invalid("text", "is empty"));
+        }
+        if text.chars().count() > NOTE_MAX_CHARS {
+            return Err(DeskError::TooLarge {
+                field: "text".into(),
+                problem: format!("has more than {NOTE_MAX_CHARS} characters"),
+            });
+        }
+        let record = self.conversation_of(&profile, customer).await?;
+        let action = AgentAction::Note {
+            agent: agent_ref(&profile),
+            text: text.to_owned(),
+        };
+        self.queue_action(&record, request, action).await
+    }
+
+    /// Hands the conversation to another department's line (keeping the customer's arrival
+    /// time) or to a named available agent with room, whose place is reserved now.
+    pub async fn transfer(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        to: TransferTarget,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        let record = self.conversation_of(&profile, customer).await?;
+        let State::Human {
+            department, agent, ..
+        } = &record.session.state
+        else {
+            return Err(conflict("this customer is not with a person"));
+        };
+        if let Some(holder) = agent
+            && holder.id != profile.id
+            && !profile.supervisor
+        {
+            return Err(DeskError::Forbidden(format!(
+                "{} holds this conversation",
+                holder.name
+            )));
+        }
+        let to = match to {
+            TransferTarget::Department { department: target } => {
+                if self.config.department(&target).is_none() {
+                    return Err(invalid("department", format!("no department `{target}`")));
+                }
+                if &target == department {
+                    return Err(conflict(format!(
+                        "the conversation is in `{target}` already"
+                    )));
+                }
+                TransferTarget::Department { department: target }
+            }
+            TransferTarget::Agent { agent: target } => {
+                let target = self
+                    .agents
+                    .get(&target.id)
+                    .await?
+                    .ok_or_else(|| DeskError::NotFound(format!("no agent `{}`", target.id)))?;
+                if agent.as_ref().is_some_and(|a| a.id == target.profile.id) {
+                    return Err(conflict(format!(
+                        "{} holds this conversation already",
+                        target.profile.name
+                    )));
+                }
+                let reserved = self
+                    .agents
+                    .reserve(
+                        &target.profile.id,
+                        customer,
+                        self.config.desk.default_capacity,
+                    )
+                    .await?;
+                match reserved {
+                    Reservation::Reserved => {}
+                    Reservation::Away => {
+                        return Err(conflict(format!("{} is away", target.profile.name)));
+                    }
+                    Reservation::Full => {
+                        return Err(conflict(format!(
+                            "{} holds as many conversations as they may",
+                            target.profile.name
+                        )));
+                    }
+                    Reservation::Unknown => {
+                        return Err(DeskError::NotFound("no such agent".into()));
+                    }
+                }
+                TransferTarget::Agent {
+                    agent: target.profile.as_ref(),
+                }
+            }
+        };
+        let reserved_for = match &to {
+            TransferTarget::Agent { agent } => Some(agent.id.clone()),
+            TransferTarget::Department { .. } => None,
+        };
+        let action = AgentAction::Transfer {
+            agent: agent_ref(&profile),
+            to,
+        };
+        if let Err(e) = self.queue_action(&record, request, action).await {
+            if let Some(id) = reserved_for {
+                self.agents.release(&id, customer).await?;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Done: the customer leaves the line (if waiting) and is asked for a score.
+    pub async fn close(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        let record = self.conversation_of(&profile, customer).await?;
+        match &record.session.state {
+            State::Human {
+                agent: Some(holder),
+                ..
+            } if holder.id != profile.id && !profile.supervisor => {
+                return Err(DeskError::Forbidden(format!(
+                    "{} holds this conversation",
+                    holder.name
+                )));
+            }
+            State::Human { agent: None, .. } if !profile.supervisor => {
+                return Err(conflict("claim this customer before closing"));
+            }
+            State::Human { .. } => {}
+            _ => return Err(conflict("this customer is not with a person")),
+        }
+        let action = AgentAction::Close {
+            agent: agent_ref(&profile),
+        };
+        self.queue_action(&record, request, action).await
+    }
+
+    /// Only the person holding the conversation writes in it (or a supervisor).
+    fn held_by_caller(
+        &self,
+        profile: &AgentProfile,
+        record: &SessionRecord,
+    ) -> Result<(), DeskError> {
+        match &record.session.state {
+            State::Human {
+                department,
+                agent: Some(holder),
+                ..
+            } => {
+                if holder.id == profile.id || profile.supervisor {
+                    Ok(())
+                } else if profile.serves(department) {
+                    Err(DeskError::Forbidden(format!(
+                        "{} holds this conversation",
+                        holder.name
+                    )))
+                } else {
+                    Err(DeskError::Forbidden(
+                        "this customer is in another department's care".into(),
+                    ))
+                }
+            }
+            State::Human { department, .. } if profile.serves(department) => {
+                Err(conflict("claim this customer before writing to them"))
+            }
+            State::Human { .. } => Err(DeskError::Forbidden(
+                "this customer is in another department's care".into(),
+            )),
+            _ => Err(conflict("this customer is with the bot, not with a person")),
+        }
+    }
+
+    fn window_closed(&self) -> DeskError {
+        DeskError::Conflict {
+            reason: "the customer's 24-hour window has closed: only an approved template can \
+                     reach them now"
+                .into(),
+            templates: self.config.templates.clone(),
+        }
+    }
+
+    /// After the window only a template goes, and only to a customer the caller's
+    /// departments served (the last line they joined, in the log).
+    async fn reply_after_window(
+        &self,
+        profile: &AgentProfile,
+        customer: &CustomerId,
+        record: Option<SessionRecord>,
+        content: AgentContent,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let now = self.clock.now();
+        let page = self.log.page(customer, None, 200, now).await?;
+        let last_department = page.lines.iter().rev().find_map(|l| match &l.entry.line {
+            LogLine::Event(crate::domain::ConversationEvent::Queued { department, .. }) => {
+                Some(department.clone())
+            }
+            LogLine::Event(crate::domain::ConversationEvent::Transferred {
+                to: TransferTarget::Department { department },
+                ..
+            }) => Some(department.clone()),
+            _ => None,
+        });
+        if page.lines.is_empty() {
+            return Err(DeskError::NotFound(
+                "no conversation with this customer".into(),
+            ));
+        }
+        if !profile.supervisor
+            && !last_department
+                .as_deref()
+                .is_some_and(|d| profile.serves(d))
+        {
+            return Err(DeskError::Forbidden(
+                "this customer was not in your departments' care".into(),
+            ));
+        }
+        if !matches!(content, AgentContent::Template { .. }) {
+            return Err(self.window_closed());
+        }
+        let record = record.unwrap_or_else(|| {
+            SessionRecord::new(crate::domain::Session::new(customer.clone(), now))
+        });
+        let action = AgentAction::Reply {
+            agent: agent_ref(profile),
+            content,
+        };
+        self.queue_action(&record, request, action).await
+    }
+
+    /// The content as it will go out, checked: non-empty text within WhatsApp's limits once
+    /// signed, a configured template with its parameters, a file by an http(s) link.
+    fn checked_content(
+        &self,
+        content: AgentContent,
+        profile: &AgentProfile,
+    ) -> Result<AgentContent, DeskError> {
+        match content {
+            AgentContent::Text { body } => {
+                let body = body.trim().to_owned();
+                if body.is_empty() {
+                    return Err(invalid("text", "is empty"));
+                }
+                let signed = self
+                    .config
+                    .texts
+                    .agent_signature
+                    .replace("{agent}", &profile.name)
+                    .replace("{text}", &body);
+                let length = if self.config.desk.sign_messages {
+                    signed.chars().count()
+                } else {
+                    body.chars().count()
+                };
+                if length > limits::TEXT_BODY {
+                    return Err(DeskError::TooLarge {
+                        field: "text".into(),
+                        problem: format!(
+                            "is {length} characters with the signature; WhatsApp takes at most {}",
+                            limits::TEXT_BODY
+                        ),
+                    });
+                }
+                Ok(AgentContent::Text { body })
+            }
+            AgentContent::Template {
+                name, parameters, ..
+            } => {
+                let Some(template) = self.config.templates.iter().find(|t| t.name == name) else {
+                    return Err(invalid(
+                        "template",
+                        format!("`{name}` is not an approved template of the configuration"),
+                    ));
+                };
+                if parameters.len() != template.parameters.len() {
+                    return Err(invalid(
+                        "parameters",
+                        format!(
+                            "`{name}` takes {} parameter(s) ({}), not {}",
+                            template.parameters.len(),
+                            template.parameters.join(", "),
+                            parameters.len()
+                        ),
+                    ));
+                }
+                let message = OutboundMessage::Template {
+                    name: template.name.clone(),
+                    language: template.language.clone(),
+                    parameters: parameters.clone(),
+                };
+                message
+                    .check_limits()
+                    .map_err(|problem| invalid("parameters", problem))?;
+                Ok(AgentContent::Template {
+                    name,
+                    language: template.language.clone(),
+                    parameters,
+                })
+            }
+            AgentContent::File {
+                kind,
+                link,
+                filename,
+                caption,
+            } => {
+                let message = OutboundMessage::Media {
+                    kind,
+                    link: link.clone(),
+                    filename: filename.clone(),
+                    caption: caption.clone(),
+                };
+                message
+                    .check_limits()
+                    .map_err(|problem| invalid("file", problem))?;
+                Ok(AgentContent::File {
+                    kind,
+                    link,
+                    filename,
+                    caption,
+                })
+            }
+        }
+    }
+}

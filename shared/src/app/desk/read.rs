@@ -1,0 +1,289 @@
+//! What agents and supervisors read: the lines of their departments, their own
+//! conversations, one customer's whole conversation, and the supervisors' overview.
+
+use super::{Actor, Desk, DeskError, invalid};
+use crate::domain::agent::{AgentRef, Presence};
+use crate::domain::session::{Handoff, SessionRecord, State};
+use crate::domain::sla::{Priority, SlaLevel, overdue};
+use crate::domain::{CustomerId, LoggedLine};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The most log lines one page holds.
+pub const PAGE_MAX: usize = 200;
+
+/// A customer waiting in a line, as an agent sees them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WaitingView {
+    pub customer: CustomerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub department: String,
+    /// 1 = next in that department's line.
+    pub place: usize,
+    pub waiting_since: DateTime<Utc>,
+    pub waited_minutes: i64,
+    pub vip: bool,
+    /// `ok`, `warning` (past the department's alert) or `breach` (past its maximum).
+    pub sla: &'static str,
+    /// Their 24-hour window is open: an agent can take and answer them.
+    pub window_open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
+}
+
+/// A conversation held by a person.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConversationView {
+    pub customer: CustomerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the conversation is: `human` (waiting or held), or a bot state.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRef>,
+    /// Since when the customer waits for the agent's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_reply_since: Option<DateTime<Utc>>,
+    /// Until when free-form messages reach the customer; `None` once it closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_open_until: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
+}
+
+impl ConversationView {
+    fn of(record: &SessionRecord) -> Self {
+        let session = &record.session;
+        let (department, agent, awaiting) = match &session.state {
+            State::Human {
+                department,
+                agent,
+                awaiting_reply_since,
+                ..
+            } => (
+                Some(department.clone()),
+                agent.clone(),
+                *awaiting_reply_since,
+            ),
+            other => (other.department().map(str::to_owned), None, None),
+        };
+        Self {
+            customer: session.customer.clone(),
+            name: session.profile_name.clone(),
+            state: session.state.name(),
+            department,
+            agent,
+            awaiting_reply_since: awaiting,
+            window_open_until: (!session.window_closed).then(|| session.expires_at()),
+            handoff: session.handoff.clone(),
+        }
+    }
+}
+
+/// A page of one customer's conversation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConversationPage {
+    /// The live conversation; `None` once the window closed and the session ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationView>,
+    /// Oldest first.
+    pub lines: Vec<LoggedLine>,
+    /// The cursor for the lines before these (`before=`), if there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// One department, for the supervisors.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DepartmentLoad {
+    pub department: String,
+    pub name: String,
+    pub waiting: usize,
+    pub oldest_wait_minutes: Option<i64>,
+    pub sla_warnings: usize,
+    pub sla_breaches: usize,
+}
+
+/// One agent, for the supervisors.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentLoad {
+    pub id: String,
+    pub name: String,
+    pub departments: Vec<String>,
+    pub supervisor: bool,
+    pub presence: Presence,
+    pub holding: usize,
+    pub capacity: u32,
+}
+
+/// The supervisors' view of the desk now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Overview {
+    pub departments: Vec<DepartmentLoad>,
+    pub agents: Vec<AgentLoad>,
+}
+
+impl Desk {
+    /// The lines of the caller's departments (all, for a supervisor), each in order.
+    pub async fn lines(&self, actor: &Actor) -> Result<Vec<WaitingView>, DeskError> {
+        let profile = self.profile(actor).await?;
+        let now = self.clock.now();
+        let waiting = self.attendance.waiting().await?;
+        let findings = overdue(&waiting, now, &self.config);
+        let mut views = Vec::new();
+        let mut place = 0;
+        let mut department: Option<&str> = None;
+        for w in &waiting {
+            if department != Some(w.department.as_str()) {
+                department = Some(&w.department);
+                place = 0;
+            }
+            place += 1;
+            if !profile.serves(&w.department) {
+                continue;
+            }
+            let record = self.sessions.load(&w.customer, now).await?;
+            let sla = match findings
+                .iter()
+                .find(|f| f.customer == w.customer && f.department == w.department)
+                .map(|f| f.level)
+            {
+                Some(SlaLevel::Breach) => "breach",
+                Some(SlaLevel::Warning) => "warning",
+                None => "ok",
+            };
+            views.push(WaitingView {
+                customer: w.customer.clone(),
+                name: record.as_ref().and_then(|r| r.session.profile_name.clone()),
+                department: w.department.clone(),
+                place,
+                waiting_since: w.entered_at,
+                waited_minutes: (now - w.entered_at).num_minutes(),
+                vip: w.priority == Priority::High,
+                sla,
+                window_open: record.as_ref().is_some_and(|r| !r.session.window_closed),
+                handoff: record.and_then(|r| r.session.handoff),
+            });
+        }
+        Ok(views)
+    }
+
+    /// The conversations the caller holds.
+    pub async fn mine(&self, actor: &Actor) -> Result<Vec<ConversationView>, DeskError> {
+        let profile = self.profile(actor).await?;
+        let Some(agent) = self.agents.get(&profile.id).await? else {
+            return Ok(Vec::new());
+        };
+        let now = self.clock.now();
+        let mut views = Vec::new();
+        for key in &agent.holding {
+            let Some(customer) = CustomerId::from_key(key) else {
+                continue;
+            };
+            if let Some(record) = self.sessions.load(&customer, now).await? {
+                views.push(ConversationView::of(&record));
+            }
+        }
+        views.sort_by_key(|v| v.awaiting_reply_since.unwrap_or(DateTime::<Utc>::MAX_UTC));
+        Ok(views)
+    }
+
+    /// A page of the customer's whole conversation (customer, bot and agent lines, notes and
+    /// events, each sent message with its delivery status), newest page first: `before` is
+    /// the cursor a previous page returned.
+    pub async fn conversation(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<ConversationPage, DeskError> {
+        if limit == 0 || limit > PAGE_MAX {
+            return Err(invalid("limit", format!("must be 1 to {PAGE_MAX}")));
+        }
+        let profile = self.profile(actor).await?;
+        let now = self.clock.now();
+        let conversation = match self.sessions.load(customer, now).await? {
+            Some(_) => Some(ConversationView::of(
+                &self.conversation_of(&profile, customer).await?,
+            )),
+            None if profile.supervisor => None,
+            None => {
+                return Err(DeskError::Forbidden(
+                    "this customer's conversation is over; supervisors can read it".into(),
+                ));
+            }
+        };
+        let page = self.log.page(customer, before, limit, now).await?;
+        if conversation.is_none() && page.lines.is_empty() && before.is_none() {
+            return Err(DeskError::NotFound(
+                "no conversation with this customer".into(),
+            ));
+        }
+        Ok(ConversationPage {
+            conversation,
+            lines: page.lines,
+            before: page.before,
+        })
+    }
+
+    /// Per department how many wait, the oldest wait, SLA warnings and breaches; each agent
+    /// with presence and load. Supervisors only.
+    pub async fn overview(&self, actor: &Actor) -> Result<Overview, DeskError> {
+        let profile = self.profile(actor).await?;
+        Self::supervisor_only(&profile)?;
+        let now = self.clock.now();
+        let waiting = self.attendance.waiting().await?;
+        let findings = overdue(&waiting, now, &self.config);
+        let departments = self
+            .config
+            .departments
+            .iter()
+            .map(|d| {
+                let line: Vec<_> = waiting.iter().filter(|w| w.department == d.id).collect();
+                let level = |l: SlaLevel| {
+                    findings
+                        .iter()
+                        .filter(|f| f.department == d.id && f.level == l)
+                        .count()
+                };
+                DepartmentLoad {
+                    department: d.id.clone(),
+                    name: d.name.clone(),
+                    waiting: line.len(),
+                    oldest_wait_minutes: line
+                        .iter()
+                        .map(|w| (now - w.entered_at).num_minutes())
+                        .max(),
+                    sla_warnings: level(SlaLevel::Warning),
+                    sla_breaches: level(SlaLevel::Breach),
+                }
+            })
+            .collect();
+        let agents = self
+            .agents
+            .list()
+            .await?
+            .into_iter()
+            .map(|a| AgentLoad {
+                capacity: a
+                    .profile
+                    .capacity
+                    .unwrap_or(self.config.desk.default_capacity),
+                id: a.profile.id,
+                name: a.profile.name,
+                departments: a.profile.departments,
+                supervisor: a.profile.supervisor,
+                presence: a.presence,
+                holding: a.holding.len(),
+            })
+            .collect();
+        Ok(Overview {
+            departments,
+            agents,
+        })
+    }
+}
