@@ -4,7 +4,8 @@
 
 use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
-    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, MemoryAttendanceQueue,
+    CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
+    DynamoDbSessionStore, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog,
     MemoryEventQueue, MemorySessionStore, MemoryTimers, SchedulerTimers, SqsEventQueue,
     SystemClock,
 };
@@ -14,7 +15,9 @@ use atende_shared::domain::{Config, QueueEvent};
 use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
 use atende_shared::ports::WhatsAppError;
-use atende_shared::ports::{AttendanceQueue, Clock, EventQueue, SessionStore, Timers};
+use atende_shared::ports::{
+    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, SessionStore, Timers,
+};
 use atende_shared::webhook::MAX_BODY_BYTES;
 use axum::Router;
 use axum::body::Bytes;
@@ -81,6 +84,8 @@ struct Backends {
     events: Arc<dyn EventQueue>,
     sessions: Arc<dyn SessionStore>,
     attendance: Arc<dyn AttendanceQueue>,
+    agents: Arc<dyn Agents>,
+    log: Arc<dyn ConversationLog>,
     timers: Arc<dyn Timers>,
     /// Timers this process runs itself (all of them, unless Scheduler runs them).
     local_timers: Option<Arc<MemoryTimers>>,
@@ -96,6 +101,8 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                 events: queue.clone(),
                 sessions: Arc::new(MemorySessionStore::new()),
                 attendance: Arc::new(MemoryAttendanceQueue::new()),
+                agents: Arc::new(MemoryAgents::new()),
+                log: Arc::new(MemoryConversationLog::new()),
                 timers: timers.clone(),
                 local_timers: Some(timers),
                 consumer: Consumer::Memory(queue),
@@ -117,6 +124,8 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                         events_queue_url,
                         sessions_table: settings::required("SESSIONS_TABLE")?,
                         attendance_table: settings::required("ATTENDANCE_TABLE")?,
+                        agents_table: settings::required("AGENTS_TABLE")?,
+                        log_table: settings::required("LOG_TABLE")?,
                         schedule_group: settings::optional("SCHEDULE_GROUP").unwrap_or_default(),
                     }
                 }
@@ -153,9 +162,11 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                     names.sessions_table,
                 )),
                 attendance: Arc::new(DynamoDbAttendanceQueue::new(
-                    dynamodb,
+                    dynamodb.clone(),
                     names.attendance_table,
                 )),
+                agents: Arc::new(DynamoDbAgents::new(dynamodb.clone(), names.agents_table)),
+                log: Arc::new(DynamoDbConversationLog::new(dynamodb, names.log_table)),
                 timers,
                 local_timers,
                 consumer: Consumer::Sqs {
@@ -183,6 +194,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         events,
         sessions,
         attendance,
+        agents,
+        log,
         timers,
         local_timers,
         consumer,
@@ -201,7 +214,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         clock.clone(),
         config.clone(),
     )
-    .with_staff(staff.clone());
+    .with_staff(staff.clone())
+    .with_desk(agents, log);
     let processor = Arc::new(match settings::anthropic_assistant(&config)? {
         Some(assistant) => {
             tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");

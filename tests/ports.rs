@@ -510,27 +510,7 @@ async fn memory_timers() {
 
 // ---------------------------------------------------------------- AWS adapters (moto)
 
-/// The SDK configuration, refusing anything but an emulator on loopback.
-async fn emulator() -> aws::SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL must point at the emulator (bash tests/run sets it)");
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
-        "AWS tests only run against an emulator on loopback, not {endpoint}"
-    );
-    aws::sdk_config().await
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_micros(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use support::{emulator, unique};
 
 #[tokio::test]
 #[ignore = "needs an AWS emulator: run `bash tests/run`"]
@@ -713,6 +693,8 @@ async fn the_emulator_resources_match_the_template() {
     for (table, resource) in [
         (&created.sessions_table, "SessionsTable"),
         (&created.attendance_table, "AttendanceTable"),
+        (&created.agents_table, "AgentsTable"),
+        (&created.log_table, "ConversationLogTable"),
     ] {
         let described = dynamodb
             .describe_table()

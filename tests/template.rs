@@ -56,7 +56,25 @@ fn tables_match_the_adapters() {
             pair(resources::ATTENDANCE_KEYS[1], "RANGE")
         ]
     );
-    for table in [sessions, attendance] {
+    let agents = props(&t, "AgentsTable");
+    assert_eq!(keys(agents), [pair(resources::AGENTS_KEY, "HASH")]);
+    let log = props(&t, "ConversationLogTable");
+    assert_eq!(
+        keys(log),
+        [
+            pair(resources::LOG_KEYS[0], "HASH"),
+            pair(resources::LOG_KEYS[1], "RANGE")
+        ]
+    );
+    assert_eq!(
+        log["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(resources::LOG_TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        log["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    for table in [sessions, attendance, agents, log] {
         assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
         assert_eq!(
             table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),

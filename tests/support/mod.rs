@@ -381,3 +381,26 @@ async fn hook(State(state): State<Arc<HookState>>, body: Bytes) -> StatusCode {
     let status = state.statuses.lock().unwrap().pop_front().unwrap_or(200);
     StatusCode::from_u16(status).unwrap()
 }
+
+/// The SDK configuration, refusing anything but an emulator on loopback.
+pub async fn emulator() -> atende_shared::adapters::aws::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL must point at the emulator (bash tests/run sets it)");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
+        "AWS tests only run against an emulator on loopback, not {endpoint}"
+    );
+    atende_shared::adapters::aws::sdk_config().await
+}
+
+/// A resource name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}

@@ -2,8 +2,8 @@
 //! the conversation engine and sends the replies. Wiring only.
 
 use atende_shared::adapters::{
-    CloudApiWhatsApp, DynamoDbAttendanceQueue, DynamoDbSessionStore, SchedulerTimers, SystemClock,
-    aws,
+    CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
+    DynamoDbSessionStore, SchedulerTimers, SystemClock, aws,
 };
 use atende_shared::app::{Processor, settings};
 use atende_shared::metrics::EmfMetrics;
@@ -22,6 +22,8 @@ async fn main() -> Result<(), Error> {
     );
     let sessions_table = settings::required("SESSIONS_TABLE")?;
     let attendance_table = settings::required("ATTENDANCE_TABLE")?;
+    let agents_table = settings::required("AGENTS_TABLE")?;
+    let log_table = settings::required("LOG_TABLE")?;
     let schedule_group = settings::required("SCHEDULE_GROUP")?;
     let queue_arn = settings::required("EVENTS_QUEUE_ARN")?;
     let scheduler_role = settings::required("SCHEDULER_ROLE_ARN")?;
@@ -29,7 +31,12 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws::dynamodb(&sdk);
     let clock = Arc::new(SystemClock);
     let sessions = Arc::new(DynamoDbSessionStore::new(dynamodb.clone(), sessions_table));
-    let attendance = Arc::new(DynamoDbAttendanceQueue::new(dynamodb, attendance_table));
+    let attendance = Arc::new(DynamoDbAttendanceQueue::new(
+        dynamodb.clone(),
+        attendance_table,
+    ));
+    let agents = Arc::new(DynamoDbAgents::new(dynamodb.clone(), agents_table));
+    let log = Arc::new(DynamoDbConversationLog::new(dynamodb, log_table));
     let timers = Arc::new(SchedulerTimers::new(
         aws::scheduler(&sdk),
         schedule_group,
@@ -41,6 +48,7 @@ async fn main() -> Result<(), Error> {
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
     let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config)
         .with_staff(staff)
+        .with_desk(agents, log)
         .with_metrics(Arc::new(EmfMetrics::stdout("processor")));
     let processor = match assistant {
         Some(assistant) => processor.with_assistant(Arc::new(assistant)),

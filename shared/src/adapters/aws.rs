@@ -35,6 +35,9 @@ pub mod resources {
     pub const SESSIONS_TTL_ATTRIBUTE: &str = "expires_at";
     /// The attendance table's partition and sort keys.
     pub const ATTENDANCE_KEYS: [&str; 2] = ["department", "sk"];
+    pub const AGENTS_KEY: &str = "id";
+    pub const LOG_KEYS: [&str; 2] = ["customer", "sk"];
+    pub const LOG_TTL_ATTRIBUTE: &str = "expires_at";
     /// The event queue's visibility timeout: 6 × the processor's 60-second timeout.
     pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 360;
     /// Receives before an event goes to the dead-letter queue.
@@ -90,6 +93,47 @@ pub mod resources {
     }
 
     /// Sessions: partition key `customer`, TTL on `expires_at`.
+    pub async fn create_agents_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(), ResourceError> {
+        create_table(client, table, &[(AGENTS_KEY, KeyType::Hash)]).await
+    }
+
+    pub async fn create_log_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(), ResourceError> {
+        create_table(
+            client,
+            table,
+            &[(LOG_KEYS[0], KeyType::Hash), (LOG_KEYS[1], KeyType::Range)],
+        )
+        .await?;
+        enable_ttl(client, table, LOG_TTL_ATTRIBUTE).await
+    }
+
+    async fn enable_ttl(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        attribute: &str,
+    ) -> Result<(), ResourceError> {
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(attribute)
+                    .build()
+                    .map_err(|e| error(table, e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| error(table, e))?;
+        Ok(())
+    }
+
     pub async fn create_sessions_table(
         client: &aws_sdk_dynamodb::Client,
         table: &str,
@@ -135,6 +179,8 @@ pub mod resources {
         pub events_queue_arn: String,
         pub sessions_table: String,
         pub attendance_table: String,
+        pub agents_table: String,
+        pub log_table: String,
         pub schedule_group: String,
     }
 
@@ -181,6 +227,10 @@ pub mod resources {
         let attendance_table = format!("{prefix}-attendance");
         create_sessions_table(&dynamodb, &sessions_table).await?;
         create_attendance_table(&dynamodb, &attendance_table).await?;
+        let agents_table = format!("{prefix}-agents");
+        let log_table = format!("{prefix}-log");
+        create_agents_table(&dynamodb, &agents_table).await?;
+        create_log_table(&dynamodb, &log_table).await?;
         let sqs = super::sqs(sdk);
         let events_queue_url =
             create_event_queue(&sqs, &format!("{prefix}-events"), MAX_RECEIVE_COUNT).await?;
@@ -192,6 +242,8 @@ pub mod resources {
             events_queue_arn,
             sessions_table,
             attendance_table,
+            agents_table,
+            log_table,
             schedule_group,
         })
     }

@@ -4,6 +4,7 @@ pub mod anthropic;
 pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
+pub mod dynamodb_desk;
 pub mod memory;
 pub mod memory_desk;
 pub mod notify;
@@ -14,6 +15,7 @@ pub mod sqs;
 pub use anthropic::AnthropicAssistant;
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
+pub use dynamodb_desk::{DynamoDbAgents, DynamoDbConversationLog};
 pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
     MemoryTimers, MemoryWhatsApp, SystemClock,
