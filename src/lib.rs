@@ -6,3 +6,4 @@ pub mod chat;
 pub mod demo;
 pub mod render;
 pub mod serve;
+pub mod serve_desk;

@@ -10,7 +10,7 @@ use atende_shared::adapters::{
     SystemClock,
 };
 use atende_shared::app::settings::{self, SettingsError};
-use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
+use atende_shared::app::{Desk, DeskPorts, Processor, SlaChecker, Webhook, WebhookSecrets};
 use atende_shared::domain::{Config, QueueEvent};
 use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
@@ -46,6 +46,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Resources(#[from] resources::ResourceError),
+    #[error(transparent)]
+    Desk(#[from] crate::serve_desk::DeskSetupError),
 }
 
 /// How often the SLA checker runs in `atende serve`.
@@ -203,7 +205,20 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     if let Some(local) = local_timers {
         tokio::spawn(run_timers(local, events.clone(), clock.clone()));
     }
-    let webhook = Arc::new(Webhook::new(secrets, events));
+    let webhook = Arc::new(Webhook::new(secrets, events.clone()));
+    let desk_auth = crate::serve_desk::auth(&*agents, &*clock).await?;
+    let desk = Arc::new(Desk::new(
+        DeskPorts {
+            agents: agents.clone(),
+            attendance: attendance.clone(),
+            sessions: sessions.clone(),
+            events,
+            log: log.clone(),
+            clock: clock.clone(),
+        },
+        config.clone(),
+        settings::optional("WHATSAPP_PHONE_NUMBER_ID"),
+    ));
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
     let processor = Processor::new(
@@ -223,7 +238,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         }
         None => processor,
     });
-    let checker = SlaChecker::new(attendance, clock, config).with_staff(staff);
+    let checker = SlaChecker::new(attendance, clock.clone(), config).with_staff(staff);
 
     let port = options.port;
     let listener = TcpListener::bind(("127.0.0.1", port))
@@ -232,6 +247,11 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to learn the port (with --port 0).
     println!("atende serve listening on http://{addr}/webhook (Graph API: {base_url})");
+    println!("agents' API on http://{addr}/agent/ and http://{addr}/supervisor/");
+    for (agent, token) in &desk_auth.logins {
+        // Tests and scripts read these lines for the demo agents' logins.
+        println!("desk login {agent}: Bearer {token}");
+    }
 
     match consumer {
         Consumer::Memory(queue) => tokio::spawn(consume(queue, processor)),
@@ -246,7 +266,12 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
             }
         }
     });
-    axum::serve(listener, router(webhook))
+    let app = router(webhook).merge(crate::serve_desk::router(
+        desk,
+        desk_auth.verifier,
+        clock.clone(),
+    ));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

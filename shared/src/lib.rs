@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod auth;
 pub mod domain;
 pub mod edge;
 pub mod logging;

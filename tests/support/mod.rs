@@ -2,6 +2,8 @@
 //! API, and helpers to sign webhook bodies like Meta.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

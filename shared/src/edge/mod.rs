@@ -1,5 +1,6 @@
 //! The edge: Lambda events and HTTP requests in, `app` services called, errors mapped onto HTTP
 //! statuses and SQS batch failures. The only place that knows those shapes.
 
+pub mod agent_api;
 pub mod http;
 pub mod lambda;

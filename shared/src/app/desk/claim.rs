@@ -11,6 +11,7 @@ use serde::Serialize;
 /// A customer an agent now holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Claimed {
+    #[serde(serialize_with = "super::read::customer_key")]
     pub customer: CustomerId,
     pub department: String,
     /// When they joined the line.

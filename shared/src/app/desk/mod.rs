@@ -11,7 +11,10 @@ mod act;
 mod claim;
 mod read;
 
-pub use read::{ConversationView, Overview, WaitingView};
+pub use claim::Claimed;
+pub use read::{
+    AgentLoad, ConversationPage, ConversationView, DepartmentLoad, Overview, PAGE_MAX, WaitingView,
+};
 
 use crate::domain::agent::{AgentProfile, AgentRef, ApprovedTemplate};
 use crate::domain::session::{SessionRecord, State};

@@ -9,12 +9,18 @@ use crate::domain::{CustomerId, LoggedLine};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// A customer as the API names them: their key (the phone number, or the user id).
+pub(super) fn customer_key<S: serde::Serializer>(c: &CustomerId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.key())
+}
+
 /// The most log lines one page holds.
 pub const PAGE_MAX: usize = 200;
 
 /// A customer waiting in a line, as an agent sees them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WaitingView {
+    #[serde(serialize_with = "customer_key")]
     pub customer: CustomerId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -35,6 +41,7 @@ pub struct WaitingView {
 /// A conversation held by a person.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ConversationView {
+    #[serde(serialize_with = "customer_key")]
     pub customer: CustomerId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -127,6 +134,27 @@ pub struct Overview {
 }
 
 impl Desk {
+    /// The caller as the desk knows them.
+    pub async fn me(&self, actor: &Actor) -> Result<AgentLoad, DeskError> {
+        let profile = self.profile(actor).await?;
+        let agent = self
+            .agents
+            .get(&profile.id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound("no such agent".into()))?;
+        Ok(AgentLoad {
+            capacity: profile
+                .capacity
+                .unwrap_or(self.config.desk.default_capacity),
+            id: profile.id,
+            name: profile.name,
+            departments: profile.departments,
+            supervisor: profile.supervisor,
+            presence: agent.presence,
+            holding: agent.holding.len(),
+        })
+    }
+
     /// The lines of the caller's departments (all, for a supervisor), each in order.
     pub async fn lines(&self, actor: &Actor) -> Result<Vec<WaitingView>, DeskError> {
         let profile = self.profile(actor).await?;
@@ -210,18 +238,20 @@ impl Desk {
             Some(_) => Some(ConversationView::of(
                 &self.conversation_of(&profile, customer).await?,
             )),
-            None if profile.supervisor => None,
-            None => {
+            None => None,
+        };
+        let page = self.log.page(customer, before, limit, now).await?;
+        if conversation.is_none() {
+            if page.lines.is_empty() && before.is_none() {
+                return Err(DeskError::NotFound(
+                    "no conversation with this customer".into(),
+                ));
+            }
+            if !profile.supervisor {
                 return Err(DeskError::Forbidden(
                     "this customer's conversation is over; supervisors can read it".into(),
                 ));
             }
-        };
-        let page = self.log.page(customer, before, limit, now).await?;
-        if conversation.is_none() && page.lines.is_empty() && before.is_none() {
-            return Err(DeskError::NotFound(
-                "no conversation with this customer".into(),
-            ));
         }
         Ok(ConversationPage {
             conversation,

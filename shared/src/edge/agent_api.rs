@@ -1,0 +1,519 @@
+//! The agents' HTTP API, shared by the Lambda (API Gateway with its JWT authorizer) and
+//! `atende serve` (which checks the bearer token itself): routes onto the desk, JSON in and
+//! out, errors as `application/problem+json` (RFC 9457) naming the field at fault. A refused
+//! request changes nothing.
+//!
+//! Routes (the OpenAPI document `openapi.yaml` describes each):
+//! `GET /agent/me`, `PUT /agent/me/presence`, `GET /agent/lines`, `POST /agent/claims`,
+//! `GET /agent/templates`, `GET /agent/conversations`, `GET /agent/conversations/{customer}`,
+//! `POST /agent/conversations/{customer}/messages|notes|transfer|close`,
+//! `GET /supervisor/overview`, `POST /supervisor/assignments`.
+
+use crate::app::desk::{Actor, Desk, DeskError, PAGE_MAX};
+use crate::auth::{AuthError, Principal};
+use crate::domain::CustomerId;
+use crate::domain::agent::{AgentContent, AgentRef, Presence, TransferTarget};
+use crate::edge::http::HttpReply;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// The largest JSON body the API reads.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// The longest `Idempotency-Key` taken.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// One request, as any server received it.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The `Idempotency-Key` header: the same key on the same customer is applied once.
+    pub idempotency_key: Option<&'a str>,
+    /// The server's id for this request (used when there is no idempotency key).
+    pub request_id: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The routes, for the OpenAPI check and for 405 answers.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/agent/me"),
+    ("PUT", "/agent/me/presence"),
+    ("GET", "/agent/lines"),
+    ("POST", "/agent/claims"),
+    ("GET", "/agent/templates"),
+    ("GET", "/agent/conversations"),
+    ("GET", "/agent/conversations/{customer}"),
+    ("POST", "/agent/conversations/{customer}/messages"),
+    ("POST", "/agent/conversations/{customer}/notes"),
+    ("POST", "/agent/conversations/{customer}/transfer"),
+    ("POST", "/agent/conversations/{customer}/close"),
+    ("GET", "/supervisor/overview"),
+    ("POST", "/supervisor/assignments"),
+];
+
+/// A problem (RFC 9457): status, a short title, what happened, and the field at fault.
+#[derive(Debug)]
+struct Problem {
+    status: u16,
+    detail: String,
+    field: Option<String>,
+    extra: Option<(&'static str, Value)>,
+}
+
+impl Problem {
+    fn new(status: u16, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            field: None,
+            extra: None,
+        }
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    fn reply(self) -> HttpReply {
+        let mut body = json!({
+            "type": "about:blank",
+            "title": title(self.status),
+            "status": self.status,
+            "detail": self.detail,
+        });
+        if let Some(field) = self.field {
+            body["field"] = json!(field);
+        }
+        if let Some((name, value)) = self.extra {
+            body[name] = value;
+        }
+        HttpReply {
+            status: self.status,
+            content_type: "application/problem+json",
+            body: body.to_string(),
+        }
+    }
+}
+
+fn title(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        _ => "Service Unavailable",
+    }
+}
+
+impl From<DeskError> for Problem {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::Forbidden(m) => Problem::new(403, m),
+            DeskError::NotFound(m) => Problem::new(404, m),
+            DeskError::Conflict { reason, templates } => {
+                let mut p = Problem::new(409, reason);
+                if !templates.is_empty() {
+                    p.extra = Some(("templates", json!(templates)));
+                }
+                p
+            }
+            DeskError::Invalid { field, problem } => Problem::new(400, problem).field(field),
+            DeskError::TooLarge { field, problem } => Problem::new(413, problem).field(field),
+            DeskError::Unavailable(m) => {
+                tracing::error!(error = %m, "desk unavailable");
+                Problem::new(503, "temporarily unavailable; try again")
+            }
+        }
+    }
+}
+
+fn ok(status: u16, body: &impl serde::Serialize) -> HttpReply {
+    match serde_json::to_string(body) {
+        Ok(body) => HttpReply {
+            status,
+            content_type: "application/json",
+            body,
+        },
+        Err(e) => Problem::new(503, format!("cannot write the answer: {e}")).reply(),
+    }
+}
+
+fn no_content() -> HttpReply {
+    HttpReply {
+        status: 204,
+        content_type: "application/json",
+        body: String::new(),
+    }
+}
+
+/// Answers one request. `caller` is who the token says (checked by API Gateway's authorizer
+/// or by `atende serve`).
+pub async fn handle(
+    desk: &Desk,
+    caller: Result<Principal, AuthError>,
+    request: ApiRequest<'_>,
+) -> HttpReply {
+    match route(desk, caller, request).await {
+        Ok(reply) => reply,
+        Err(problem) => problem.reply(),
+    }
+}
+
+/// Which route a method and path are, with the customer when the path names one.
+fn matched(method: &str, path: &str) -> Result<(&'static str, Option<String>), Problem> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let (pattern, customer) = match segments.as_slice() {
+        ["agent", "conversations", customer] => {
+            ("/agent/conversations/{customer}", Some(*customer))
+        }
+        ["agent", "conversations", customer, action] => {
+            let pattern = match *action {
+                "messages" => "/agent/conversations/{customer}/messages",
+                "notes" => "/agent/conversations/{customer}/notes",
+                "transfer" => "/agent/conversations/{customer}/transfer",
+                "close" => "/agent/conversations/{customer}/close",
+                _ => return Err(Problem::new(404, format!("no route {path}"))),
+            };
+            (pattern, Some(*customer))
+        }
+        _ => match ROUTES
+            .iter()
+            .find(|(_, p)| *p == path.trim_end_matches('/'))
+        {
+            Some((_, p)) => (*p, None),
+            None => return Err(Problem::new(404, format!("no route {path}"))),
+        },
+    };
+    if !ROUTES.iter().any(|(m, p)| *m == method && *p == pattern) {
+        let allowed: Vec<&str> = ROUTES
+            .iter()
+            .filter(|(_, p)| *p == pattern)
+            .map(|(m, _)| *m)
+            .collect();
+        return Err(Problem::new(
+            405,
+            format!("{method} is not allowed here; use {}", allowed.join(", ")),
+        ));
+    }
+    Ok((pattern, customer.map(percent_decode)))
+}
+
+async fn route(
+    desk: &Desk,
+    caller: Result<Principal, AuthError>,
+    request: ApiRequest<'_>,
+) -> Result<HttpReply, Problem> {
+    let (pattern, customer) = matched(request.method, request.path)?;
+    let principal = caller.map_err(|e| Problem::new(401, e.to_string()))?;
+    if !principal.is_staff() {
+        return Err(Problem::new(
+            403,
+            "this login is in neither the agents' nor the supervisors' group",
+        ));
+    }
+    let actor = Actor {
+        id: principal.sub.clone(),
+        supervisor: principal.is_supervisor(),
+    };
+    let customer = match customer {
+        Some(key) => Some(
+            CustomerId::from_key(&key)
+                .ok_or_else(|| Problem::new(404, "no customer named").field("customer"))?,
+        ),
+        None => None,
+    };
+    let request_key = request_key(&request)?;
+    let customer = || {
+        customer
+            .clone()
+            .ok_or_else(|| Problem::new(404, "no customer named"))
+    };
+    Ok(match pattern {
+        "/agent/me" => ok(200, &desk.me(&actor).await?),
+        "/agent/me/presence" => {
+            let body: PresenceBody = json_body(request.body)?;
+            desk.set_presence(&actor, body.presence).await?;
+            no_content()
+        }
+        "/agent/lines" => ok(200, &json!({ "waiting": desk.lines(&actor).await? })),
+        "/agent/claims" => match desk.claim_next(&actor).await? {
+            Some(claimed) => ok(201, &claimed),
+            None => no_content(),
+        },
+        "/agent/templates" => ok(200, &json!({ "templates": desk.config().templates })),
+        "/agent/conversations" => ok(200, &json!({ "conversations": desk.mine(&actor).await? })),
+        "/agent/conversations/{customer}" => {
+            let (before, limit) = page_query(request.query)?;
+            let page = desk
+                .conversation(&actor, &customer()?, before.as_deref(), limit)
+                .await?;
+            ok(200, &page)
+        }
+        "/agent/conversations/{customer}/messages" => {
+            let body: MessageBody = json_body(request.body)?;
+            desk.reply(&actor, &customer()?, body.content()?, &request_key)
+                .await?;
+            accepted()
+        }
+        "/agent/conversations/{customer}/notes" => {
+            let body: NoteBody = json_body(request.body)?;
+            desk.note(&actor, &customer()?, &body.text, &request_key)
+                .await?;
+            accepted()
+        }
+        "/agent/conversations/{customer}/transfer" => {
+            let body: TransferBody = json_body(request.body)?;
+            desk.transfer(&actor, &customer()?, body.target()?, &request_key)
+                .await?;
+            accepted()
+        }
+        "/agent/conversations/{customer}/close" => {
+            desk.close(&actor, &customer()?, &request_key).await?;
+            accepted()
+        }
+        "/supervisor/overview" => ok(200, &desk.overview(&actor).await?),
+        "/supervisor/assignments" => {
+            let body: AssignmentBody = json_body(request.body)?;
+            let customer = CustomerId::from_key(&body.customer)
+                .ok_or_else(|| Problem::new(400, "is empty").field("customer"))?;
+            ok(201, &desk.assign(&actor, &customer, &body.agent).await?)
+        }
+        _ => return Err(Problem::new(404, format!("no route {}", request.path))),
+    })
+}
+
+/// 202: queued on the customer's line of events; it is applied in order with their messages.
+fn accepted() -> HttpReply {
+    ok(202, &json!({ "status": "accepted" }))
+}
+
+/// The request's idempotency: its `Idempotency-Key`, or the server's request id.
+fn request_key(request: &ApiRequest<'_>) -> Result<String, Problem> {
+    match request.idempotency_key.map(str::trim) {
+        Some(key)
+            if key.is_empty()
+                || key.len() > MAX_IDEMPOTENCY_KEY
+                || !key.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Err(Problem::new(
+                400,
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )
+            .field("Idempotency-Key"))
+        }
+        Some(key) => Ok(key.to_owned()),
+        None => Ok(request.request_id.to_owned()),
+    }
+}
+
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    if body.len() > MAX_JSON_BYTES {
+        return Err(Problem::new(
+            413,
+            format!(
+                "the body has {} bytes; at most {MAX_JSON_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde names the field in its message ("unknown field `x`", "missing field `text`").
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.contains("field"))
+            .map(str::to_owned);
+        let problem = Problem::new(
+            400,
+            format!("the body is not what this route takes: {message}"),
+        );
+        match field {
+            Some(f) => problem.field(f),
+            None => problem.field("body"),
+        }
+    })
+}
+
+/// `before` (a cursor from a previous page) and `limit` (1 to 200, 50 by default).
+fn page_query(query: Option<&str>) -> Result<(Option<String>, usize), Problem> {
+    let mut before = None;
+    let mut limit = 50;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match name {
+            "before" if !value.is_empty() => before = Some(value),
+            "before" => {}
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=PAGE_MAX).contains(n))
+                    .ok_or_else(|| {
+                        Problem::new(400, format!("must be a number from 1 to {PAGE_MAX}"))
+                            .field("limit")
+                    })?;
+            }
+            other => {
+                return Err(Problem::new(400, format!("unknown parameter `{other}`")).field(other));
+            }
+        }
+    }
+    Ok((before, limit))
+}
+
+/// `%XX` escapes and `+` in a path segment or query value; a `%` not followed by two hex
+/// digits stays as it is.
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceBody {
+    presence: Presence,
+}
+
+/// A message: `text`, or `template` with its `parameters`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    parameters: Vec<String>,
+}
+
+impl MessageBody {
+    fn content(self) -> Result<AgentContent, Problem> {
+        match (self.text, self.template) {
+            (Some(text), None) if self.parameters.is_empty() => {
+                Ok(AgentContent::Text { body: text })
+            }
+            (None, Some(name)) => Ok(AgentContent::Template {
+                name,
+                language: String::new(),
+                parameters: self.parameters,
+            }),
+            (Some(_), None) => {
+                Err(Problem::new(400, "parameters go with a template").field("parameters"))
+            }
+            _ => Err(Problem::new(400, "give either `text` or `template`").field("text")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+/// A transfer: to a `department`, or to an `agent` (their id).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+impl TransferBody {
+    fn target(self) -> Result<TransferTarget, Problem> {
+        match (self.department, self.agent) {
+            (Some(department), None) => Ok(TransferTarget::Department { department }),
+            (None, Some(id)) => Ok(TransferTarget::Agent {
+                agent: AgentRef {
+                    id,
+                    name: String::new(),
+                },
+            }),
+            _ => Err(Problem::new(400, "give either `department` or `agent`").field("department")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentBody {
+    customer: String,
+    agent: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_their_customer_and_other_methods_are_refused() {
+        let (p, c) = matched("GET", "/agent/conversations/5511988887777").unwrap();
+        assert_eq!(p, "/agent/conversations/{customer}");
+        assert_eq!(c.as_deref(), Some("5511988887777"));
+        let (p, c) = matched("POST", "/agent/conversations/US.123%2B4/close").unwrap();
+        assert_eq!(p, "/agent/conversations/{customer}/close");
+        assert_eq!(c.as_deref(), Some("US.123+4"));
+        assert_eq!(
+            matched("DELETE", "/agent/claims").err().unwrap().status,
+            405
+        );
+        assert_eq!(matched("GET", "/agent/nothing").err().unwrap().status, 404);
+        assert_eq!(
+            matched("POST", "/agent/conversations/55/archive")
+                .err()
+                .unwrap()
+                .status,
+            404
+        );
+    }
+
+    #[test]
+    fn page_queries_are_checked() {
+        assert_eq!(page_query(None).unwrap(), (None, 50));
+        assert_eq!(
+            page_query(Some(
+                "limit=10&before=2026-11-24T12%3A00%3A00.000000Z%2300000003"
+            ))
+            .unwrap(),
+            (Some("2026-11-24T12:00:00.000000Z#00000003".into()), 10)
+        );
+        for bad in ["limit=0", "limit=201", "limit=x", "after=1"] {
+            assert_eq!(page_query(Some(bad)).err().unwrap().status, 400, "{bad}");
+        }
+    }
+}

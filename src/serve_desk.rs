@@ -1,0 +1,155 @@
+//! The agents' API in `atende serve`: `/agent/…` and `/supervisor/…` with the Lambda's rules
+//! (`edge::agent_api`), the bearer token checked here as API Gateway's authorizer does on AWS.
+//!
+//! With `DESK_JWKS_URL`, `DESK_ISSUER` and `DESK_AUDIENCE` tokens come from a Cognito user pool
+//! (or the emulator's); without them this process is its own issuer: it signs a token for each
+//! demo agent at start and prints it, as a notebook server prints its login token.
+
+use atende_shared::app::Desk;
+use atende_shared::app::settings::{self, SettingsError};
+use atende_shared::auth::{
+    AGENTS_GROUP, AuthError, LocalIssuer, Principal, SUPERVISORS_GROUP, Verifier,
+};
+use atende_shared::edge::agent_api::{self, ApiRequest};
+use atende_shared::edge::http::HttpReply;
+use atende_shared::ports::{Agents, Clock};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The issuer and audience of the tokens `atende serve` signs itself.
+pub const LOCAL_ISSUER: &str = "atende-local";
+pub const LOCAL_AUDIENCE: &str = "atende-desk";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskSetupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("desk logins: {0}")]
+    Auth(#[from] AuthError),
+    #[error("set all of DESK_JWKS_URL, DESK_ISSUER and DESK_AUDIENCE, or none")]
+    Partial,
+    #[error("adding the demo agents: {0}")]
+    Store(#[from] atende_shared::ports::StoreError),
+}
+
+/// How callers of the desk are checked, and the logins to print.
+pub struct DeskAuth {
+    pub verifier: Verifier,
+    /// Demo agents' names and tokens, when this process signs its own.
+    pub logins: Vec<(String, String)>,
+}
+
+/// Reads `DESK_JWKS_URL`, `DESK_ISSUER`, `DESK_AUDIENCE`; without them, signs tokens for the
+/// demo team (`demo::agents`) and adds it to `agents`.
+pub async fn auth(agents: &dyn Agents, clock: &dyn Clock) -> Result<DeskAuth, DeskSetupError> {
+    let url = settings::optional("DESK_JWKS_URL");
+    let issuer = settings::optional("DESK_ISSUER");
+    let audience = settings::optional("DESK_AUDIENCE");
+    match (url, issuer, audience) {
+        (Some(url), Some(issuer), Some(audience)) => Ok(DeskAuth {
+            verifier: Verifier::fetch(&url, &issuer, &audience).await?,
+            logins: Vec::new(),
+        }),
+        (None, None, None) => {
+            let issuer = LocalIssuer::new(LOCAL_ISSUER, LOCAL_AUDIENCE)?;
+            let expires = clock.now() + chrono::Duration::hours(12);
+            let mut logins = Vec::new();
+            for profile in crate::demo::agents() {
+                agents.put_profile(&profile).await?;
+                let group = if profile.supervisor {
+                    SUPERVISORS_GROUP
+                } else {
+                    AGENTS_GROUP
+                };
+                let token = issuer.token(&profile.id, &profile.email, &[group], expires)?;
+                logins.push((profile.id.clone(), token));
+            }
+            Ok(DeskAuth {
+                verifier: issuer.verifier()?,
+                logins,
+            })
+        }
+        _ => Err(DeskSetupError::Partial),
+    }
+}
+
+struct DeskState {
+    desk: Arc<Desk>,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    requests: AtomicU64,
+    started: i64,
+}
+
+/// `/agent/…` and `/supervisor/…`.
+pub fn router(desk: Arc<Desk>, verifier: Verifier, clock: Arc<dyn Clock>) -> Router {
+    let started = clock.now().timestamp_millis();
+    let state = Arc::new(DeskState {
+        desk,
+        verifier,
+        clock,
+        requests: AtomicU64::new(0),
+        started,
+    });
+    Router::new()
+        .route("/agent/{*rest}", any(api))
+        .route("/supervisor/{*rest}", any(api))
+        .with_state(state)
+}
+
+async fn api(
+    State(state): State<Arc<DeskState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = caller(&state, &headers);
+    let n = state.requests.fetch_add(1, Ordering::SeqCst);
+    let request_id = format!("local-{}-{n}", state.started);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let request = ApiRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        idempotency_key: header("idempotency-key"),
+        request_id: &request_id,
+        body: &body,
+    };
+    reply(agent_api::handle(&state.desk, caller, request).await)
+}
+
+/// The caller from `Authorization: Bearer <token>`.
+fn caller(state: &DeskState, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::Missing)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(AuthError::Missing)?;
+    Ok(state.verifier.verify(token, state.clock.now())?.principal())
+}
+
+fn reply(r: HttpReply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if r.status == 401 {
+        return (
+            status,
+            [
+                (header::CONTENT_TYPE, r.content_type),
+                (header::WWW_AUTHENTICATE, "Bearer"),
+            ],
+            r.body,
+        )
+            .into_response();
+    }
+    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+}

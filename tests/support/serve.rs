@@ -1,0 +1,205 @@
+//! `atende serve` as a child process for the end-to-end tests.
+
+use super::{ACCESS_TOKEN, APP_SECRET, GraphStub, VERIFY_TOKEN};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const MARIA: &str = "5511987654321";
+pub const JOAO: &str = "5521998765432";
+pub const BUSINESS_NUMBER: &str = "106540352242922";
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running `atende serve`, killed on drop. Its log lines go on to the test's stderr and are
+/// kept in `logs`.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    /// What the server printed on stdout, line by line.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Waits until a log line contains every one of `parts` (or fails after `limit`).
+    pub async fn wait_for_log(&self, parts: &[&str], limit: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no log line with {parts:?} within {limit:?}: {:#?}",
+                self.logs.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn atende() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atende"));
+    // The replies asserted below are those of business hours, whatever the hour of the run.
+    cmd.env("ATENDE_CONFIG", super::always_open_config())
+        .env_remove("PORT")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+pub fn serve(graph: &GraphStub) -> Server {
+    serve_with(graph, &[])
+}
+
+pub fn serve_with(graph: &GraphStub, extra: &[&str]) -> Server {
+    serve_with_env(graph, extra, &[])
+}
+
+pub fn serve_with_env(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut child = atende()
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
+        .env("WHATSAPP_API_BASE_URL", &graph.base_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("atende starts");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let kept = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
+    // The first line says where it listens; the rest are kept as they come.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in `{line}`"))
+        .to_owned();
+    let stdout = Arc::new(Mutex::new(vec![line.trim_end().to_owned()]));
+    let kept = stdout.clone();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Server {
+        child,
+        url,
+        logs,
+        stdout,
+    }
+}
+
+impl Server {
+    /// The address of the server's `path` (`/agent/claims`).
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url.trim_end_matches("/webhook"))
+    }
+
+    /// The bearer token the server printed for a demo agent.
+    pub async fn login(&self, agent: &str) -> String {
+        let prefix = format!("desk login {agent}: Bearer ");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned));
+            if let Some(token) = found {
+                return token;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no login for {agent}: {:#?}",
+                self.stdout.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A webhook fixture as Meta would send it now: the server runs on the real clock and ignores
+/// messages older than 24 hours, so its timestamps are moved to the moment of sending (and the
+/// body is signed after that).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let body = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/webhooks")
+            .join(name),
+    )
+    .unwrap();
+    super::sent_now(&body)
+}
+
+pub async fn post(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A Meta payload with one message from Maria, sent now (`message` is the message object's
+/// type part).
+pub fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
+    maria_said(n, message, chrono::Utc::now())
+}
+
+/// A Meta payload with one message Maria sent at `sent_at`.
+pub fn maria_said(
+    n: usize,
+    message: serde_json::Value,
+    sent_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let mut m = serde_json::json!({
+        "from": MARIA,
+        "id": format!("wamid.JOURNEY{n}"),
+        "timestamp": sent_at.timestamp().to_string(),
+    });
+    for (k, v) in message.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "551130000000", "phone_number_id": BUSINESS_NUMBER},
+            "contacts": [{"profile": {"name": "Maria Silva"}, "wa_id": MARIA}],
+            "messages": [m]
+        }}]}]
+    }))
+    .unwrap()
+}
