@@ -9,10 +9,10 @@ mod support;
 
 use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::{
-    ManualClock, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore, MemoryTimers,
-    MemoryWhatsApp,
+    ManualClock, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog, MemoryEventQueue,
+    MemorySessionStore, MemoryTimers, MemoryWhatsApp,
 };
-use atende_shared::app::{Processor, SlaChecker, Webhook, WebhookSecrets};
+use atende_shared::app::{Desk, DeskPorts, Processor, SlaChecker, Webhook, WebhookSecrets};
 use atende_shared::domain::sla::{Priority, WaitingCustomer};
 use atende_shared::domain::{Config, CustomerId, EventKind, OutboundMessage};
 use atende_shared::edge;
@@ -42,6 +42,13 @@ enum Expect {
     },
     /// SLA checker: how many planted customers are overdue.
     SlaChecker { overdue: u64 },
+    /// Agents' API, on the planted desk (`desk_with`): HTTP status, a JSON pointer that must
+    /// hold a value in the answer, and the agent actions queued (action, customer).
+    Agent {
+        status: u16,
+        holds: Option<(&'static str, &'static str)>,
+        queued: &'static [(&'static str, &'static str)],
+    },
 }
 
 const MARIA: &str = "5511987654321";
@@ -106,6 +113,31 @@ fn expectation(name: &str) -> Option<Expect> {
             elsewhen: &[("text", JOAO), ("list", JOAO)],
         },
         "sla-checker-schedule.json" => Expect::SlaChecker { overdue: 1 },
+        "agent-get-lines.json" => Expect::Agent {
+            status: 200,
+            holds: Some(("/waiting/0/customer", MARIA)),
+            queued: &[],
+        },
+        "agent-post-claim.json" => Expect::Agent {
+            status: 201,
+            holds: Some(("/customer", MARIA)),
+            queued: &[("claim", MARIA)],
+        },
+        "agent-post-message.json" => Expect::Agent {
+            status: 202,
+            holds: Some(("/status", "accepted")),
+            queued: &[("reply", JOAO)],
+        },
+        "agent-post-note-another-department.json" => Expect::Agent {
+            status: 403,
+            holds: Some(("/title", "Forbidden")),
+            queued: &[],
+        },
+        "supervisor-get-overview.json" => Expect::Agent {
+            status: 200,
+            holds: Some(("/departments/0/department", "suporte")),
+            queued: &[],
+        },
         _ => return None,
     })
 }
@@ -166,6 +198,11 @@ async fn every_example_event_runs_through_its_handler() {
                 }
             }
             Expect::SlaChecker { overdue } => check_sla(&name, &text, overdue).await,
+            Expect::Agent {
+                status,
+                holds,
+                queued,
+            } => check_agent(&name, &text, status, holds, queued).await,
         }
     }
 }
@@ -316,4 +353,133 @@ async fn check_sla(name: &str, text: &str, overdue: u64) {
         again["alerts"], 0,
         "{name}: the next run alerts nobody again"
     );
+}
+
+/// The desk the agent examples run on: Maria waits in Suporte's line; João's conversation is
+/// held by Ana (Suporte); Bruno works in Financeiro; Carla supervises. The ids are the
+/// examples' `sub` claims.
+async fn planted_desk(queue: Arc<MemoryEventQueue>) -> Desk {
+    use atende_shared::domain::agent::{AgentProfile, Presence};
+    use atende_shared::domain::{AgentRef, Session, SessionRecord, State};
+    use atende_shared::ports::{Agents, SessionStore};
+    let at = now();
+    let agents = Arc::new(MemoryAgents::new());
+    let sessions = Arc::new(MemorySessionStore::new());
+    let attendance = Arc::new(MemoryAttendanceQueue::new());
+    let team = [
+        (
+            "0a1b2c3d-1111-4e5f-8a9b-000000000001",
+            "Ana",
+            "suporte",
+            false,
+        ),
+        (
+            "0a1b2c3d-2222-4e5f-8a9b-000000000002",
+            "Bruno",
+            "financeiro",
+            false,
+        ),
+        (
+            "0a1b2c3d-3333-4e5f-8a9b-000000000003",
+            "Carla",
+            "suporte",
+            true,
+        ),
+    ];
+    for (id, name, department, supervisor) in team {
+        agents
+            .put_profile(&AgentProfile {
+                id: id.into(),
+                email: format!("{}@empresa.com.br", name.to_lowercase()),
+                name: name.into(),
+                departments: vec![department.into()],
+                capacity: None,
+                supervisor,
+            })
+            .await
+            .unwrap();
+        agents.set_presence(id, Presence::Available).await.unwrap();
+    }
+    let ana = AgentRef {
+        id: team[0].0.into(),
+        name: "Ana".into(),
+    };
+    for (who, agent) in [(MARIA, None), (JOAO, Some(ana.clone()))] {
+        let customer = CustomerId::Phone(who.into());
+        let since = at - Duration::minutes(4);
+        let mut session = Session::new(customer.clone(), since);
+        session.state = State::Human {
+            department: "suporte".into(),
+            since,
+            told_position: None,
+            agent: agent.clone(),
+            awaiting_reply_since: None,
+        };
+        let mut record = SessionRecord::new(session);
+        record.business_number = Some("106540352242922".into());
+        sessions.save(&record, at).await.unwrap();
+        match agent {
+            None => attendance
+                .enqueue(WaitingCustomer {
+                    customer,
+                    department: "suporte".into(),
+                    priority: Priority::Normal,
+                    entered_at: since,
+                })
+                .await
+                .unwrap(),
+            Some(agent) => {
+                agents.reserve(&agent.id, &customer, 3).await.unwrap();
+            }
+        }
+    }
+    Desk::new(
+        DeskPorts {
+            agents,
+            attendance,
+            sessions,
+            events: queue,
+            log: Arc::new(MemoryConversationLog::new()),
+            clock: Arc::new(ManualClock::new(at)),
+        },
+        Arc::new(Config::embedded().unwrap()),
+        None,
+    )
+}
+
+async fn check_agent(
+    name: &str,
+    text: &str,
+    status: u16,
+    holds: Option<(&str, &str)>,
+    queued: &[(&str, &str)],
+) {
+    let queue = Arc::new(MemoryEventQueue::new());
+    let desk = planted_desk(queue.clone()).await;
+    let request = lambda_http::request::from_str(text)
+        .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
+    let response = edge::lambda::agent_api(&desk, request).await.unwrap();
+    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    assert_eq!(response.status().as_u16(), status, "{name}: {body}");
+    if let Some((pointer, value)) = holds {
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            answer.pointer(pointer).and_then(Value::as_str),
+            Some(value),
+            "{name}: {body}"
+        );
+    }
+    let got: Vec<(String, String)> = queue
+        .drain()
+        .into_iter()
+        .map(|e| match &e.kind {
+            EventKind::Agent(action) => (action.name().to_owned(), e.group()),
+            other => panic!("{name} queued {other:?}"),
+        })
+        .collect();
+    let want: Vec<(String, String)> = queued
+        .iter()
+        .map(|(a, c)| (a.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want, "{name}");
 }

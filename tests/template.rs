@@ -207,3 +207,63 @@ fn the_processor_may_queue_and_unqueue_customers() {
         );
     }
 }
+
+/// Every agent and supervisor route sits behind the Cognito JWT authorizer (the webhook stays
+/// open for Meta); the authorizer trusts the desk's user pool and its client; the groups are
+/// the ones the handlers read roles from.
+#[test]
+fn the_desk_routes_need_a_cognito_token_and_the_groups_are_the_roles() {
+    use atende_shared::auth::{AGENTS_GROUP, SUPERVISORS_GROUP};
+    let t = template();
+    let api = props(&t, "WebhookApi");
+    let jwt = &api["Auth"]["Authorizers"]["DeskJwt"];
+    assert_eq!(
+        jwt["IdentitySource"].as_str(),
+        Some("$request.header.Authorization")
+    );
+    let issuer = serde_yaml::to_string(&jwt["JwtConfiguration"]["issuer"]).unwrap();
+    assert!(
+        issuer.contains("cognito-idp") && issuer.contains("${DeskUserPool}"),
+        "{issuer}"
+    );
+    assert_eq!(
+        reference(&jwt["JwtConfiguration"]["audience"][0]).as_deref(),
+        Some("DeskUserPoolClient")
+    );
+    let events = props(&t, "AgentApiFunction")["Events"]
+        .as_mapping()
+        .unwrap()
+        .clone();
+    let mut paths = Vec::new();
+    for (_, event) in &events {
+        let p = &event["Properties"];
+        assert_eq!(p["Auth"]["Authorizer"].as_str(), Some("DeskJwt"), "{p:?}");
+        paths.push(p["Path"].as_str().unwrap().to_owned());
+    }
+    paths.sort();
+    assert_eq!(paths, ["/agent/{proxy+}", "/supervisor/{proxy+}"]);
+    // Every route of the API is under those paths.
+    for (_, route) in atende_shared::edge::agent_api::ROUTES {
+        assert!(
+            route.starts_with("/agent/") || route.starts_with("/supervisor/"),
+            "{route}"
+        );
+    }
+    for (_, event) in props(&t, "WebhookFunction")["Events"].as_mapping().unwrap() {
+        assert!(event["Properties"]["Auth"].is_null(), "Meta sends no token");
+    }
+    let pool = props(&t, "DeskUserPool");
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(pool["UsernameAttributes"][0].as_str(), Some("email"));
+    let mut groups: Vec<&str> = ["DeskAgentsGroup", "DeskSupervisorsGroup"]
+        .iter()
+        .map(|g| props(&t, g)["GroupName"].as_str().unwrap())
+        .collect();
+    groups.sort();
+    assert_eq!(groups, [AGENTS_GROUP, SUPERVISORS_GROUP]);
+    let client = props(&t, "DeskUserPoolClient");
+    assert_eq!(client["GenerateSecret"].as_bool(), Some(false));
+}

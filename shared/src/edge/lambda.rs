@@ -1,8 +1,10 @@
 //! Lambda entry points for the three functions. The binaries in `functions/` build the services
 //! once at cold start and hand each invocation to these.
 
-use crate::app::{Processor, SlaChecker, Webhook};
+use crate::app::{Desk, Processor, SlaChecker, Webhook};
+use crate::auth::{AuthError, Principal};
 use crate::domain::QueueEvent;
+use crate::edge::agent_api::{self, ApiRequest};
 use crate::edge::http;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -32,6 +34,52 @@ pub async fn webhook(
         .status(reply.status)
         .header("content-type", reply.content_type)
         .body(Body::Text(reply.body))?)
+}
+
+/// API Gateway (HTTP API, payload v2, behind its JWT authorizer) → the agents' API. The
+/// authorizer checked the token's signature, issuer, audience and expiry; its claims name the
+/// caller and their groups, and the desk checks roles and departments.
+pub async fn agent_api(desk: &Desk, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    use lambda_http::request::RequestContext;
+    let (caller, request_id) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            let claims = context
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| &jwt.claims);
+            let caller = match claims.and_then(|c| Some((c.get("sub")?, c))) {
+                Some((sub, claims)) => Ok(Principal {
+                    sub: sub.clone(),
+                    groups: claims
+                        .get("cognito:groups")
+                        .map(|g| Principal::parse_groups(g))
+                        .unwrap_or_default(),
+                }),
+                None => Err(AuthError::Missing),
+            };
+            (caller, context.request_id.clone().unwrap_or_default())
+        }
+        _ => (Err(AuthError::Missing), String::new()),
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let request = ApiRequest {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        idempotency_key: header("idempotency-key"),
+        request_id: &request_id,
+        body: req.body().as_ref(),
+    };
+    let reply = agent_api::handle(desk, caller, request).await;
+    Ok(Response::builder()
+        .status(reply.status)
+        .header("content-type", reply.content_type)
+        .body(if reply.body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(reply.body)
+        })?)
 }
 
 /// SQS → the processor, with partial batch responses (`ReportBatchItemFailures`).
