@@ -403,9 +403,20 @@ async fn post_webhook(
     reply(webhook_http::post(&webhook, signature, &body).await)
 }
 
-fn reply(r: HttpReply) -> Response {
+/// An `HttpReply` as axum's response: no content type on an empty body.
+pub fn reply(r: HttpReply) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+    let mut response = if r.body.is_empty() {
+        status.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+    };
+    for (name, value) in r.headers {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 type Groups = Arc<Mutex<HashMap<String, VecDeque<QueueEvent>>>>;

@@ -16,8 +16,8 @@ use atende_shared::ports::{Agents, Clock};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::Response;
 use axum::routing::any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,12 +113,15 @@ async fn api(
     let caller = caller(&state, &headers);
     let n = state.requests.fetch_add(1, Ordering::SeqCst);
     let request_id = format!("local-{}-{n}", state.started);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Kept as it came, so that a key with bytes outside visible ASCII is refused, not lost.
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let request = ApiRequest {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query(),
-        idempotency_key: header("idempotency-key"),
+        idempotency_key: key.as_deref(),
         request_id: &request_id,
         body: &body,
     };
@@ -139,17 +142,5 @@ fn caller(state: &DeskState, headers: &HeaderMap) -> Result<Principal, AuthError
 }
 
 fn reply(r: HttpReply) -> Response {
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if r.status == 401 {
-        return (
-            status,
-            [
-                (header::CONTENT_TYPE, r.content_type),
-                (header::WWW_AUTHENTICATE, "Bearer"),
-            ],
-            r.body,
-        )
-            .into_response();
-    }
-    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+    crate::serve::reply(r)
 }

@@ -61,7 +61,8 @@ async fn a_signed_body_that_is_not_json_is_acknowledged_not_retried_forever() {
         HttpReply {
             status: 200,
             content_type: "application/json",
-            body: r#"{"accepted":0,"unparseable":true}"#.into()
+            body: r#"{"accepted":0,"unparseable":true}"#.into(),
+            headers: Vec::new(),
         }
     );
     assert!(queue.drain().is_empty());

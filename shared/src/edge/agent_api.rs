@@ -21,6 +21,12 @@ use serde_json::{Value, json};
 /// The largest JSON body the API reads.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 
+/// The longest customer key (a phone number or a user id) there can be.
+const MAX_CUSTOMER_KEY: usize = 128;
+
+/// The longest page cursor (`log::log_key`) there can be.
+const MAX_CURSOR: usize = 64;
+
 /// The longest `Idempotency-Key` taken.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
@@ -62,6 +68,8 @@ struct Problem {
     detail: String,
     field: Option<String>,
     extra: Option<(&'static str, Value)>,
+    /// The methods a route takes, on a 405.
+    allow: Option<String>,
 }
 
 impl Problem {
@@ -71,6 +79,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             extra: None,
+            allow: None,
         }
     }
 
@@ -92,10 +101,16 @@ impl Problem {
         if let Some((name, value)) = self.extra {
             body[name] = value;
         }
-        HttpReply {
+        let reply = HttpReply {
             status: self.status,
             content_type: "application/problem+json",
             body: body.to_string(),
+            headers: Vec::new(),
+        };
+        match (self.status, self.allow) {
+            (401, _) => reply.with_header("www-authenticate", "Bearer"),
+            (405, Some(allow)) => reply.with_header("allow", allow),
+            _ => reply,
         }
     }
 }
@@ -127,7 +142,6 @@ impl From<DeskError> for Problem {
                 p
             }
             DeskError::Invalid { field, problem } => Problem::new(400, problem).field(field),
-            DeskError::TooLarge { field, problem } => Problem::new(413, problem).field(field),
             DeskError::Unavailable(m) => {
                 tracing::error!(error = %m, "desk unavailable");
                 Problem::new(503, "temporarily unavailable; try again")
@@ -142,6 +156,7 @@ fn ok(status: u16, body: &impl serde::Serialize) -> HttpReply {
             status,
             content_type: "application/json",
             body,
+            headers: Vec::new(),
         },
         Err(e) => Problem::new(503, format!("cannot write the answer: {e}")).reply(),
     }
@@ -152,6 +167,7 @@ fn no_content() -> HttpReply {
         status: 204,
         content_type: "application/json",
         body: String::new(),
+        headers: Vec::new(),
     }
 }
 
@@ -199,10 +215,12 @@ fn matched(method: &str, path: &str) -> Result<(&'static str, Option<String>), P
             .filter(|(_, p)| *p == pattern)
             .map(|(m, _)| *m)
             .collect();
-        return Err(Problem::new(
+        let mut problem = Problem::new(
             405,
             format!("{method} is not allowed here; use {}", allowed.join(", ")),
-        ));
+        );
+        problem.allow = Some(allowed.join(", "));
+        return Err(problem);
     }
     Ok((pattern, customer.map(percent_decode)))
 }
@@ -225,10 +243,11 @@ async fn route(
         supervisor: principal.is_supervisor(),
     };
     let customer = match customer {
-        Some(key) => Some(
+        Some(key) if key.chars().count() <= MAX_CUSTOMER_KEY => Some(
             CustomerId::from_key(&key)
                 .ok_or_else(|| Problem::new(404, "no customer named").field("customer"))?,
         ),
+        Some(_) => return Err(Problem::new(404, "no such customer").field("customer")),
         None => None,
     };
     let request_key = request_key(&request)?;
@@ -283,6 +302,9 @@ async fn route(
         "/supervisor/overview" => ok(200, &desk.overview(&actor).await?),
         "/supervisor/assignments" => {
             let body: AssignmentBody = json_body(request.body)?;
+            if body.customer.chars().count() > MAX_CUSTOMER_KEY {
+                return Err(Problem::new(404, "no such customer").field("customer"));
+            }
             let customer = CustomerId::from_key(&body.customer)
                 .ok_or_else(|| Problem::new(400, "is empty").field("customer"))?;
             ok(201, &desk.assign(&actor, &customer, &body.agent).await?)
@@ -298,7 +320,7 @@ fn accepted() -> HttpReply {
 
 /// The request's idempotency: its `Idempotency-Key`, or the server's request id.
 fn request_key(request: &ApiRequest<'_>) -> Result<String, Problem> {
-    match request.idempotency_key.map(str::trim) {
+    match request.idempotency_key {
         Some(key)
             if key.is_empty()
                 || key.len() > MAX_IDEMPOTENCY_KEY
@@ -356,6 +378,9 @@ fn page_query(query: Option<&str>) -> Result<(Option<String>, usize), Problem> {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_decode(value);
         match name {
+            "before" if value.chars().count() > MAX_CURSOR => {
+                return Err(Problem::new(400, "is not a cursor this API gave").field("before"));
+            }
             "before" if !value.is_empty() => before = Some(value),
             "before" => {}
             "limit" => {

@@ -8,6 +8,8 @@ pub struct HttpReply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Headers besides the content type (`Allow` on a 405, `WWW-Authenticate` on a 401).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl HttpReply {
@@ -16,7 +18,14 @@ impl HttpReply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The reply with one more header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -66,6 +75,7 @@ pub async fn post(webhook: &Webhook, signature: Option<&str>, body: &[u8]) -> Ht
                 "{{\"accepted\":{},\"unparseable\":{}}}",
                 accepted.events, accepted.unparseable
             ),
+            headers: Vec::new(),
         },
         Err(e) => error_reply(&e),
     }
@@ -77,4 +87,5 @@ pub fn method_not_allowed() -> HttpReply {
         405,
         "use GET for the subscription handshake or POST for deliveries",
     )
+    .with_header("allow", "GET, POST")
 }

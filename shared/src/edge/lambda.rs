@@ -30,10 +30,13 @@ pub async fn webhook(
         }
         _ => http::method_not_allowed(),
     };
-    Ok(Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
-        .header("content-type", reply.content_type)
-        .body(Body::Text(reply.body))?)
+        .header("content-type", reply.content_type);
+    for (name, value) in &reply.headers {
+        response = response.header(*name, value);
+    }
+    Ok(response.body(Body::Text(reply.body))?)
 }
 
 /// API Gateway (HTTP API, payload v2, behind its JWT authorizer) → the agents' API. The
@@ -62,24 +65,30 @@ pub async fn agent_api(desk: &Desk, req: Request) -> Result<Response<Body>, lamb
         }
         _ => (Err(AuthError::Missing), String::new()),
     };
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Kept as it came, so that a key with bytes outside visible ASCII is refused, not lost.
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let request = ApiRequest {
         method: req.method().as_str(),
         path: req.uri().path(),
         query: req.uri().query(),
-        idempotency_key: header("idempotency-key"),
+        idempotency_key: key.as_deref(),
         request_id: &request_id,
         body: req.body().as_ref(),
     };
     let reply = agent_api::handle(desk, caller, request).await;
-    Ok(Response::builder()
-        .status(reply.status)
+    let mut response = Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        response = response.header(*name, value);
+    }
+    if reply.body.is_empty() {
+        return Ok(response.body(Body::Empty)?);
+    }
+    Ok(response
         .header("content-type", reply.content_type)
-        .body(if reply.body.is_empty() {
-            Body::Empty
-        } else {
-            Body::Text(reply.body)
-        })?)
+        .body(Body::Text(reply.body))?)
 }
 
 /// SQS → the processor, with partial batch responses (`ReportBatchItemFailures`).

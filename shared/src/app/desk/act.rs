@@ -70,7 +70,7 @@ impl Desk {
             return Err(invalid("text", "is empty"));
         }
         if text.chars().count() > NOTE_MAX_CHARS {
-            return Err(DeskError::TooLarge {
+            return Err(DeskError::Invalid {
                 field: "text".into(),
                 problem: format!("has more than {NOTE_MAX_CHARS} characters"),
             });
@@ -327,7 +327,7 @@ impl Desk {
                     body.chars().count()
                 };
                 if length > limits::TEXT_BODY {
-                    return Err(DeskError::TooLarge {
+                    return Err(DeskError::Invalid {
                         field: "text".into(),
                         problem: format!(
                             "is {length} characters with the signature; WhatsApp takes at most {}",

@@ -50,12 +50,10 @@ pub enum DeskError {
         reason: String,
         templates: Vec<ApprovedTemplate>,
     },
-    /// The request itself is wrong (400): `field` names what.
+    /// The request itself is wrong (400): `field` names what (a text over its limit too; a
+    /// body over the API's limit is refused with 413 before it reaches the desk).
     #[error("{field}: {problem}")]
     Invalid { field: String, problem: String },
-    /// Too large (413).
-    #[error("{field}: {problem}")]
-    TooLarge { field: String, problem: String },
     /// A store or the queue failed; nothing was changed that is not undone (503).
     #[error("unavailable: {0}")]
     Unavailable(String),
