@@ -310,6 +310,7 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     .await;
     let claimed = desk.post("/agent/claims", &bruno, json!({})).await;
     assert_eq!(claimed.status, 201, "{}", claimed.body);
+    // He writes at once, before the claim is applied: his message follows it on her queue.
     let sent = desk
         .post(
             &format!("{path}/messages"),

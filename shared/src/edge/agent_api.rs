@@ -67,9 +67,10 @@ struct Problem {
     status: u16,
     detail: String,
     field: Option<String>,
-    extra: Option<(&'static str, Value)>,
+    /// A member beyond RFC 9457's (the templates allowed, on a 409).
+    extra: Option<Box<(&'static str, Value)>>,
     /// The methods a route takes, on a 405.
-    allow: Option<String>,
+    allow: Option<Box<str>>,
 }
 
 impl Problem {
@@ -98,7 +99,8 @@ impl Problem {
         if let Some(field) = self.field {
             body["field"] = json!(field);
         }
-        if let Some((name, value)) = self.extra {
+        if let Some(extra) = self.extra {
+            let (name, value) = *extra;
             body[name] = value;
         }
         let reply = HttpReply {
@@ -109,7 +111,7 @@ impl Problem {
         };
         match (self.status, self.allow) {
             (401, _) => reply.with_header("www-authenticate", "Bearer"),
-            (405, Some(allow)) => reply.with_header("allow", allow),
+            (405, Some(allow)) => reply.with_header("allow", allow.to_string()),
             _ => reply,
         }
     }
@@ -137,7 +139,7 @@ impl From<DeskError> for Problem {
             DeskError::Conflict { reason, templates } => {
                 let mut p = Problem::new(409, reason);
                 if !templates.is_empty() {
-                    p.extra = Some(("templates", json!(templates)));
+                    p.extra = Some(Box::new(("templates", json!(templates))));
                 }
                 p
             }
@@ -219,7 +221,7 @@ fn matched(method: &str, path: &str) -> Result<(&'static str, Option<String>), P
             405,
             format!("{method} is not allowed here; use {}", allowed.join(", ")),
         );
-        problem.allow = Some(allowed.join(", "));
+        problem.allow = Some(allowed.join(", ").into());
         return Err(problem);
     }
     Ok((pattern, customer.map(percent_decode)))

@@ -47,7 +47,8 @@ impl Desk {
                 self.conversation_of(&profile, customer).await?;
             }
         } else {
-            self.held_by_caller(&profile, &record)?;
+            self.check_holder(&profile, &record, "writing to them", true)
+                .await?;
         }
         let action = AgentAction::Reply {
             agent: agent_ref(&profile),
@@ -94,21 +95,24 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let profile = self.profile(actor).await?;
         let record = self.conversation_of(&profile, customer).await?;
+        // What the request names is checked first: a department that does not exist is a bad
+        // request whoever holds the conversation.
+        if let TransferTarget::Department { department } = &to
+            && self.config.department(department).is_none()
+        {
+            return Err(invalid(
+                "department",
+                format!("no department `{department}`"),
+            ));
+        }
+        self.check_holder(&profile, &record, "transferring them", false)
+            .await?;
         let State::Human {
             department, agent, ..
         } = &record.session.state
         else {
             return Err(conflict("this customer is not with a person"));
         };
-        if let Some(holder) = agent
-            && holder.id != profile.id
-            && !profile.supervisor
-        {
-            return Err(DeskError::Forbidden(format!(
-                "{} holds this conversation",
-                holder.name
-            )));
-        }
         let to = match to {
             TransferTarget::Department { department: target } => {
                 if self.config.department(&target).is_none() {
@@ -187,60 +191,53 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let profile = self.profile(actor).await?;
         let record = self.conversation_of(&profile, customer).await?;
-        match &record.session.state {
-            State::Human {
-                agent: Some(holder),
-                ..
-            } if holder.id != profile.id && !profile.supervisor => {
-                return Err(DeskError::Forbidden(format!(
-                    "{} holds this conversation",
-                    holder.name
-                )));
-            }
-            State::Human { agent: None, .. } if !profile.supervisor => {
-                return Err(conflict("claim this customer before closing"));
-            }
-            State::Human { .. } => {}
-            _ => return Err(conflict("this customer is not with a person")),
-        }
+        self.check_holder(&profile, &record, "closing", false)
+            .await?;
         let action = AgentAction::Close {
             agent: agent_ref(&profile),
         };
         self.queue_action(&record, request, action).await
     }
 
-    /// Only the person holding the conversation writes in it (or a supervisor).
-    fn held_by_caller(
+    /// Whether the caller may act as the conversation's holder: the session names them, or
+    /// their claim (or a transfer to them) is reserved and on its way through the customer's
+    /// queue, ahead of this action. A supervisor acts on any conversation a person holds, and,
+    /// unless `needs_holder`, on a customer still waiting.
+    async fn check_holder(
         &self,
         profile: &AgentProfile,
         record: &SessionRecord,
+        doing: &str,
+        needs_holder: bool,
     ) -> Result<(), DeskError> {
-        match &record.session.state {
-            State::Human {
-                department,
-                agent: Some(holder),
-                ..
-            } => {
-                if holder.id == profile.id || profile.supervisor {
-                    Ok(())
-                } else if profile.serves(department) {
-                    Err(DeskError::Forbidden(format!(
-                        "{} holds this conversation",
-                        holder.name
-                    )))
-                } else {
-                    Err(DeskError::Forbidden(
-                        "this customer is in another department's care".into(),
-                    ))
-                }
-            }
-            State::Human { department, .. } if profile.serves(department) => {
-                Err(conflict("claim this customer before writing to them"))
-            }
-            State::Human { .. } => Err(DeskError::Forbidden(
+        let State::Human {
+            department, agent, ..
+        } = &record.session.state
+        else {
+            return Err(conflict("this customer is with the bot, not with a person"));
+        };
+        if agent.as_ref().is_some_and(|a| a.id == profile.id)
+            || (profile.supervisor && (agent.is_some() || !needs_holder))
+        {
+            return Ok(());
+        }
+        let reserved = self
+            .agents
+            .get(&profile.id)
+            .await?
+            .is_some_and(|a| a.holding.contains(record.session.customer.key()));
+        if reserved {
+            return Ok(());
+        }
+        match agent {
+            _ if !profile.serves(department) => Err(DeskError::Forbidden(
                 "this customer is in another department's care".into(),
             )),
-            _ => Err(conflict("this customer is with the bot, not with a person")),
+            Some(holder) => Err(DeskError::Forbidden(format!(
+                "{} holds this conversation",
+                holder.name
+            ))),
+            None => Err(conflict(format!("claim this customer before {doing}"))),
         }
     }
 
