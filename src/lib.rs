@@ -2,6 +2,7 @@
 //! `atende serve` (webhook + processor + SLA checker in one process). Both run the same
 //! services as the Lambda functions, wired to in-process adapters.
 
+pub mod agents_admin;
 pub mod chat;
 pub mod demo;
 pub mod render;

@@ -5,6 +5,8 @@
 //! atende serve [--port N] [--backend memory|aws [--create-resources]]
 //!                             webhook + processor + SLA checker on 127.0.0.1
 //! atende create-resources     tables and queues on an AWS emulator, for `cargo lambda watch`
+//! atende agents add EMAIL --name NAME --departments D1,D2 [--capacity N] [--supervisor]
+//! atende agents list          who works at the desk (Cognito and the agents table)
 //! ```
 
 use atende::chat::ChatSession;
@@ -28,8 +30,14 @@ commands:
                       emulator; EVENTS_QUEUE_URL, SESSIONS_TABLE, ATTENDANCE_TABLE, or
                       --create-resources to create them)
   create-resources [--prefix P]
-                      create the tables and the FIFO queue (with its dead-letter queue) on the
-                      AWS emulator at $AWS_ENDPOINT_URL and print the Lambdas' variables
+                      create the tables, the FIFO queue (with its dead-letter queue) and a
+                      Cognito user pool on the AWS emulator at $AWS_ENDPOINT_URL and print the
+                      Lambdas' variables
+  agents add EMAIL --name NAME --departments D1,D2 [--capacity N] [--supervisor]
+                      add an agent (or change one): the login in the Cognito user pool
+                      $ATENDE_USER_POOL_ID (Cognito e-mails a temporary password), the group
+                      `agents` or `supervisors`, the profile in $AGENTS_TABLE
+  agents list         the agents in $AGENTS_TABLE
 
 environment (serve): WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, WHATSAPP_ACCESS_TOKEN,
   WHATSAPP_API_BASE_URL; both: ATENDE_CONFIG (a TOML file), RUST_LOG";
@@ -51,6 +59,7 @@ async fn main() -> ExitCode {
                 other.join(" ")
             )),
         },
+        Some("agents") => agents(&args[1..]).await,
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -199,5 +208,101 @@ async fn create_resources(prefix: &str) -> Result<(), String> {
     println!("ATTENDANCE_TABLE={}", created.attendance_table);
     println!("EVENTS_QUEUE_ARN={}", created.events_queue_arn);
     println!("SCHEDULE_GROUP={}", created.schedule_group);
+    println!("AGENTS_TABLE={}", created.agents_table);
+    println!("LOG_TABLE={}", created.log_table);
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let (pool, client) = atende::agents_admin::create_pool(&cognito, &format!("{prefix}-desk"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let region = sdk
+        .region()
+        .map_or("us-east-1".to_owned(), |r| r.to_string());
+    println!("ATENDE_USER_POOL_ID={pool}");
+    println!(
+        "DESK_JWKS_URL={}/{pool}/.well-known/jwks.json",
+        endpoint.trim_end_matches('/')
+    );
+    println!("DESK_ISSUER=https://cognito-idp.{region}.amazonaws.com/{pool}");
+    println!("DESK_AUDIENCE={client}");
     Ok(())
+}
+
+/// `atende agents add …` and `atende agents list`.
+async fn agents(args: &[String]) -> Result<(), String> {
+    use atende::agents_admin::{self, NewAgent};
+    use atende_shared::adapters::{DynamoDbAgents, aws};
+    let config = settings::load_config().map_err(|e| e.to_string())?;
+    let sdk = aws::sdk_config().await;
+    let table = settings::required("AGENTS_TABLE").map_err(|e| e.to_string())?;
+    let agents = DynamoDbAgents::new(aws::dynamodb(&sdk), table);
+    match args {
+        [list] if list == "list" => {
+            print!(
+                "{}",
+                agents_admin::list(&agents, &config)
+                    .await
+                    .map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        [add, email, rest @ ..] if add == "add" => {
+            let mut agent = NewAgent {
+                email: email.clone(),
+                name: String::new(),
+                departments: Vec::new(),
+                capacity: None,
+                supervisor: false,
+            };
+            let mut rest = rest.iter();
+            while let Some(flag) = rest.next() {
+                let mut value = || {
+                    rest.next()
+                        .cloned()
+                        .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+                };
+                match flag.as_str() {
+                    "--name" => agent.name = value()?,
+                    "--departments" => {
+                        agent.departments = value()?
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|d| !d.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    }
+                    "--capacity" => {
+                        let v = value()?;
+                        agent.capacity =
+                            Some(v.parse().map_err(|_| {
+                                format!("--capacity must be a whole number, got `{v}`")
+                            })?)
+                    }
+                    "--supervisor" => agent.supervisor = true,
+                    other => return Err(format!("unexpected argument: {other}\n\n{USAGE}")),
+                }
+            }
+            let agent = agent.checked(&config).map_err(|e| e.to_string())?;
+            let pool = settings::required("ATENDE_USER_POOL_ID").map_err(|e| e.to_string())?;
+            let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+            let profile = agents_admin::add(&cognito, &pool, &agents, agent)
+                .await
+                .map_err(|e| e.to_string())?;
+            let role = if profile.supervisor {
+                "supervisors"
+            } else {
+                "agents"
+            };
+            println!(
+                "{} ({}) is in the group {role}, departments [{}]; id {}",
+                profile.email,
+                profile.name,
+                profile.departments.join(", "),
+                profile.id
+            );
+            Ok(())
+        }
+        _ => Err(format!(
+            "usage: atende agents add EMAIL … | atende agents list\n\n{USAGE}"
+        )),
+    }
 }

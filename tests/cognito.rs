@@ -1,0 +1,187 @@
+//! Agents on Cognito, against the emulator (`bash tests/run`): `atende create-resources` makes
+//! the stack's tables, queue and user pool; `atende agents add` creates a login and its
+//! profile; the login's real JWT (moto's cognito-idp signs RS256) verifies against the pool's
+//! JWKS; and `atende serve --backend aws` lets that agent in.
+
+mod support;
+
+use atende_shared::auth::Verifier;
+use std::collections::HashMap;
+use std::process::Command;
+use support::GraphStub;
+use support::serve::{PATIENCE, serve_with_env};
+
+fn atende(args: &[&str], env: &HashMap<String, String>) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(args)
+        .envs(env)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("atende runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Logs in with a password, as the console does; returns the access token.
+async fn login(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    client: &str,
+    email: &str,
+) -> String {
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(pool)
+        .username(email)
+        .password("Senha-Forte-123")
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let auth = cognito
+        .initiate_auth()
+        .client_id(client)
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", email)
+        .auth_parameters("PASSWORD", "Senha-Forte-123")
+        .send()
+        .await
+        .unwrap();
+    auth.authentication_result()
+        .and_then(|r| r.access_token())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn an_agent_added_on_cognito_logs_in_with_a_real_token() {
+    let sdk = support::emulator().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let mut env: HashMap<String, String> = HashMap::new();
+    let prefix = support::unique("desk");
+    let (ok, out, err) = atende(&["create-resources", "--prefix", &prefix], &env);
+    assert!(ok, "{err}");
+    for line in out.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let pool = env["ATENDE_USER_POOL_ID"].clone();
+    let client = env["DESK_AUDIENCE"].clone();
+
+    // A wrong department is refused, naming the flag; nothing is created.
+    let (ok, _, err) = atende(
+        &[
+            "agents",
+            "add",
+            "ana@empresa.com.br",
+            "--name",
+            "Ana",
+            "--departments",
+            "juridico",
+        ],
+        &env,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("--departments") && err.contains("juridico"),
+        "{err}"
+    );
+
+    let (ok, out, err) = atende(
+        &[
+            "agents",
+            "add",
+            "Ana@Empresa.com.br",
+            "--name",
+            "Ana",
+            "--departments",
+            "suporte",
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ana@empresa.com.br (Ana) is in the group agents"),
+        "{out}"
+    );
+
+    // Her token, signed by the pool, verifies against its published keys.
+    let token = login(&cognito, &pool, &client, "ana@empresa.com.br").await;
+    let verifier = Verifier::fetch(&env["DESK_JWKS_URL"], &env["DESK_ISSUER"], &client)
+        .await
+        .unwrap();
+    let claims = verifier.verify(&token, chrono::Utc::now()).unwrap();
+    assert_eq!(claims.principal().groups, ["agents"]);
+    let (ok, listed, err) = atende(&["agents", "list"], &env);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains(&claims.sub),
+        "the profile is under her sub: {listed}"
+    );
+    assert!(listed.contains("ana@empresa.com.br\tAna\t"), "{listed}");
+    // Another pool's audience, or a tampered token, is refused.
+    let other = Verifier::fetch(&env["DESK_JWKS_URL"], &env["DESK_ISSUER"], "another-client")
+        .await
+        .unwrap();
+    assert!(other.verify(&token, chrono::Utc::now()).is_err());
+    let mut tampered = token.clone();
+    tampered.insert(tampered.find('.').unwrap() + 5, 'x');
+    assert!(verifier.verify(&tampered, chrono::Utc::now()).is_err());
+
+    // Through `atende serve --backend aws`, with the pool's keys: she is in.
+    let graph = GraphStub::start().await;
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = serve_with_env(&graph, &["--backend", "aws"], &vars);
+    let http = reqwest::Client::new();
+    let me = http
+        .get(server.at("/agent/me"))
+        .bearer_auth(&token)
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["name"], "Ana");
+    assert_eq!(me["departments"], serde_json::json!(["suporte"]));
+    assert_eq!(me["supervisor"], false);
+    // Promoted: the same command again, now a supervisor; her next token says so.
+    let (ok, _, err) = atende(
+        &[
+            "agents",
+            "add",
+            "ana@empresa.com.br",
+            "--name",
+            "Ana Souza",
+            "--supervisor",
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    let token = login(&cognito, &pool, &client, "ana@empresa.com.br").await;
+    let claims = verifier.verify(&token, chrono::Utc::now()).unwrap();
+    assert_eq!(claims.principal().groups, ["supervisors"]);
+    let overview = http
+        .get(server.at("/supervisor/overview"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status().as_u16(), 200);
+    // Without a token, or with one the pool did not sign: 401.
+    let anonymous = http.get(server.at("/agent/me")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let forged = http
+        .get(server.at("/agent/me"))
+        .bearer_auth(&tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+}
