@@ -111,6 +111,25 @@ async fn exactly(graph: &GraphStub, n: usize) {
     assert_eq!(graph.requests().len(), n, "{:#?}", texts(graph));
 }
 
+/// What `check` finds, once it finds something (within `PATIENCE`).
+async fn eventually<T, F, Fut>(check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The problem+json of a refusal, with its status.
 fn refused(answer: &Answer, status: u16) -> &Value {
     assert_eq!(answer.status, status, "{}", answer.body);
@@ -129,16 +148,45 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     let graph = GraphStub::start().await;
     let config = config_asking_at_once();
     let server = serve_with_env(&graph, &[], &[("ATENDE_CONFIG", &config)]);
+    journey(&server, &graph).await;
+}
+
+/// The same journey with sessions, lines, agents and the log on DynamoDB and the events on SQS
+/// FIFO (the emulator), as the Lambdas keep them.
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn the_journey_holds_on_the_aws_backend() {
+    let graph = GraphStub::start().await;
+    let config = config_asking_at_once();
+    let prefix = support::unique("deskjourney");
+    let server = serve_with_env(
+        &graph,
+        &[
+            "--backend",
+            "aws",
+            "--create-resources",
+            "--prefix",
+            &prefix,
+        ],
+        &[("ATENDE_CONFIG", &config)],
+    );
+    journey(&server, &graph).await;
+}
+
+/// Maria is handed over by Suporte's flow; Ana takes her, answers (once, however often the
+/// request comes), notes and transfers to Financeiro; Bruno takes her there, answers and
+/// closes; the satisfaction question goes out, and the log holds every step.
+async fn journey(server: &Server, graph: &GraphStub) {
     let desk = Desk {
-        server: &server,
+        server,
         http: reqwest::Client::new(),
     };
     let (ana, bruno) = (server.login("ana").await, server.login("bruno").await);
 
     // Maria goes through Suporte's flow and is handed over.
     maria(
-        &server,
-        &graph,
+        server,
+        graph,
         1,
         json!({"type": "text", "text": {"body": "oi"}}),
         3,
@@ -146,12 +194,12 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     .await;
     let suporte = json!({"type": "interactive", "interactive": {"type": "list_reply",
         "list_reply": {"id": "btn_suporte", "title": "Suporte"}}});
-    maria(&server, &graph, 2, suporte, 5).await;
+    maria(server, graph, 2, suporte, 5).await;
     let problem = json!({"type": "text", "text": {"body": "minha internet caiu"}});
-    maria(&server, &graph, 3, problem, 7).await;
+    maria(server, graph, 3, problem, 7).await;
     let no_attachment = json!({"type": "interactive", "interactive": {"type": "button_reply",
         "button_reply": {"id": "support_no_attachment", "title": "Seguir sem anexo"}}});
-    maria(&server, &graph, 4, no_attachment, 10).await;
+    maria(server, graph, 4, no_attachment, 10).await;
 
     // Ana sees her waiting, with what the bot collected.
     let lines = desk.get("/agent/lines", &ana).await;
@@ -189,9 +237,9 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     let claimed = desk.post("/agent/claims", &ana, json!({})).await;
     assert_eq!(claimed.status, 201, "{}", claimed.body);
     assert_eq!(claimed.body["customer"], MARIA);
-    exactly(&graph, 11).await;
+    exactly(graph, 11).await;
     assert_eq!(
-        texts(&graph).last().unwrap(),
+        texts(graph).last().unwrap(),
         "👋 Olá! Aqui é Ana, da equipe de Suporte Técnico. Vou continuar seu atendimento."
     );
     // Nobody else waits.
@@ -243,25 +291,25 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
             .await;
         assert_eq!(sent.status, 202, "{}", sent.body);
     }
-    exactly(&graph, 12).await;
+    exactly(graph, 12).await;
     assert_eq!(
-        texts(&graph).last().unwrap(),
+        texts(graph).last().unwrap(),
         "*Ana:*\nOlá, Maria! Vou verificar sua conexão."
     );
 
     // Maria answers: read, and in the log; the bot stays quiet.
     let answer = json!({"type": "text", "text": {"body": "continua sem sinal"}});
-    maria(&server, &graph, 5, answer, 13).await;
-    exactly(&graph, 13).await;
-    let page = desk.get(&path, &ana).await;
-    let last = page.body["lines"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    maria(server, graph, 5, answer, 13).await;
+    exactly(graph, 13).await;
+    // The read receipt goes out first; the line is written right after it.
+    let page = eventually(|| async {
+        let page = desk.get(&path, &ana).await;
+        let last = page.body["lines"].as_array()?.last()?.clone();
+        (last["text"] == "continua sem sinal").then_some(page)
+    })
+    .await;
+    let last = page.body["lines"].as_array().unwrap().last().unwrap();
     assert_eq!(last["kind"], "customer");
-    assert_eq!(last["text"], "continua sem sinal");
     assert!(page.body["conversation"]["awaiting_reply_since"].is_string());
 
     // A note stays with the staff; the transfer tells Maria and puts her in Financeiro's line.
@@ -281,9 +329,9 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
         )
         .await;
     assert_eq!(transfer.status, 202, "{}", transfer.body);
-    exactly(&graph, 15).await;
+    exactly(graph, 15).await;
     assert_eq!(
-        texts(&graph)[texts(&graph).len() - 2..],
+        texts(graph)[texts(graph).len() - 2..],
         [
             "Vou transferir você para a equipe de Financeiro.",
             "Você está na posição 1 da fila de Financeiro. Tempo estimado: ~6 minutos."
@@ -321,9 +369,9 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     assert_eq!(sent.status, 202);
     let closed = desk.post(&format!("{path}/close"), &bruno, json!({})).await;
     assert_eq!(closed.status, 202);
-    exactly(&graph, 18).await;
+    exactly(graph, 18).await;
     assert_eq!(
-        texts(&graph)[texts(&graph).len() - 3..],
+        texts(graph)[texts(graph).len() - 3..],
         [
             "👋 Olá! Aqui é Bruno, da equipe de Financeiro. Vou continuar seu atendimento.",
             "*Bruno:*\nA segunda via já vai.",
