@@ -222,7 +222,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
     let processor = Processor::new(
-        sessions,
+        sessions.clone(),
         attendance.clone(),
         whatsapp,
         timers,
@@ -230,7 +230,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         config.clone(),
     )
     .with_staff(staff.clone())
-    .with_desk(agents, log);
+    .with_desk(agents.clone(), log);
     let processor = Arc::new(match settings::anthropic_assistant(&config)? {
         Some(assistant) => {
             tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
@@ -238,7 +238,9 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         }
         None => processor,
     });
-    let checker = SlaChecker::new(attendance, clock.clone(), config).with_staff(staff);
+    let checker = SlaChecker::new(attendance, clock.clone(), config)
+        .with_staff(staff)
+        .with_desk(agents, sessions);
 
     let port = options.port;
     let listener = TcpListener::bind(("127.0.0.1", port))

@@ -1,15 +1,18 @@
 //! The SLA checker with a controlled clock: a customer waiting in a line raises exactly one
-//! warning and then exactly one breach, delivered to the staff's channel, however often the
-//! checker runs, on every adapter of the attendance queue.
+//! warning and then exactly one breach, and a customer waiting for the answer of the agent who
+//! holds them one alert per wait, delivered to the staff's channel, however often the checker
+//! runs, on every adapter.
 
 use atende_shared::adapters::aws::{self, resources};
 use atende_shared::adapters::{
-    DynamoDbAttendanceQueue, ManualClock, MemoryAttendanceQueue, MemoryNotifications,
+    DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbSessionStore, ManualClock, MemoryAgents,
+    MemoryAttendanceQueue, MemoryNotifications, MemorySessionStore,
 };
 use atende_shared::app::{SlaChecker, Staff};
+use atende_shared::domain::agent::AgentProfile;
 use atende_shared::domain::sla::{Priority, SlaLevel, WaitingCustomer};
-use atende_shared::domain::{Config, CustomerId};
-use atende_shared::ports::{AttendanceQueue, Clock};
+use atende_shared::domain::{AgentRef, Config, CustomerId, Session, SessionRecord, State};
+use atende_shared::ports::{Agents, AttendanceQueue, Clock, SessionStore};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
@@ -86,4 +89,130 @@ async fn one_warning_then_one_breach_on_dynamodb() {
         alerts_over_ten_minutes(Arc::new(DynamoDbAttendanceQueue::new(client, table))).await;
     assert_eq!(alerts, [(3, SlaLevel::Warning), (5, SlaLevel::Breach)]);
     assert_eq!(texts, expected_texts());
+}
+
+/// After the claim: Ana holds Maria, who wrote at t0 and waits for Ana's answer (Suporte
+/// alerts after 5 minutes). Checked every minute, twice at a time: one alert at minute 5, none
+/// after; Ana answers, Maria writes again at minute 10: one more alert at minute 15. Returns
+/// (minute, text) of each alert.
+async fn reply_alerts(
+    queue: Arc<dyn AttendanceQueue>,
+    agents: Arc<dyn Agents>,
+    sessions: Arc<dyn SessionStore>,
+) -> Vec<(i64, String)> {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let config = Arc::new(Config::embedded().unwrap());
+    let channel = Arc::new(MemoryNotifications::new());
+    let staff = Staff::new().with("memory", channel.clone());
+    let checker = |()| {
+        SlaChecker::new(queue.clone(), clock.clone(), config.clone())
+            .with_staff(staff.clone())
+            .with_desk(agents.clone(), sessions.clone())
+    };
+    let (one, two) = (checker(()), checker(()));
+    let maria = CustomerId::Phone("5511988887777".into());
+    let ana = AgentRef {
+        id: "ana".into(),
+        name: "Ana".into(),
+    };
+    agents
+        .put_profile(&AgentProfile {
+            id: "ana".into(),
+            email: "ana@example.com".into(),
+            name: "Ana".into(),
+            departments: vec!["suporte".into()],
+            capacity: None,
+            supervisor: false,
+        })
+        .await
+        .unwrap();
+    agents
+        .set_presence("ana", atende_shared::domain::agent::Presence::Available)
+        .await
+        .unwrap();
+    agents.reserve("ana", &maria, 3).await.unwrap();
+    let waiting_since = |since: Option<DateTime<Utc>>| {
+        let mut session = Session::new(maria.clone(), t0() - Duration::minutes(20));
+        session.last_inbound_at = since.unwrap_or(t0());
+        session.state = State::Human {
+            department: "suporte".into(),
+            since: t0() - Duration::minutes(20),
+            told_position: None,
+            agent: Some(ana.clone()),
+            awaiting_reply_since: since,
+        };
+        session
+    };
+    let mut record = SessionRecord::new(waiting_since(Some(t0())));
+    record.version = sessions.save(&record, t0()).await.unwrap();
+    let mut alerts = Vec::new();
+    for minute in 0..=20 {
+        clock.set(t0() + Duration::minutes(minute));
+        match minute {
+            // Ana answers.
+            7 => record.session = waiting_since(None),
+            // Maria writes again.
+            10 => record.session = waiting_since(Some(clock.now())),
+            _ => {}
+        }
+        if minute == 7 || minute == 10 {
+            record.version = sessions.save(&record, clock.now()).await.unwrap();
+        }
+        let seen = channel.notices().len();
+        let (a, b) = tokio::join!(one.run(), two.run());
+        assert_eq!(
+            a.unwrap().reply_alerts + b.unwrap().reply_alerts,
+            channel.notices().len() - seen
+        );
+        for notice in channel.notices().into_iter().skip(seen) {
+            alerts.push((minute, notice.text));
+        }
+    }
+    alerts
+}
+
+fn expected_reply_alerts() -> Vec<(i64, String)> {
+    let text =
+        "⏳ 5511988887777 espera há 5 min a resposta de Ana em Suporte Técnico (alerta em 5 min).";
+    vec![(5, text.to_owned()), (15, text.to_owned())]
+}
+
+#[tokio::test]
+async fn a_customer_waiting_for_the_agents_answer_is_announced_once_per_wait_on_memory() {
+    let alerts = reply_alerts(
+        Arc::new(MemoryAttendanceQueue::new()),
+        Arc::new(MemoryAgents::new()),
+        Arc::new(MemorySessionStore::new()),
+    )
+    .await;
+    assert_eq!(alerts, expected_reply_alerts());
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn a_customer_waiting_for_the_agents_answer_is_announced_once_per_wait_on_dynamodb() {
+    let sdk = aws::sdk_config().await;
+    let client = aws::dynamodb(&sdk);
+    let suffix = format!("{}-{}", std::process::id(), Utc::now().timestamp_micros());
+    let (attendance, agents, sessions) = (
+        format!("reply-attendance-{suffix}"),
+        format!("reply-agents-{suffix}"),
+        format!("reply-sessions-{suffix}"),
+    );
+    resources::create_attendance_table(&client, &attendance)
+        .await
+        .unwrap();
+    resources::create_agents_table(&client, &agents)
+        .await
+        .unwrap();
+    resources::create_sessions_table(&client, &sessions)
+        .await
+        .unwrap();
+    let alerts = reply_alerts(
+        Arc::new(DynamoDbAttendanceQueue::new(client.clone(), attendance)),
+        Arc::new(DynamoDbAgents::new(client.clone(), agents)),
+        Arc::new(DynamoDbSessionStore::new(client, sessions)),
+    )
+    .await;
+    assert_eq!(alerts, expected_reply_alerts());
 }

@@ -56,6 +56,10 @@ fn tables_match_the_adapters() {
             pair(resources::ATTENDANCE_KEYS[1], "RANGE")
         ]
     );
+    assert_eq!(
+        attendance["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(resources::ATTENDANCE_TTL_ATTRIBUTE)
+    );
     let agents = props(&t, "AgentsTable");
     assert_eq!(keys(agents), [pair(resources::AGENTS_KEY, "HASH")]);
     let log = props(&t, "ConversationLogTable");

@@ -23,6 +23,10 @@ pub enum Metric {
     SlaWarnings {
         department: String,
     },
+    /// A held conversation's customer waited past `reply_alert_minutes` for the agent.
+    ReplyOverdue {
+        department: String,
+    },
     SlaBreaches {
         department: String,
     },
@@ -49,6 +53,9 @@ impl Metric {
             }
             Self::SlaWarnings { department } => {
                 ("SlaWarnings", "Count", 1, vec![("Department", department)])
+            }
+            Self::ReplyOverdue { department } => {
+                ("ReplyOverdue", "Count", 1, vec![("Department", department)])
             }
             Self::SlaBreaches { department } => {
                 ("SlaBreaches", "Count", 1, vec![("Department", department)])

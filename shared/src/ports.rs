@@ -66,6 +66,16 @@ pub trait AttendanceQueue: Send + Sync {
         entry: &WaitingCustomer,
         level: SlaLevel,
     ) -> Result<bool, StoreError>;
+    /// Records that supervisors were alerted that the customer, held in `department`, waits
+    /// for the agent's answer since `since`. True only the first time for that wait, however
+    /// many checkers run at once. The mark is forgotten after `keep_until`.
+    async fn mark_reply_alerted(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The staff: who they are, where they work, whether they take customers now, and whose

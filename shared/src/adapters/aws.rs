@@ -35,6 +35,8 @@ pub mod resources {
     pub const SESSIONS_TTL_ATTRIBUTE: &str = "expires_at";
     /// The attendance table's partition and sort keys.
     pub const ATTENDANCE_KEYS: [&str; 2] = ["department", "sk"];
+    /// Only alert marks carry it; places in line do not expire.
+    pub const ATTENDANCE_TTL_ATTRIBUTE: &str = "expires_at";
     pub const AGENTS_KEY: &str = "id";
     pub const LOG_KEYS: [&str; 2] = ["customer", "sk"];
     pub const LOG_TTL_ATTRIBUTE: &str = "expires_at";
@@ -168,7 +170,8 @@ pub mod resources {
                 (ATTENDANCE_KEYS[1], KeyType::Range),
             ],
         )
-        .await
+        .await?;
+        enable_ttl(client, table, ATTENDANCE_TTL_ATTRIBUTE).await
     }
 
     /// What `create_all` made: the values of the Lambdas' `EVENTS_QUEUE_URL`,

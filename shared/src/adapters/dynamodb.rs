@@ -409,6 +409,41 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         Ok(())
     }
 
+    /// A conditional put of a mark item (`reply#<customer>#<since>`), kept until `keep_until`
+    /// (the table's TTL attribute): of any number of concurrent checkers one writes it.
+    async fn mark_reply_alerted(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("department", s(department))
+            .item(
+                "sk",
+                s(format!(
+                    "reply#{}#{}",
+                    customer.key(),
+                    since.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                )),
+            )
+            .item("expires_at", n(keep_until.timestamp()))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Ok(false),
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+
     /// A conditional write on the place in line itself: the mark goes with the wait, and
     /// only one of any number of concurrent checkers gets to write it.
     async fn mark_alerted(

@@ -126,6 +126,7 @@ impl SessionStore for MemorySessionStore {
 #[derive(Default)]
 pub struct MemoryAttendanceQueue {
     entries: Mutex<Vec<WaitingCustomer>>,
+    reply_alerts: Mutex<std::collections::HashSet<WaitingCustomerKey>>,
     alerted: Mutex<std::collections::HashSet<(WaitingCustomerKey, crate::domain::sla::SlaLevel)>>,
 }
 
@@ -208,6 +209,20 @@ impl AttendanceQueue for MemoryAttendanceQueue {
             entry.entered_at,
         );
         Ok(waiting && lock(&self.alerted).insert((key, level)))
+    }
+
+    async fn mark_reply_alerted(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(lock(&self.reply_alerts).insert((
+            department.to_owned(),
+            customer.key().to_owned(),
+            since,
+        )))
     }
 }
 

@@ -2,8 +2,10 @@
 
 use crate::app::Staff;
 use crate::domain::Config;
+use crate::domain::CustomerId;
+use crate::domain::sla::reply_overdue;
 use crate::domain::sla::{SlaFinding, SlaLevel, overdue};
-use crate::ports::{AttendanceQueue, Clock, StoreError};
+use crate::ports::{Agents, AttendanceQueue, Clock, SessionStore, StoreError};
 use std::sync::Arc;
 
 pub struct SlaChecker {
@@ -12,6 +14,8 @@ pub struct SlaChecker {
     config: Arc<Config>,
     staff: Staff,
     metrics: Option<Arc<dyn crate::ports::Metrics>>,
+    /// The desk, for the conversations agents hold: who holds what, and their sessions.
+    desk: Option<(Arc<dyn Agents>, Arc<dyn SessionStore>)>,
 }
 
 impl SlaChecker {
@@ -26,7 +30,70 @@ impl SlaChecker {
             config,
             staff: Staff::new(),
             metrics: None,
+            desk: None,
         }
+    }
+
+    /// Also watches the conversations agents hold: a customer waiting for the agent's answer
+    /// longer than the department's `reply_alert_minutes` is announced once per wait.
+    pub fn with_desk(mut self, agents: Arc<dyn Agents>, sessions: Arc<dyn SessionStore>) -> Self {
+        self.desk = Some((agents, sessions));
+        self
+    }
+
+    /// The held conversations whose customer waits past the limit for the agent's answer,
+    /// each announced once per wait. Returns how many alerts this run raised.
+    async fn check_replies(&self) -> Result<usize, StoreError> {
+        let Some((agents, sessions)) = &self.desk else {
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        let mut alerts = 0;
+        for agent in agents.list().await? {
+            for key in &agent.holding {
+                let Some(customer) = CustomerId::from_key(key) else {
+                    continue;
+                };
+                let Some(record) = sessions.load(&customer, now).await? else {
+                    continue;
+                };
+                let Some(awaiting) = reply_overdue(&record.session, now, &self.config) else {
+                    continue;
+                };
+                if awaiting.agent.id != agent.profile.id {
+                    continue;
+                }
+                // Kept as long as the session could still be waiting (24 hours).
+                let keep = awaiting.since + crate::domain::session::SERVICE_WINDOW;
+                if !self
+                    .queue
+                    .mark_reply_alerted(&awaiting.department, &customer, awaiting.since, keep)
+                    .await?
+                {
+                    continue;
+                }
+                tracing::warn!(
+                    customer = %customer.masked(),
+                    department = %awaiting.department,
+                    agent = %awaiting.agent.id,
+                    waited_minutes = awaiting.waited_minutes,
+                    "SLA alert: customer waiting for the agent's answer"
+                );
+                if let Some(m) = &self.metrics {
+                    m.record(crate::ports::Metric::ReplyOverdue {
+                        department: awaiting.department.clone(),
+                    });
+                }
+                self.staff
+                    .tell(
+                        &crate::domain::notice::reply_overdue(&awaiting, &self.config),
+                        None,
+                    )
+                    .await;
+                alerts += 1;
+            }
+        }
+        Ok(alerts)
     }
 
     /// Records each warning and breach raised.
@@ -86,15 +153,18 @@ impl SlaChecker {
                 .await;
             alerts.push(f.clone());
         }
+        let reply_alerts = self.check_replies().await?;
         tracing::info!(
             waiting = waiting.len(),
             overdue = findings.len(),
             alerts = alerts.len(),
+            reply_alerts,
             "SLA check done"
         );
         Ok(SlaReport {
             overdue: findings.len(),
             alerts,
+            reply_alerts,
         })
     }
 }
@@ -106,4 +176,6 @@ pub struct SlaReport {
     pub overdue: usize,
     /// The alerts this run raised (each threshold of each wait once).
     pub alerts: Vec<SlaFinding>,
+    /// Alerts raised for customers waiting for the answer of the agent who holds them.
+    pub reply_alerts: usize,
 }

@@ -176,6 +176,9 @@ pub struct NotificationsConfig {
     pub sla_warning: String,
     /// Same, `{limit}` being the maximum wait.
     pub sla_breach: String,
+    /// A customer an agent holds waits for the agent's answer: `{customer}`, `{department}`,
+    /// `{agent}`, `{minutes}` waited, `{limit}` (the department's `reply_alert_minutes`).
+    pub reply_overdue: String,
 }
 
 impl Default for NotificationsConfig {
@@ -187,6 +190,7 @@ impl Default for NotificationsConfig {
             handoff_lines: 6,
             sla_warning: "⚠️ {customer} espera há {minutes} min na fila de {department} (alerta em {limit} min).".to_owned(),
             sla_breach: "🚨 SLA estourado: {customer} espera há {minutes} min na fila de {department} (máximo {limit} min).".to_owned(),
+            reply_overdue: "⏳ {customer} espera há {minutes} min a resposta de {agent} em {department} (alerta em {limit} min).".to_owned(),
         }
     }
 }
@@ -545,6 +549,10 @@ impl Config {
             ("notifications.handoff", &self.notifications.handoff),
             ("notifications.sla_warning", &self.notifications.sla_warning),
             ("notifications.sla_breach", &self.notifications.sla_breach),
+            (
+                "notifications.reply_overdue",
+                &self.notifications.reply_overdue,
+            ),
         ] {
             non_empty(name, text)?;
             max_chars(name, text, TEXT_BODY)?;

@@ -4,7 +4,7 @@
 use crate::domain::command::HandoffContext;
 use crate::domain::config::Config;
 use crate::domain::customer::CustomerId;
-use crate::domain::sla::{SlaFinding, SlaLevel};
+use crate::domain::sla::{AwaitingReply, SlaFinding, SlaLevel};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -13,6 +13,7 @@ pub enum NoticeKind {
     Handoff,
     SlaWarning,
     SlaBreach,
+    ReplyOverdue,
 }
 
 /// A message for the staff's channels.
@@ -89,6 +90,30 @@ pub fn handoff(context: &HandoffContext, config: &Config) -> Notice {
         kind: NoticeKind::Handoff,
         customer: context.customer.clone(),
         department: context.department.clone(),
+        text,
+    }
+}
+
+/// A customer an agent holds waits for the agent's answer past the department's limit.
+pub fn reply_overdue(awaiting: &AwaitingReply, config: &Config) -> Notice {
+    let limit = config
+        .department(&awaiting.department)
+        .map_or("?".to_owned(), |d| d.reply_alert_minutes.to_string());
+    let text = config
+        .notifications
+        .reply_overdue
+        .replace("{customer}", &who(&awaiting.customer, None))
+        .replace(
+            "{department}",
+            department_name(config, &awaiting.department),
+        )
+        .replace("{agent}", &awaiting.agent.name)
+        .replace("{minutes}", &awaiting.waited_minutes.to_string())
+        .replace("{limit}", &limit);
+    Notice {
+        kind: NoticeKind::ReplyOverdue,
+        customer: awaiting.customer.clone(),
+        department: awaiting.department.clone(),
         text,
     }
 }

@@ -69,6 +69,44 @@ pub fn overdue(
     findings
 }
 
+/// A conversation a person holds whose customer waits for that person's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwaitingReply {
+    pub customer: CustomerId,
+    pub department: String,
+    pub agent: crate::domain::agent::AgentRef,
+    /// The customer's first message since the agent last wrote (or since the claim).
+    pub since: DateTime<Utc>,
+    pub waited_minutes: i64,
+}
+
+/// The held conversation's customer has waited for the agent's answer at least the
+/// department's `reply_alert_minutes`; `None` otherwise, or when nobody waits for an answer.
+pub fn reply_overdue(
+    session: &crate::domain::session::Session,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> Option<AwaitingReply> {
+    let crate::domain::session::State::Human {
+        department,
+        agent: Some(agent),
+        awaiting_reply_since: Some(since),
+        ..
+    } = &session.state
+    else {
+        return None;
+    };
+    let limit = i64::from(config.department(department)?.reply_alert_minutes);
+    let waited = (now - *since).num_minutes();
+    (waited >= limit).then(|| AwaitingReply {
+        customer: session.customer.clone(),
+        department: department.clone(),
+        agent: agent.clone(),
+        since: *since,
+        waited_minutes: waited,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

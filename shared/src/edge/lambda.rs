@@ -256,7 +256,11 @@ pub async fn sla_checker(
     _input: Value,
 ) -> Result<Value, lambda_runtime::Error> {
     let report = checker.run().await?;
-    Ok(serde_json::json!({ "overdue": report.overdue, "alerts": report.alerts.len() }))
+    Ok(serde_json::json!({
+        "overdue": report.overdue,
+        "alerts": report.alerts.len(),
+        "reply_alerts": report.reply_alerts,
+    }))
 }
 
 #[cfg(test)]
