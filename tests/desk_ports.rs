@@ -297,6 +297,25 @@ async fn log_contract(log: &dyn ConversationLog) {
         log.page(&maria, None, 10, now).await.unwrap().lines[0].entry,
         closed
     );
+
+    // Erasures are recorded, oldest first, and name nobody.
+    assert!(log.erasures().await.unwrap().is_empty());
+    for (minutes, by) in [(1, "carla"), (2, "dora")] {
+        let erasure = atende_shared::domain::Erasure {
+            at: now + Duration::minutes(minutes),
+            customer_digest: atende_shared::domain::Erasure::digest(&maria),
+            by: by.into(),
+            session: true,
+            log_items: 7,
+            conversations_released: 1,
+        };
+        log.record_erasure(&erasure).await.unwrap();
+    }
+    let erasures = log.erasures().await.unwrap();
+    assert_eq!(erasures.len(), 2);
+    assert_eq!(erasures[0].by, "carla");
+    assert_eq!(erasures[0].customer_digest.len(), 64);
+    assert!(!format!("{erasures:?}").contains(maria.key()));
 }
 
 #[tokio::test]

@@ -211,6 +211,10 @@ impl SessionStore for FaultySessions {
         }
         Ok(saved)
     }
+
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.erase(customer).await
+    }
 }
 
 struct FaultyWhatsApp {

@@ -107,6 +107,14 @@ async fn session_store_contract(store: &dyn SessionStore) {
             .customer,
         user
     );
+
+    // Erased on request: gone, live or not; the other customer stays.
+    assert!(store.erase(&maria).await.unwrap());
+    assert!(store.load(&maria, later).await.unwrap().is_none());
+    assert!(!store.erase(&maria).await.unwrap(), "nothing left to erase");
+    assert!(store.load(&user, later).await.unwrap().is_some());
+    let fresh = SessionRecord::new(Session::new(maria.clone(), later));
+    store.save(&fresh, later).await.unwrap();
 }
 
 // ---------------------------------------------------------------- AttendanceQueue

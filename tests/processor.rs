@@ -227,6 +227,9 @@ impl SessionStore for FlakyStore {
         }
         self.inner.save(record, now).await
     }
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.erase(customer).await
+    }
 }
 
 #[tokio::test]

@@ -410,6 +410,23 @@ async fn journey(server: &Server, graph: &GraphStub) {
         .iter()
         .find(|l| l["kind"] == "note");
     assert_eq!(note.unwrap()["text"], "fatura em atraso bloqueou a linha");
+
+    // Maria asks to be forgotten (LGPD): only a supervisor erases; then nothing is left.
+    let erase = format!("/supervisor/customers/{MARIA}");
+    refused(
+        &desk.call("DELETE", &erase, Some(&bruno), None, None).await,
+        403,
+    );
+    let erased = desk.call("DELETE", &erase, Some(&carla), None, None).await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(erased.body["session"], true);
+    assert_eq!(erased.body["by"], "carla");
+    assert!(erased.body["log_items"].as_u64().unwrap() > 20);
+    assert!(
+        !erased.body.to_string().contains(MARIA),
+        "named by digest only"
+    );
+    refused(&desk.get(&format!("{path}?limit=200"), &carla).await, 404);
 }
 
 /// Every refusal has its status and a problem+json body, and leaves the desk as it was.

@@ -4,7 +4,7 @@
 
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
-use crate::domain::log::{LogEntry, LoggedLine};
+use crate::domain::log::{Erasure, LogEntry, LoggedLine};
 use crate::domain::sla::{SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
 use async_trait::async_trait;
@@ -37,6 +37,9 @@ pub trait SessionStore: Send + Sync {
     /// record expired at `now`) and returns the new version; `StoreError::Conflict` otherwise.
     /// The record expires at `record.session.expires_at()`.
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Deletes the customer's record, live or expired; true when there was one.
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError>;
 }
 
 /// The customers waiting for a human, per department.
@@ -143,6 +146,12 @@ pub trait ConversationLog: Send + Sync {
     ) -> Result<LogPage, StoreError>;
     /// Deletes everything kept of the customer; returns how many items went.
     async fn erase(&self, customer: &CustomerId) -> Result<usize, StoreError>;
+
+    /// Keeps the record that a customer's data was erased (it names them only by digest).
+    async fn record_erasure(&self, erasure: &Erasure) -> Result<(), StoreError>;
+
+    /// The erasures recorded, oldest first.
+    async fn erasures(&self) -> Result<Vec<Erasure>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -88,6 +88,19 @@ impl SessionStore for DynamoDbSessionStore {
         Ok(Some(record))
     }
 
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("customer", s(customer.key()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let json = serde_json::to_string(record)
             .map_err(|e| StoreError::Corrupt(format!("cannot serialize the session: {e}")))?;

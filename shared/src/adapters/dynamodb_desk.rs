@@ -3,7 +3,7 @@
 use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
-use crate::domain::log::{LogEntry, LogLine, LoggedLine};
+use crate::domain::log::{Erasure, LogEntry, LogLine, LoggedLine};
 use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -477,4 +477,59 @@ impl ConversationLog for DynamoDbConversationLog {
         }
         Ok(keys.len())
     }
+
+    /// Under the partition `erasures` (no customer key is made of letters alone), kept for good.
+    async fn record_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(erasure).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("customer", s(ERASURES))
+            .item(
+                "sk",
+                s(format!(
+                    "{}#{}",
+                    erasure.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                    erasure.customer_digest
+                )),
+            )
+            .item("erasure", s(json))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn erasures(&self) -> Result<Vec<Erasure>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("customer = :c")
+                .expression_attribute_values(":c", s(ERASURES))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                found.push(
+                    serde_json::from_str(get_s(item, "erasure")?)
+                        .map_err(|e| StoreError::Corrupt(format!("erasure: {e}")))?,
+                );
+            }
+            match output.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        Ok(found)
+    }
 }
+
+/// The log table's partition of erasure records.
+const ERASURES: &str = "erasures";

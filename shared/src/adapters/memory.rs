@@ -104,6 +104,10 @@ impl SessionStore for MemorySessionStore {
             }))
     }
 
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        Ok(lock(&self.records).remove(customer.key()).is_some())
+    }
+
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut records = lock(&self.records);
         let key = record.session.customer.key();

@@ -3,7 +3,7 @@
 use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
-use crate::domain::log::{LogEntry, LogLine, LoggedLine};
+use crate::domain::log::{Erasure, LogEntry, LogLine, LoggedLine};
 use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -106,6 +106,7 @@ struct CustomerLog {
 #[derive(Default)]
 pub struct MemoryConversationLog {
     logs: Mutex<HashMap<String, CustomerLog>>,
+    erasures: Mutex<Vec<Erasure>>,
 }
 
 impl MemoryConversationLog {
@@ -192,5 +193,14 @@ impl ConversationLog for MemoryConversationLog {
         Ok(lock(&self.logs)
             .remove(customer.key())
             .map_or(0, |log| log.lines.len() + log.statuses.len()))
+    }
+
+    async fn record_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        lock(&self.erasures).push(erasure.clone());
+        Ok(())
+    }
+
+    async fn erasures(&self) -> Result<Vec<Erasure>, StoreError> {
+        Ok(lock(&self.erasures).clone())
     }
 }

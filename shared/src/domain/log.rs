@@ -102,3 +102,27 @@ pub fn log_key(conversation_started: DateTime<Utc>, line: u64) -> String {
         conversation_started.format("%Y-%m-%dT%H:%M:%S%.6fZ")
     )
 }
+
+/// The record that a customer's data was erased on request (LGPD art. 18): when, by whom, what
+/// went. The customer appears only as the SHA-256 digest of their key, so that a later request
+/// about the same number can be matched without keeping it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub at: DateTime<Utc>,
+    pub customer_digest: String,
+    /// The supervisor who erased (their id).
+    pub by: String,
+    /// A live session was deleted.
+    pub session: bool,
+    /// Log lines and delivery statuses deleted.
+    pub log_items: usize,
+    /// Agents who held the customer's conversation and no longer do.
+    pub conversations_released: usize,
+}
+
+impl Erasure {
+    pub fn digest(customer: &crate::domain::CustomerId) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(customer.key().as_bytes()))
+    }
+}

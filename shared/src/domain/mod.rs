@@ -25,7 +25,7 @@ pub use event::{
     ApiError, DeliveryStatus, EventKind, InboundMessage, MediaKind, MessageContent, QueueEvent,
     StatusUpdate,
 };
-pub use log::{ConversationEvent, LogEntry, LogLine, LoggedLine, MediaRef};
+pub use log::{ConversationEvent, Erasure, LogEntry, LogLine, LoggedLine, MediaRef};
 pub use session::{
     Handoff, Lease, Outgoing, Party, Session, SessionRecord, State, Turn, Unconfirmed,
 };

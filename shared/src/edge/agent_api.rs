@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/agent/conversations/{customer}/close"),
     ("GET", "/supervisor/overview"),
     ("POST", "/supervisor/assignments"),
+    ("DELETE", "/supervisor/customers/{customer}"),
 ];
 
 /// A problem (RFC 9457): status, a short title, what happened, and the field at fault.
@@ -193,6 +194,9 @@ fn matched(method: &str, path: &str) -> Result<(&'static str, Option<String>), P
         ["agent", "conversations", customer] => {
             ("/agent/conversations/{customer}", Some(*customer))
         }
+        ["supervisor", "customers", customer] => {
+            ("/supervisor/customers/{customer}", Some(*customer))
+        }
         ["agent", "conversations", customer, action] => {
             let pattern = match *action {
                 "messages" => "/agent/conversations/{customer}/messages",
@@ -311,6 +315,7 @@ async fn route(
                 .ok_or_else(|| Problem::new(400, "is empty").field("customer"))?;
             ok(201, &desk.assign(&actor, &customer, &body.agent).await?)
         }
+        "/supervisor/customers/{customer}" => ok(200, &desk.erase(&actor, &customer()?).await?),
         _ => return Err(Problem::new(404, format!("no route {}", request.path))),
     })
 }

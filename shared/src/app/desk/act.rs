@@ -393,3 +393,47 @@ impl Desk {
         }
     }
 }
+
+impl Desk {
+    /// Erases everything kept of a customer on their request (LGPD art. 18): the session, their
+    /// places in line, the conversations agents held, the conversation log; and keeps the
+    /// record that it was done, naming them only by digest. Supervisors only.
+    pub async fn erase(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+    ) -> Result<crate::domain::Erasure, DeskError> {
+        let profile = self.profile(actor).await?;
+        Self::supervisor_only(&profile)?;
+        for department in &self.config.departments {
+            self.attendance.remove(&department.id, customer).await?;
+        }
+        let mut released = 0;
+        for agent in self.agents.list().await? {
+            if agent.holding.contains(customer.key()) {
+                self.agents.release(&agent.profile.id, customer).await?;
+                released += 1;
+            }
+        }
+        let session = self.sessions.erase(customer).await?;
+        let log_items = self.log.erase(customer).await?;
+        let erasure = crate::domain::Erasure {
+            at: self.clock.now(),
+            customer_digest: crate::domain::Erasure::digest(customer),
+            by: profile.id.clone(),
+            session,
+            log_items,
+            conversations_released: released,
+        };
+        self.log.record_erasure(&erasure).await?;
+        tracing::info!(
+            customer_digest = %erasure.customer_digest,
+            by = %erasure.by,
+            session,
+            log_items,
+            released,
+            "customer data erased on request"
+        );
+        Ok(erasure)
+    }
+}
