@@ -5,7 +5,7 @@ use crate::render::render;
 use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::{
     ManualClock, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog, MemoryEventQueue,
-    MemorySessionStore, MemoryTimers, MemoryWhatsApp,
+    MemoryMediaStore, MemorySessionStore, MemoryTimers, MemoryWhatsApp,
 };
 use atende_shared::app::desk::DeskError;
 use atende_shared::app::{Actor, Desk, DeskPorts, ProcessError, Processor};
@@ -89,6 +89,11 @@ impl ChatSession {
         let agents = Arc::new(MemoryAgents::new());
         let log = Arc::new(MemoryConversationLog::new());
         let events = Arc::new(MemoryEventQueue::new());
+        // Nothing serves the chat's files: their links name a host that does not exist.
+        let media: Arc<dyn atende_shared::ports::MediaStore> = Arc::new(
+            MemoryMediaStore::new("http://files.atende.invalid")
+                .unwrap_or_else(|e| panic!("the chat's file store: {e}")),
+        );
         let config = Arc::new(config);
         let desk = Desk::new(
             DeskPorts {
@@ -97,6 +102,7 @@ impl ChatSession {
                 sessions: sessions.clone(),
                 events: events.clone(),
                 log: log.clone(),
+                media: media.clone(),
                 clock: clock.clone(),
             },
             config.clone(),
@@ -110,7 +116,8 @@ impl ChatSession {
             clock.clone(),
             config,
         )
-        .with_desk(agents.clone(), log);
+        .with_desk(agents.clone(), log)
+        .with_media(media);
         let processor = match assistant {
             Some(assistant) => processor.with_assistant(assistant),
             None => processor,

@@ -6,8 +6,8 @@ use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
     DynamoDbSessionStore, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog,
-    MemoryEventQueue, MemorySessionStore, MemoryTimers, SchedulerTimers, SqsEventQueue,
-    SystemClock,
+    MemoryEventQueue, MemoryMediaStore, MemorySessionStore, MemoryTimers, S3MediaStore,
+    SchedulerTimers, SqsEventQueue, SystemClock,
 };
 use atende_shared::app::settings::{self, SettingsError};
 use atende_shared::app::{Desk, DeskPorts, Processor, SlaChecker, Webhook, WebhookSecrets};
@@ -16,7 +16,7 @@ use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
 use atende_shared::ports::WhatsAppError;
 use atende_shared::ports::{
-    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, SessionStore, Timers,
+    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, MediaStore, SessionStore, Timers,
 };
 use atende_shared::webhook::MAX_BODY_BYTES;
 use axum::Router;
@@ -48,6 +48,8 @@ pub enum ServeError {
     Resources(#[from] resources::ResourceError),
     #[error(transparent)]
     Desk(#[from] crate::serve_desk::DeskSetupError),
+    #[error("the file store: {0}")]
+    Media(#[from] atende_shared::ports::StoreError),
 }
 
 /// How often the SLA checker runs in `atende serve`.
@@ -88,6 +90,9 @@ struct Backends {
     attendance: Arc<dyn AttendanceQueue>,
     agents: Arc<dyn Agents>,
     log: Arc<dyn ConversationLog>,
+    media: Arc<dyn MediaStore>,
+    /// Files this process serves itself at `/media/…` (the memory backend's).
+    local_media: Option<Arc<MemoryMediaStore>>,
     timers: Arc<dyn Timers>,
     /// Timers this process runs itself (all of them, unless Scheduler runs them).
     local_timers: Option<Arc<MemoryTimers>>,
@@ -99,12 +104,15 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
         Backend::Memory => {
             let queue = Arc::new(MemoryEventQueue::new());
             let timers = Arc::new(MemoryTimers::new());
+            let media = Arc::new(MemoryMediaStore::new("http://127.0.0.1")?);
             Backends {
                 events: queue.clone(),
                 sessions: Arc::new(MemorySessionStore::new()),
                 attendance: Arc::new(MemoryAttendanceQueue::new()),
                 agents: Arc::new(MemoryAgents::new()),
                 log: Arc::new(MemoryConversationLog::new()),
+                media: media.clone(),
+                local_media: Some(media),
                 timers: timers.clone(),
                 local_timers: Some(timers),
                 consumer: Consumer::Memory(queue),
@@ -128,6 +136,7 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                         attendance_table: settings::required("ATTENDANCE_TABLE")?,
                         agents_table: settings::required("AGENTS_TABLE")?,
                         log_table: settings::required("LOG_TABLE")?,
+                        media_bucket: settings::required("MEDIA_BUCKET")?,
                         schedule_group: settings::optional("SCHEDULE_GROUP").unwrap_or_default(),
                     }
                 }
@@ -169,6 +178,8 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                 )),
                 agents: Arc::new(DynamoDbAgents::new(dynamodb.clone(), names.agents_table)),
                 log: Arc::new(DynamoDbConversationLog::new(dynamodb, names.log_table)),
+                media: Arc::new(S3MediaStore::new(aws::s3(&sdk), names.media_bucket)),
+                local_media: None,
                 timers,
                 local_timers,
                 consumer: Consumer::Sqs {
@@ -198,6 +209,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         attendance,
         agents,
         log,
+        media,
+        local_media,
         timers,
         local_timers,
         consumer,
@@ -214,6 +227,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
             sessions: sessions.clone(),
             events,
             log: log.clone(),
+            media: media.clone(),
             clock: clock.clone(),
         },
         config.clone(),
@@ -230,7 +244,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         config.clone(),
     )
     .with_staff(staff.clone())
-    .with_desk(agents.clone(), log);
+    .with_desk(agents.clone(), log)
+    .with_media(media);
     let processor = Arc::new(match settings::anthropic_assistant(&config)? {
         Some(assistant) => {
             tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
@@ -247,6 +262,9 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         .await
         .map_err(|source| ServeError::Bind { port, source })?;
     let addr = listener.local_addr()?;
+    if let Some(files) = &local_media {
+        files.set_base_url(&format!("http://{addr}"));
+    }
     // Tests and scripts read this line to learn the port (with --port 0).
     println!("atende serve listening on http://{addr}/webhook (Graph API: {base_url})");
     println!("agents' API on http://{addr}/agent/ and http://{addr}/supervisor/");
@@ -268,11 +286,14 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
             }
         }
     });
-    let app = router(webhook).merge(crate::serve_desk::router(
+    let mut app = router(webhook).merge(crate::serve_desk::router(
         desk,
         desk_auth.verifier,
         clock.clone(),
     ));
+    if let Some(files) = local_media {
+        app = app.merge(crate::serve_desk::media_router(files, clock.clone()));
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

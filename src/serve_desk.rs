@@ -6,6 +6,7 @@
 //! demo agent at start and prints it, as a notebook server prints its login token.
 
 use atende_shared::app::Desk;
+use atende_shared::app::desk::MAX_FILE_BYTES;
 use atende_shared::app::settings::{self, SettingsError};
 use atende_shared::auth::{
     AGENTS_GROUP, AuthError, LocalIssuer, Principal, SUPERVISORS_GROUP, Verifier,
@@ -15,7 +16,7 @@ use atende_shared::edge::http::HttpReply;
 use atende_shared::ports::{Agents, Clock};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
@@ -100,6 +101,8 @@ pub fn router(desk: Arc<Desk>, verifier: Verifier, clock: Arc<dyn Clock>) -> Rou
     Router::new()
         .route("/agent/{*rest}", any(api))
         .route("/supervisor/{*rest}", any(api))
+        // Files a little over the limit reach the API, which answers 413 itself.
+        .layer(DefaultBodyLimit::max(MAX_FILE_BYTES + 64 * 1024))
         .with_state(state)
 }
 
@@ -123,6 +126,9 @@ async fn api(
         query: uri.query(),
         idempotency_key: key.as_deref(),
         request_id: &request_id,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
         body: &body,
     };
     reply(agent_api::handle(&state.desk, caller, request).await)
@@ -143,4 +149,39 @@ fn caller(state: &DeskState, headers: &HeaderMap) -> Result<Principal, AuthError
 
 fn reply(r: HttpReply) -> Response {
     crate::serve::reply(r)
+}
+
+/// `GET /media/<key>?expires=…&signature=…`: the memory backend's files, by the links its
+/// store signed (what S3's presigned links are on AWS).
+pub fn media_router(
+    files: Arc<atende_shared::adapters::MemoryMediaStore>,
+    clock: Arc<dyn Clock>,
+) -> Router {
+    Router::new()
+        .route("/media/{*key}", axum::routing::get(media))
+        .with_state((files, clock))
+}
+
+async fn media(
+    State((files, clock)): State<(
+        Arc<atende_shared::adapters::MemoryMediaStore>,
+        Arc<dyn Clock>,
+    )>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let expires = query
+        .get("expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let signature = query.get("signature").map_or("", String::as_str);
+    match files.open(&key, expires, signature, clock.now().timestamp()) {
+        Some(file) => ([(header::CONTENT_TYPE, file.content_type)], file.bytes).into_response(),
+        None => (
+            axum::http::StatusCode::FORBIDDEN,
+            "this link is not valid (or no longer)",
+        )
+            .into_response(),
+    }
 }

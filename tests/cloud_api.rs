@@ -56,6 +56,29 @@ async fn mark_as_read_sends_the_documented_body() {
     );
 }
 
+/// A customer's file: `GET /{media-id}` gives its URL and type, that URL (with the token)
+/// its bytes. An id the Graph API refuses is a permanent failure; one atende would put in a
+/// path otherwise is refused before any request.
+#[tokio::test]
+async fn a_customers_file_is_downloaded_with_the_token() {
+    use atende_shared::ports::Failure;
+    let graph = GraphStub::start().await;
+    let whatsapp = client(&graph.base_url);
+    let file = whatsapp.media("1482902119483940").await.unwrap();
+    assert_eq!(file.bytes, support::media_bytes("1482902119483940"));
+    assert_eq!(file.mime_type, "image/jpeg");
+    assert_eq!(
+        graph.downloads(),
+        [(
+            "1482902119483940".to_owned(),
+            Some(format!("Bearer {ACCESS_TOKEN}"))
+        )]
+    );
+    let refused = whatsapp.media("../messages").await.unwrap_err();
+    assert_eq!(refused.failure(), Failure::Permanent);
+    assert_eq!(graph.downloads().len(), 1, "no request for a bad id");
+}
+
 #[tokio::test]
 async fn graph_errors_keep_their_status_and_code() {
     let graph = GraphStub::start().await;

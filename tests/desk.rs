@@ -7,7 +7,7 @@ use atende_shared::adapters::aws::{self, resources};
 use atende_shared::adapters::{
     DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog, DynamoDbSessionStore,
     ManualClock, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog, MemoryEventQueue,
-    MemorySessionStore,
+    MemoryMediaStore, MemorySessionStore,
 };
 use atende_shared::app::{Actor, Desk, DeskError, DeskPorts};
 use atende_shared::domain::agent::{AgentProfile, Presence};
@@ -129,6 +129,7 @@ async fn desk(
             sessions: stores.sessions.clone(),
             events: events.clone(),
             log: stores.log.clone(),
+            media: Arc::new(MemoryMediaStore::new("http://127.0.0.1").unwrap()),
             clock,
         },
         Arc::new(Config::embedded().unwrap()),

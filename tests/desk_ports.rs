@@ -307,6 +307,7 @@ async fn log_contract(log: &dyn ConversationLog) {
             by: by.into(),
             session: true,
             log_items: 7,
+            files: 2,
             conversations_released: 1,
         };
         log.record_erasure(&erasure).await.unwrap();
@@ -330,4 +331,124 @@ async fn dynamodb_conversation_log() {
     let table = unique("log");
     resources::create_log_table(&client, &table).await.unwrap();
     log_contract(&DynamoDbConversationLog::new(client, table)).await;
+}
+
+// ---------------------------------------------------------------- MediaStore
+
+/// Files come back by their links, with their type, replaced when written again; erasing a
+/// customer's prefix takes their files (the link stops working) and leaves another's.
+async fn media_contract(store: &dyn atende_shared::ports::MediaStore) {
+    use atende_shared::ports::media_key;
+    let http = reqwest::Client::new();
+    let fetch = |link: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(&link).send().await.unwrap();
+            let ok = response.status().is_success();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let bytes = response.bytes().await.unwrap().to_vec();
+            ok.then_some((bytes, content_type))
+        }
+    };
+    let maria = phone("5511988887777");
+    let joao = phone("55119888877770");
+    let photo = media_key(&maria, "in", "1482902119483940");
+    let bill = media_key(&maria, "out", "a1b2/boleto março.pdf");
+    let theirs = media_key(&joao, "in", "99");
+    store
+        .put(&photo, b"jpeg".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    store
+        .put(&bill, b"%PDF-1.7".to_vec(), "application/pdf")
+        .await
+        .unwrap();
+    store
+        .put(&theirs, b"other".to_vec(), "image/png")
+        .await
+        .unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    let (bytes, content_type) = fetch(store.link(&bill, minute).await.unwrap())
+        .await
+        .expect("the link fetches the file");
+    assert_eq!(bytes, b"%PDF-1.7");
+    assert_eq!(content_type, "application/pdf");
+    assert_eq!(
+        fetch(store.link(&photo, minute).await.unwrap())
+            .await
+            .unwrap()
+            .0,
+        b"jpeg"
+    );
+    // Replaced when written again.
+    store
+        .put(&photo, b"jpeg 2".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch(store.link(&photo, minute).await.unwrap())
+            .await
+            .unwrap()
+            .0,
+        b"jpeg 2"
+    );
+    let link = store.link(&photo, minute).await.unwrap();
+    assert_eq!(
+        store
+            .erase_prefix(&format!("{}/", maria.key()))
+            .await
+            .unwrap(),
+        2,
+        "Maria's two files, not João's (whose key starts like hers)"
+    );
+    assert!(fetch(link).await.is_none(), "erased");
+    assert_eq!(
+        fetch(store.link(&theirs, minute).await.unwrap())
+            .await
+            .unwrap()
+            .0,
+        b"other"
+    );
+}
+
+#[tokio::test]
+async fn memory_media_store() {
+    use atende_shared::adapters::{MemoryMediaStore, SystemClock};
+    let store = Arc::new(MemoryMediaStore::new("http://127.0.0.1").unwrap());
+    // Its links name the server that serves its files (`atende serve`'s `/media`).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    store.set_base_url(&format!("http://{addr}"));
+    let app = atende::serve_desk::media_router(store.clone(), Arc::new(SystemClock));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    media_contract(&*store).await;
+    // A link whose signature or expiry was changed opens nothing.
+    use atende_shared::ports::MediaStore;
+    store
+        .put("x/in/1", b"x".to_vec(), "image/png")
+        .await
+        .unwrap();
+    let link = store
+        .link("x/in/1", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let forged = link.replace("expires=", "expires=9");
+    assert_eq!(reqwest::get(&forged).await.unwrap().status().as_u16(), 403);
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn s3_media_store() {
+    let sdk = emulator().await;
+    let client = aws::s3(&sdk);
+    let bucket = unique("media").to_lowercase();
+    resources::create_media_bucket(&client, &bucket)
+        .await
+        .unwrap();
+    media_contract(&atende_shared::adapters::S3MediaStore::new(client, bucket)).await;
 }

@@ -440,6 +440,9 @@ async fn planted_desk(queue: Arc<MemoryEventQueue>) -> Desk {
             sessions,
             events: queue,
             log: Arc::new(MemoryConversationLog::new()),
+            media: std::sync::Arc::new(
+                atende_shared::adapters::MemoryMediaStore::new("http://127.0.0.1").unwrap(),
+            ),
             clock: Arc::new(ManualClock::new(at)),
         },
         Arc::new(Config::embedded().unwrap()),

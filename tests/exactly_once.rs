@@ -224,6 +224,10 @@ struct FaultyWhatsApp {
 
 #[async_trait]
 impl WhatsApp for FaultyWhatsApp {
+    async fn media(&self, media_id: &str) -> Result<atende_shared::ports::Media, WhatsAppError> {
+        self.inner.media(media_id).await
+    }
+
     async fn send(
         &self,
         from: &str,

@@ -312,6 +312,27 @@ async fn journey(server: &Server, graph: &GraphStub) {
     assert_eq!(last["kind"], "customer");
     assert!(page.body["conversation"]["awaiting_reply_since"].is_string());
 
+    // She sends a photo of the modem: downloaded from WhatsApp and kept; Ana gets a link.
+    let photo = json!({"type": "image", "image": {"id": "1482902119483940",
+        "mime_type": "image/jpeg", "caption": "a luz vermelha"}});
+    maria(server, graph, 6, photo, 14).await;
+    exactly(graph, 14).await;
+    let link = eventually(|| async {
+        let page = desk.get(&path, &ana).await;
+        let last = page.body["lines"].as_array()?.last()?.clone();
+        last["link"].as_str().map(str::to_owned)
+    })
+    .await;
+    let fetched = eventually(|| async {
+        let response = reqwest::get(&link).await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        Some(response.bytes().await.ok()?.to_vec())
+    })
+    .await;
+    assert_eq!(fetched, support::media_bytes("1482902119483940"));
+
     // A note stays with the staff; the transfer tells Maria and puts her in Financeiro's line.
     let note = desk
         .post(
@@ -329,7 +350,7 @@ async fn journey(server: &Server, graph: &GraphStub) {
         )
         .await;
     assert_eq!(transfer.status, 202, "{}", transfer.body);
-    exactly(graph, 15).await;
+    exactly(graph, 16).await;
     assert_eq!(
         texts(graph)[texts(graph).len() - 2..],
         [
@@ -358,7 +379,21 @@ async fn journey(server: &Server, graph: &GraphStub) {
     .await;
     let claimed = desk.post("/agent/claims", &bruno, json!({})).await;
     assert_eq!(claimed.status, 201, "{}", claimed.body);
-    // He writes at once, before the claim is applied: his message follows it on her queue.
+    // He sends the bill's PDF at once, before the claim is applied: it follows the claim on
+    // her queue. Then a text.
+    let pdf = b"%PDF-1.7 boleto".to_vec();
+    let upload = desk
+        .http
+        .post(server.at(&format!(
+            "{path}/files?name=boleto.pdf&caption=Segue%20a%20segunda%20via."
+        )))
+        .bearer_auth(&bruno)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 202);
     let sent = desk
         .post(
             &format!("{path}/messages"),
@@ -369,15 +404,30 @@ async fn journey(server: &Server, graph: &GraphStub) {
     assert_eq!(sent.status, 202);
     let closed = desk.post(&format!("{path}/close"), &bruno, json!({})).await;
     assert_eq!(closed.status, 202);
-    exactly(graph, 18).await;
+    exactly(graph, 20).await;
     assert_eq!(
-        texts(graph)[texts(graph).len() - 3..],
+        texts(graph)[texts(graph).len() - 4..],
         [
             "👋 Olá! Aqui é Bruno, da equipe de Financeiro. Vou continuar seu atendimento.",
+            "[document]",
             "*Bruno:*\nA segunda via já vai.",
             "Antes de encerrar: de 0 a 10, quanto você recomendaria nosso atendimento a um amigo?"
         ]
     );
+    // WhatsApp got the PDF by a link it can fetch, with its name and Bruno's signed caption.
+    let document = graph
+        .requests()
+        .into_iter()
+        .find(|r| r.body["type"] == "document")
+        .unwrap()
+        .body["document"]
+        .clone();
+    assert_eq!(document["filename"], "boleto.pdf");
+    assert_eq!(document["caption"], "*Bruno:*\nSegue a segunda via.");
+    let fetched = reqwest::get(document["link"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), pdf);
     // Bruno holds nothing now; the log has every step.
     let me = desk.get("/agent/me", &bruno).await;
     assert_eq!(me.body["holding"], 0);

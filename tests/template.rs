@@ -271,3 +271,39 @@ fn the_desk_routes_need_a_cognito_token_and_the_groups_are_the_roles() {
     let client = props(&t, "DeskUserPoolClient");
     assert_eq!(client["GenerateSecret"].as_bool(), Some(false));
 }
+
+/// Files are private, encrypted and expire; the functions that keep or read them are told the
+/// bucket.
+#[test]
+fn the_media_bucket_is_private_encrypted_and_expires() {
+    let t = template();
+    let bucket = props(&t, "MediaBucket");
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[flag].as_bool(), Some(true), "{flag}");
+    }
+    assert_eq!(
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str(),
+        Some("AES256")
+    );
+    let rule = &bucket["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
+    assert_eq!(
+        reference(&rule["ExpirationInDays"]).as_deref(),
+        Some("RetentionDays")
+    );
+    for function in ["ProcessorFunction", "AgentApiFunction"] {
+        assert_eq!(
+            reference(&props(&t, function)["Environment"]["Variables"]["MEDIA_BUCKET"]).as_deref(),
+            Some("MediaBucket"),
+            "{function}"
+        );
+    }
+}

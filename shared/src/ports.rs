@@ -154,6 +154,25 @@ pub trait ConversationLog: Send + Sync {
     async fn erasures(&self) -> Result<Vec<Erasure>, StoreError>;
 }
 
+/// Files: what customers sent (downloaded from WhatsApp) and what agents upload, kept
+/// encrypted and private for the retention period, handed out as short-lived links.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Keeps `bytes` under `key` (writing the same key again replaces it).
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+    /// A link that fetches the object for `valid_for`, to whoever holds it (an agent's
+    /// browser, WhatsApp's servers).
+    async fn link(&self, key: &str, valid_for: std::time::Duration) -> Result<String, StoreError>;
+    /// Deletes every object whose key starts with `prefix`; returns how many went.
+    async fn erase_prefix(&self, prefix: &str) -> Result<usize, StoreError>;
+}
+
+/// Where a customer's files are kept: `<customer>/in/<WhatsApp media id>` for theirs,
+/// `<customer>/out/<name>` for the agents'. Erasing the customer erases `<customer>/`.
+pub fn media_key(customer: &CustomerId, direction: &str, name: &str) -> String {
+    format!("{}/{direction}/{name}", customer.key())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// Some events were not accepted; none of the listed ids may be assumed enqueued.
@@ -264,7 +283,21 @@ pub trait WhatsApp: Send + Sync {
 
     /// Marks a customer's message as read.
     async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError>;
+
+    /// Downloads a file a customer sent, by its WhatsApp media id (downloadable for some
+    /// days after the message).
+    async fn media(&self, media_id: &str) -> Result<Media, WhatsAppError>;
 }
+
+/// A file downloaded from WhatsApp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    pub bytes: Vec<u8>,
+    pub mime_type: String,
+}
+
+/// The largest file atende downloads from WhatsApp (documents may have up to 100 MB).
+pub const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
 
 /// What the AI assistant is asked.
 #[derive(Clone, Copy, Debug)]

@@ -118,9 +118,18 @@ struct StubState {
     canned: Mutex<VecDeque<(u16, Value)>>,
     delays: Mutex<VecDeque<Duration>>,
     arrived: Notify,
+    /// Media ids downloaded, with the authorization they came with.
+    downloads: Mutex<Vec<(String, Option<String>)>>,
+    base_url: std::sync::OnceLock<String>,
 }
 
-/// A local HTTP server speaking the Cloud API's `/{phone_number_id}/messages`.
+/// The bytes the stand-in serves for a customer's media id.
+pub fn media_bytes(media_id: &str) -> Vec<u8> {
+    format!("jpeg bytes of {media_id}").into_bytes()
+}
+
+/// A local HTTP server speaking the Cloud API's `/{phone_number_id}/messages`, and the media
+/// download (`GET /{media_id}` gives a URL, that URL the bytes).
 pub struct GraphStub {
     pub base_url: String,
     state: Arc<StubState>,
@@ -131,12 +140,18 @@ impl GraphStub {
         let state = Arc::new(StubState::default());
         let app = Router::new()
             .route("/{phone_number_id}/messages", post(messages))
+            .route("/{media_id}", axum::routing::get(media_info))
+            .route("/download/{media_id}", axum::routing::get(media_download))
             .with_state(state.clone());
         let addr = serve_on_loopback(app).await;
-        Self {
-            base_url: format!("http://{addr}"),
-            state,
-        }
+        let base_url = format!("http://{addr}");
+        let _ = state.base_url.set(base_url.clone());
+        Self { base_url, state }
+    }
+
+    /// The media ids downloaded so far, with the `Authorization` each came with.
+    pub fn downloads(&self) -> Vec<(String, Option<String>)> {
+        self.state.downloads.lock().unwrap().clone()
     }
 
     /// The next requests get these answers (status, JSON body), in order; then 200s again.
@@ -171,6 +186,49 @@ impl GraphStub {
             }
         }
     }
+}
+
+async fn media_info(
+    State(state): State<Arc<StubState>>,
+    Path(media_id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    if !media_id.chars().all(|c| c.is_ascii_digit()) {
+        let error = json!({"error": {"code": 100, "message": "Invalid parameter"}});
+        return (StatusCode::BAD_REQUEST, axum::Json(error));
+    }
+    let base = state.base_url.get().cloned().unwrap_or_default();
+    let answer = json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{base}/download/{media_id}"),
+        "mime_type": "image/jpeg",
+        "id": media_id,
+    });
+    (StatusCode::OK, axum::Json(answer))
+}
+
+async fn media_download(
+    State(state): State<Arc<StubState>>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> (
+    StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    Vec<u8>,
+) {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state
+        .downloads
+        .lock()
+        .unwrap()
+        .push((media_id.clone(), authorization));
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "image/jpeg")],
+        media_bytes(&media_id),
+    )
 }
 
 async fn messages(

@@ -4,7 +4,7 @@
 
 use atende_shared::adapters::{
     DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog, DynamoDbSessionStore,
-    SqsEventQueue, SystemClock, aws,
+    S3MediaStore, SqsEventQueue, SystemClock, aws,
 };
 use atende_shared::app::{Desk, DeskPorts, settings};
 use atende_shared::{edge, logging};
@@ -33,6 +33,10 @@ async fn main() -> Result<(), Error> {
         log: Arc::new(DynamoDbConversationLog::new(
             dynamodb,
             settings::required("LOG_TABLE")?,
+        )),
+        media: Arc::new(S3MediaStore::new(
+            aws::s3(&sdk),
+            settings::required("MEDIA_BUCKET")?,
         )),
         events: Arc::new(SqsEventQueue::new(
             aws::sqs(&sdk),

@@ -3,7 +3,7 @@
 
 use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
-    DynamoDbSessionStore, SchedulerTimers, SystemClock, aws,
+    DynamoDbSessionStore, S3MediaStore, SchedulerTimers, SystemClock, aws,
 };
 use atende_shared::app::{Processor, settings};
 use atende_shared::metrics::EmfMetrics;
@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
     let attendance_table = settings::required("ATTENDANCE_TABLE")?;
     let agents_table = settings::required("AGENTS_TABLE")?;
     let log_table = settings::required("LOG_TABLE")?;
+    let media_bucket = settings::required("MEDIA_BUCKET")?;
     let schedule_group = settings::required("SCHEDULE_GROUP")?;
     let queue_arn = settings::required("EVENTS_QUEUE_ARN")?;
     let scheduler_role = settings::required("SCHEDULER_ROLE_ARN")?;
@@ -49,6 +50,7 @@ async fn main() -> Result<(), Error> {
     let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config)
         .with_staff(staff)
         .with_desk(agents, log)
+        .with_media(Arc::new(S3MediaStore::new(aws::s3(&sdk), media_bucket)))
         .with_metrics(Arc::new(EmfMetrics::stdout("processor")));
     let processor = match assistant {
         Some(assistant) => processor.with_assistant(Arc::new(assistant)),

@@ -12,6 +12,16 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// S3 with path-style addresses when an emulator stands in (`AWS_ENDPOINT_URL`), so that
+/// bucket names need no DNS.
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(emulated)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
 pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
@@ -184,10 +194,62 @@ pub mod resources {
         pub attendance_table: String,
         pub agents_table: String,
         pub log_table: String,
+        pub media_bucket: String,
         pub schedule_group: String,
     }
 
     /// The timers' schedule group.
+    /// A bucket like the stack's: encrypted by default, public access blocked. (Expiry is the
+    /// stack's lifecycle rule; emulated buckets keep their files.)
+    pub async fn create_media_bucket(
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+    ) -> Result<(), ResourceError> {
+        use aws_sdk_s3::types::{
+            PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+            ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+        };
+        client
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| error(bucket, e))?;
+        let default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build()
+            .map_err(|e| error(bucket, e))?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(default)
+            .build();
+        let encryption = ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()
+            .map_err(|e| error(bucket, e))?;
+        client
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(encryption)
+            .send()
+            .await
+            .map_err(|e| error(bucket, e))?;
+        client
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .block_public_policy(true)
+                    .ignore_public_acls(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| error(bucket, e))?;
+        Ok(())
+    }
+
     pub async fn create_schedule_group(
         client: &aws_sdk_scheduler::Client,
         name: &str,
@@ -234,6 +296,8 @@ pub mod resources {
         let log_table = format!("{prefix}-log");
         create_agents_table(&dynamodb, &agents_table).await?;
         create_log_table(&dynamodb, &log_table).await?;
+        let media_bucket = format!("{prefix}-media").to_lowercase();
+        create_media_bucket(&super::s3(sdk), &media_bucket).await?;
         let sqs = super::sqs(sdk);
         let events_queue_url =
             create_event_queue(&sqs, &format!("{prefix}-events"), MAX_RECEIVE_COUNT).await?;
@@ -247,6 +311,7 @@ pub mod resources {
             attendance_table,
             agents_table,
             log_table,
+            media_bucket,
             schedule_group,
         })
     }
@@ -322,5 +387,6 @@ pub mod resources {
 
 /// The SDK crates, for callers that talk to the services directly (tests, tooling).
 pub use aws_sdk_dynamodb;
+pub use aws_sdk_s3;
 pub use aws_sdk_scheduler;
 pub use aws_sdk_sqs;

@@ -9,7 +9,7 @@
 
 use crate::adapters::retry::{RetryPolicy, Wait};
 use crate::domain::{CustomerId, MediaKind, OutboundMessage, Sendable};
-use crate::ports::{Failure, SentMessage, WhatsApp, WhatsAppError};
+use crate::ports::{Failure, MAX_MEDIA_BYTES, Media, SentMessage, WhatsApp, WhatsAppError};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -97,6 +97,39 @@ impl CloudApiWhatsApp {
     pub fn with_messages_per_second(mut self, per_second: u32) -> Self {
         self.pacer = Pacer::new(per_second);
         self
+    }
+
+    /// A GET with the token: the body and the content type, or the Graph API's error.
+    async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<String>), WhatsAppError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(self.access_token.expose())
+            .send()
+            .await
+            .map_err(|e| WhatsAppError::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| WhatsAppError::Transport(e.without_url().to_string()))?;
+        if status.is_success() {
+            return Ok((bytes.to_vec(), content_type));
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(WhatsAppError::Api {
+            status: status.as_u16(),
+            code: value["error"]["code"].as_i64(),
+            message: value["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        })
     }
 
     async fn post(&self, from: &str, body: &Value) -> Result<Value, WhatsAppError> {
@@ -210,6 +243,37 @@ impl WhatsApp for CloudApiWhatsApp {
             "typing_indicator": { "type": "text" },
         });
         self.post(from, &body).await.map(|_| ())
+    }
+
+    /// `GET /{media-id}` gives a short-lived URL (and the type); that URL, with the same
+    /// token, gives the bytes.
+    async fn media(&self, media_id: &str) -> Result<Media, WhatsAppError> {
+        if media_id.is_empty() || !media_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(WhatsAppError::Api {
+                status: 400,
+                code: None,
+                message: "not a media id".into(),
+            });
+        }
+        let described = self.get(&format!("{}/{media_id}", self.base_url)).await?;
+        let info: Value = serde_json::from_slice(&described.0).unwrap_or(Value::Null);
+        let (Some(url), mime) = (info["url"].as_str(), info["mime_type"].as_str()) else {
+            return Err(WhatsAppError::Api {
+                status: 502,
+                code: None,
+                message: "the media description has no url".into(),
+            });
+        };
+        let mime_type = mime.unwrap_or("application/octet-stream").to_owned();
+        let (bytes, _) = self.get(url).await?;
+        if bytes.len() > MAX_MEDIA_BYTES {
+            return Err(WhatsAppError::Api {
+                status: 413,
+                code: None,
+                message: format!("{} bytes; at most {MAX_MEDIA_BYTES}", bytes.len()),
+            });
+        }
+        Ok(Media { bytes, mime_type })
     }
 }
 

@@ -389,6 +389,7 @@ impl ConversationLog for DynamoDbConversationLog {
                     key: sk.trim_start_matches("line#").to_owned(),
                     entry,
                     status: None,
+                    link: None,
                 });
             }
             match output.last_evaluated_key() {

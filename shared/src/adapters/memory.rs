@@ -416,6 +416,14 @@ impl WhatsApp for MemoryWhatsApp {
         });
         Ok(())
     }
+
+    /// Every media id holds the bytes `media:<id>`, a JPEG by type.
+    async fn media(&self, media_id: &str) -> Result<crate::ports::Media, WhatsAppError> {
+        Ok(crate::ports::Media {
+            bytes: format!("media:{media_id}").into_bytes(),
+            mime_type: "image/jpeg".into(),
+        })
+    }
 }
 
 /// The real time.

@@ -181,6 +181,7 @@ impl ConversationLog for MemoryConversationLog {
                     ),
                     _ => None,
                 },
+                link: None,
             })
             .collect();
         let more = older.next().is_some();

@@ -7,8 +7,10 @@ pub mod dynamodb;
 pub mod dynamodb_desk;
 pub mod memory;
 pub mod memory_desk;
+pub mod memory_media;
 pub mod notify;
 pub mod retry;
+pub mod s3;
 pub mod scheduler;
 pub mod sqs;
 
@@ -21,7 +23,9 @@ pub use memory::{
     MemoryTimers, MemoryWhatsApp, SystemClock,
 };
 pub use memory_desk::{MemoryAgents, MemoryConversationLog};
+pub use memory_media::MemoryMediaStore;
 pub use notify::{MemoryNotifications, WebhookNotifications, WhatsAppNotifications};
+pub use s3::S3MediaStore;
 pub use scheduler::SchedulerTimers;
 pub use sqs::SqsEventQueue;
 

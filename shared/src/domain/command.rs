@@ -55,6 +55,8 @@ pub enum Command {
     /// Give back the place the desk reserved for this customer among the agent's
     /// conversations (a no-op when the agent does not hold it).
     ReleaseAgent { agent: String },
+    /// Download a file the customer sent and keep it for the agents.
+    KeepMedia { media: crate::domain::log::MediaRef },
     /// Write a line of the conversation log under `key` (`Session::next_log_key`; writing it
     /// again replaces it).
     Log { key: String, entry: LogEntry },
@@ -68,6 +70,7 @@ impl Command {
             Self::MarkRead { .. } | Self::Send { .. } | Self::NotifyAgents { .. } => false,
             Self::ReleaseAgent { .. }
             | Self::Log { .. }
+            | Self::KeepMedia { .. }
             | Self::EnqueueForHuman { .. }
             | Self::LeaveQueue { .. }
             | Self::AskAssistant { .. }

@@ -92,6 +92,9 @@ pub struct LoggedLine {
     pub entry: LogEntry,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<DeliveryStatus>,
+    /// For a file the customer sent: a short-lived link to the kept copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// The key of a log line: when its conversation started, then its number in it; both sort as
@@ -116,6 +119,9 @@ pub struct Erasure {
     pub session: bool,
     /// Log lines and delivery statuses deleted.
     pub log_items: usize,
+    /// Files deleted (theirs and the agents').
+    #[serde(default)]
+    pub files: usize,
     /// Agents who held the customer's conversation and no longer do.
     pub conversations_released: usize,
 }

@@ -9,7 +9,7 @@
 //! `POST /agent/conversations/{customer}/messages|notes|transfer|close`,
 //! `GET /supervisor/overview`, `POST /supervisor/assignments`.
 
-use crate::app::desk::{Actor, Desk, DeskError, PAGE_MAX};
+use crate::app::desk::{Actor, Desk, DeskError, MAX_FILE_BYTES, PAGE_MAX};
 use crate::auth::{AuthError, Principal};
 use crate::domain::CustomerId;
 use crate::domain::agent::{AgentContent, AgentRef, Presence, TransferTarget};
@@ -41,6 +41,8 @@ pub struct ApiRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The server's id for this request (used when there is no idempotency key).
     pub request_id: &'a str,
+    /// The `Content-Type` header (a file's type, for uploads).
+    pub content_type: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -54,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/agent/conversations"),
     ("GET", "/agent/conversations/{customer}"),
     ("POST", "/agent/conversations/{customer}/messages"),
+    ("POST", "/agent/conversations/{customer}/files"),
     ("POST", "/agent/conversations/{customer}/notes"),
     ("POST", "/agent/conversations/{customer}/transfer"),
     ("POST", "/agent/conversations/{customer}/close"),
@@ -200,6 +203,7 @@ fn matched(method: &str, path: &str) -> Result<(&'static str, Option<String>), P
         ["agent", "conversations", customer, action] => {
             let pattern = match *action {
                 "messages" => "/agent/conversations/{customer}/messages",
+                "files" => "/agent/conversations/{customer}/files",
                 "notes" => "/agent/conversations/{customer}/notes",
                 "transfer" => "/agent/conversations/{customer}/transfer",
                 "close" => "/agent/conversations/{customer}/close",
@@ -289,6 +293,30 @@ async fn route(
                 .await?;
             accepted()
         }
+        "/agent/conversations/{customer}/files" => {
+            if request.body.len() > MAX_FILE_BYTES {
+                return Err(Problem::new(
+                    413,
+                    format!(
+                        "the file has {} bytes; at most {MAX_FILE_BYTES}",
+                        request.body.len()
+                    ),
+                ));
+            }
+            let (name, caption) = file_query(request.query)?;
+            let content_type = request.content_type.unwrap_or("application/octet-stream");
+            desk.send_file(
+                &actor,
+                &customer()?,
+                request.body.to_vec(),
+                content_type,
+                &name,
+                caption,
+                &request_key,
+            )
+            .await?;
+            accepted()
+        }
         "/agent/conversations/{customer}/notes" => {
             let body: NoteBody = json_body(request.body)?;
             desk.note(&actor, &customer()?, &body.text, &request_key)
@@ -371,6 +399,37 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
             None => problem.field("body"),
         }
     })
+}
+
+/// `name` (the file's name, required) and `caption` (optional), from an upload's query.
+fn file_query(query: Option<&str>) -> Result<(String, Option<String>), Problem> {
+    let mut name = None;
+    let mut caption = None;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match key {
+            "name" => name = Some(value),
+            "caption" => caption = Some(value),
+            other => {
+                return Err(Problem::new(400, format!("unknown parameter `{other}`")).field(other));
+            }
+        }
+    }
+    let name = name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
+        Problem::new(400, "the file needs a name (`?name=boleto.pdf`)").field("name")
+    })?;
+    if name.chars().count() > 240 {
+        return Err(Problem::new(400, "at most 240 characters").field("name"));
+    }
+    if caption.as_ref().is_some_and(|c| c.chars().count() > 1024) {
+        return Err(Problem::new(400, "at most 1024 characters").field("caption"));
+    }
+    Ok((name, caption))
 }
 
 /// `before` (a cursor from a previous page) and `limit` (1 to 200, 50 by default).

@@ -76,6 +76,10 @@ pub async fn agent_api(desk: &Desk, req: Request) -> Result<Response<Body>, lamb
         query: req.uri().query(),
         idempotency_key: key.as_deref(),
         request_id: &request_id,
+        content_type: req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         body: req.body().as_ref(),
     };
     let reply = agent_api::handle(desk, caller, request).await;

@@ -374,9 +374,14 @@ impl Desk {
                 filename,
                 caption,
             } => {
+                // A kept file's link is made just before the send; checked as any link.
+                let checked_link = match link.strip_prefix(crate::app::processor::STORED) {
+                    Some(key) => format!("https://stored.invalid/{key}"),
+                    None => link.clone(),
+                };
                 let message = OutboundMessage::Media {
                     kind,
-                    link: link.clone(),
+                    link: checked_link,
                     filename: filename.clone(),
                     caption: caption.clone(),
                 };
@@ -417,12 +422,17 @@ impl Desk {
         }
         let session = self.sessions.erase(customer).await?;
         let log_items = self.log.erase(customer).await?;
+        let files = self
+            .media
+            .erase_prefix(&format!("{}/", customer.key()))
+            .await?;
         let erasure = crate::domain::Erasure {
             at: self.clock.now(),
             customer_digest: crate::domain::Erasure::digest(customer),
             by: profile.id.clone(),
             session,
             log_items,
+            files,
             conversations_released: released,
         };
         self.log.record_erasure(&erasure).await?;
@@ -435,5 +445,115 @@ impl Desk {
             "customer data erased on request"
         );
         Ok(erasure)
+    }
+}
+
+/// The largest file an agent sends (WhatsApp takes larger documents, but an HTTP API behind
+/// API Gateway and Lambda takes at most 6 MB in a request).
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What WhatsApp makes of a file by its type, or `None` for a type it does not send.
+pub fn file_kind(content_type: &str) -> Option<crate::domain::event::MediaKind> {
+    use crate::domain::event::MediaKind;
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(match essence.as_str() {
+        "image/jpeg" | "image/png" => MediaKind::Image,
+        "audio/aac" | "audio/mp4" | "audio/mpeg" | "audio/amr" | "audio/ogg" => MediaKind::Audio,
+        "video/mp4" | "video/3gpp" => MediaKind::Video,
+        "application/pdf"
+        | "text/plain"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            MediaKind::Document
+        }
+        _ => return None,
+    })
+}
+
+impl Desk {
+    /// A file the agent uploads (a bill's PDF, a picture) goes to the customer: kept under
+    /// `<customer>/out/…`, sent by a short-lived link made just before the send. As for text:
+    /// the holder (or a supervisor), while the window is open.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_file(
+        &self,
+        actor: &Actor,
+        customer: &CustomerId,
+        bytes: Vec<u8>,
+        content_type: &str,
+        filename: &str,
+        caption: Option<String>,
+        request: &str,
+    ) -> Result<(), DeskError> {
+        let profile = self.profile(actor).await?;
+        let kind = file_kind(content_type).ok_or_else(|| {
+            invalid(
+                "Content-Type",
+                format!("`{content_type}` is not a type WhatsApp sends (PDF, Office, JPEG, PNG, MP4, audio)"),
+            )
+        })?;
+        if bytes.is_empty() {
+            return Err(invalid("body", "the file is empty"));
+        }
+        let filename: String = filename
+            .chars()
+            .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+            .collect::<String>()
+            .trim()
+            .chars()
+            .take(crate::domain::config::limits::FILE_NAME)
+            .collect();
+        if filename.is_empty() {
+            return Err(invalid("name", "the file needs a name"));
+        }
+        let caption = caption
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        let content = self.checked_content(
+            AgentContent::File {
+                kind,
+                link: format!("{}placeholder", crate::app::processor::STORED),
+                filename: Some(filename.clone()),
+                caption: caption.clone(),
+            },
+            &profile,
+        )?;
+        let now = self.clock.now();
+        let record = match self.sessions.load(customer, now).await? {
+            Some(record) if !record.session.window_closed => record,
+            closed => {
+                return self
+                    .reply_after_window(&profile, customer, closed, content, request)
+                    .await;
+            }
+        };
+        self.check_holder(&profile, &record, "writing to them", true)
+            .await?;
+        let digest = super::action_id("file", customer, request);
+        let key = crate::ports::media_key(
+            customer,
+            "out",
+            &format!("{}/{filename}", &digest[digest.len() - 16..]),
+        );
+        self.media.put(&key, bytes, content_type).await?;
+        let action = AgentAction::Reply {
+            agent: agent_ref(&profile),
+            content: AgentContent::File {
+                kind,
+                link: format!("{}{key}", crate::app::processor::STORED),
+                filename: (kind == crate::domain::event::MediaKind::Document).then_some(filename),
+                caption,
+            },
+        };
+        self.queue_action(&record, request, action).await
     }
 }

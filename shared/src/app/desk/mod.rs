@@ -11,6 +11,7 @@ mod act;
 mod claim;
 mod read;
 
+pub use act::{MAX_FILE_BYTES, file_kind};
 pub use claim::Claimed;
 pub use read::{
     AgentLoad, ConversationPage, ConversationView, DepartmentLoad, Overview, PAGE_MAX, WaitingView,
@@ -20,8 +21,8 @@ use crate::domain::agent::{AgentProfile, AgentRef, ApprovedTemplate};
 use crate::domain::session::{SessionRecord, State};
 use crate::domain::{AgentAction, Config, CustomerId, EventKind, QueueEvent};
 use crate::ports::{
-    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, QueueError, SessionStore,
-    StoreError,
+    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, MediaStore, QueueError,
+    SessionStore, StoreError,
 };
 use std::sync::Arc;
 
@@ -91,6 +92,7 @@ pub struct Desk {
     sessions: Arc<dyn SessionStore>,
     events: Arc<dyn EventQueue>,
     log: Arc<dyn ConversationLog>,
+    media: Arc<dyn MediaStore>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
     /// The business number (phone number id) to answer from when a conversation does not say.
@@ -104,6 +106,7 @@ pub struct DeskPorts {
     pub sessions: Arc<dyn SessionStore>,
     pub events: Arc<dyn EventQueue>,
     pub log: Arc<dyn ConversationLog>,
+    pub media: Arc<dyn MediaStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -115,6 +118,7 @@ impl Desk {
             sessions: ports.sessions,
             events: ports.events,
             log: ports.log,
+            media: ports.media,
             clock: ports.clock,
             config,
             business_number,
@@ -204,7 +208,7 @@ impl Desk {
 
 /// The event id of an agent's action: unique per customer and request, stable when the same
 /// request comes again, and free of the customer's number (event ids are logged).
-fn action_id(action: &str, customer: &CustomerId, request: &str) -> String {
+pub(super) fn action_id(action: &str, customer: &CustomerId, request: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{}\n{request}", customer.key()).as_bytes());
     format!("agent:{action}:{}", &hex::encode(digest)[..40])

@@ -14,6 +14,9 @@ pub(super) fn customer_key<S: serde::Serializer>(c: &CustomerId, s: S) -> Result
     s.serialize_str(c.key())
 }
 
+/// How long an agent's link to a customer's file stays valid.
+const FILE_LINK_VALIDITY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The most log lines one page holds.
 pub const PAGE_MAX: usize = 200;
 
@@ -240,7 +243,16 @@ impl Desk {
             )),
             None => None,
         };
-        let page = self.log.page(customer, before, limit, now).await?;
+        let mut page = self.log.page(customer, before, limit, now).await?;
+        for line in &mut page.lines {
+            if let crate::domain::LogLine::Customer {
+                media: Some(media), ..
+            } = &line.entry.line
+            {
+                let key = crate::ports::media_key(customer, "in", &media.id);
+                line.link = Some(self.media.link(&key, FILE_LINK_VALIDITY).await?);
+            }
+        }
         if conversation.is_none() {
             if page.lines.is_empty() && before.is_none() {
                 return Err(DeskError::NotFound(

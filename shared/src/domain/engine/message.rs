@@ -42,14 +42,18 @@ pub(super) fn on_message(
         now,
     };
     out.commands.extend(leave_queue);
+    let media = media_of(&message.content);
     out.log(
         &mut session,
         LogLine::Customer {
             text,
             message_id: message.id.clone(),
-            media: media_of(&message.content),
+            media: media.clone(),
         },
     );
+    if let Some(media) = media {
+        out.commands.push(Command::KeepMedia { media });
+    }
     // A person is on it in the human state: the bot is quiet (the message is in the log and
     // the history for the agent).
     if let State::Human { .. } = session.state {

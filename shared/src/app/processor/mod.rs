@@ -6,6 +6,10 @@
 //! are sent, the record saved after each send. A redelivered event finds itself applied and only
 //! finishes the outbox, so a crash can repeat at most the one send in flight.
 
+mod media;
+
+pub use media::STORED;
+
 use crate::app::Staff;
 use crate::domain::OutboundMessage;
 use crate::domain::agent::{AgentAction, AgentContent, TransferTarget};
@@ -89,6 +93,7 @@ pub struct Processor {
     metrics: Option<Arc<dyn Metrics>>,
     agents: Option<Arc<dyn Agents>>,
     log: Option<Arc<dyn ConversationLog>>,
+    media: Option<Arc<dyn crate::ports::MediaStore>>,
 }
 
 impl Processor {
@@ -112,7 +117,15 @@ impl Processor {
             metrics: None,
             agents: None,
             log: None,
+            media: None,
         }
+    }
+
+    /// Keeps the files customers send (downloaded from WhatsApp), and sends the files agents
+    /// upload, from `store`.
+    pub fn with_media(mut self, store: Arc<dyn crate::ports::MediaStore>) -> Self {
+        self.media = Some(store);
+        self
     }
 
     /// Wires the agents' desk: the agents whose places are given back as conversations end
@@ -508,86 +521,94 @@ impl Processor {
                         }
                         Ok(())
                     }
-                    Command::Send { message, agent } => match message.clone().sendable() {
-                        Err(e) => {
-                            // The engine builds from a validated configuration, so this is a
-                            // bug; it must not block the customer's later replies.
-                            tracing::error!(customer = %customer.masked(), error = %e, "message over WhatsApp's limits; dropped");
-                            Ok(())
-                        }
-                        Ok(message) => {
-                            let message = message.with_reference(&out.id);
-                            match self.whatsapp.send(&out.from, &customer, &message).await {
-                                Ok(delivered) => {
-                                    sent += 1;
-                                    self.count(Metric::RepliesOut);
-                                    record.session.track_sent(&delivered.id);
-                                    let line = LogEntry {
-                                        at: self.clock.now(),
-                                        line: LogLine::Sent {
-                                            agent: agent.clone(),
-                                            text: message.message().summary(),
-                                            message_id: delivered.id.clone(),
-                                        },
-                                    };
-                                    // The log is for reading: a failure to write it must not
-                                    // send the message again.
-                                    let key = record.session.next_log_key();
-                                    if let Err(e) = self.write_log(&customer, &key, &line).await {
-                                        tracing::error!(customer = %customer.masked(), error = %e, "sent message not logged");
+                    Command::Send { message, agent } => match self
+                        .with_fetchable_link(message.clone())
+                        .await
+                    {
+                        // The store could not make the file's link: the reply waits.
+                        Err(e) => Err(e),
+                        Ok(message) => match message.sendable() {
+                            Err(e) => {
+                                // The engine builds from a validated configuration, so this is a
+                                // bug; it must not block the customer's later replies.
+                                tracing::error!(customer = %customer.masked(), error = %e, "message over WhatsApp's limits; dropped");
+                                Ok(())
+                            }
+                            Ok(message) => {
+                                let message = message.with_reference(&out.id);
+                                match self.whatsapp.send(&out.from, &customer, &message).await {
+                                    Ok(delivered) => {
+                                        sent += 1;
+                                        self.count(Metric::RepliesOut);
+                                        record.session.track_sent(&delivered.id);
+                                        let line = LogEntry {
+                                            at: self.clock.now(),
+                                            line: LogLine::Sent {
+                                                agent: agent.clone(),
+                                                text: message.message().summary(),
+                                                message_id: delivered.id.clone(),
+                                            },
+                                        };
+                                        // The log is for reading: a failure to write it must not
+                                        // send the message again.
+                                        let key = record.session.next_log_key();
+                                        if let Err(e) = self.write_log(&customer, &key, &line).await
+                                        {
+                                            tracing::error!(customer = %customer.masked(), error = %e, "sent message not logged");
+                                        }
+                                        Ok(())
                                     }
-                                    Ok(())
-                                }
-                                Err(e) => {
-                                    self.graph_error(&e);
-                                    match e.failure() {
-                                        Failure::WindowClosed => {
-                                            sent += self.reengage(record, &out.from).await;
-                                            Ok(())
+                                    Err(e) => {
+                                        self.graph_error(&e);
+                                        match e.failure() {
+                                            Failure::WindowClosed => {
+                                                sent += self.reengage(record, &out.from).await;
+                                                Ok(())
+                                            }
+                                            Failure::Permanent => {
+                                                tracing::error!(
+                                                    customer = %customer.masked(),
+                                                    code = ?e.code(),
+                                                    error = %e,
+                                                    "message refused for good by the Graph API; dropped"
+                                                );
+                                                Ok(())
+                                            }
+                                            Failure::Unknown => {
+                                                // A duplicate is worse than a late answer: not sent again now. A
+                                                // status webhook carrying its reference confirms it; unconfirmed
+                                                // after `resend_unconfirmed_minutes`, it goes again.
+                                                tracing::warn!(
+                                                    customer = %customer.masked(),
+                                                    outgoing = %out.id,
+                                                    error = %e,
+                                                    "send outcome unknown; waiting for its status before sending again"
+                                                );
+                                                self.follow_up(
+                                                    record,
+                                                    &out,
+                                                    Input::OutcomeUnknown {
+                                                        reference: &out.id,
+                                                        message: message.message(),
+                                                    },
+                                                );
+                                                Ok(())
+                                            }
+                                            Failure::Account => {
+                                                tracing::error!(
+                                                    customer = %customer.masked(),
+                                                    code = ?e.code(),
+                                                    error = %e,
+                                                    "the business account cannot send; the reply waits"
+                                                );
+                                                Err(e.into())
+                                            }
+                                            Failure::Retry | Failure::Throttled => Err(e.into()),
                                         }
-                                        Failure::Permanent => {
-                                            tracing::error!(
-                                                customer = %customer.masked(),
-                                                code = ?e.code(),
-                                                error = %e,
-                                                "message refused for good by the Graph API; dropped"
-                                            );
-                                            Ok(())
-                                        }
-                                        Failure::Unknown => {
-                                            // A duplicate is worse than a late answer: not sent again now. A
-                                            // status webhook carrying its reference confirms it; unconfirmed
-                                            // after `resend_unconfirmed_minutes`, it goes again.
-                                            tracing::warn!(
-                                                customer = %customer.masked(),
-                                                outgoing = %out.id,
-                                                error = %e,
-                                                "send outcome unknown; waiting for its status before sending again"
-                                            );
-                                            self.follow_up(
-                                                record,
-                                                &out,
-                                                Input::OutcomeUnknown {
-                                                    reference: &out.id,
-                                                    message: message.message(),
-                                                },
-                                            );
-                                            Ok(())
-                                        }
-                                        Failure::Account => {
-                                            tracing::error!(
-                                                customer = %customer.masked(),
-                                                code = ?e.code(),
-                                                error = %e,
-                                                "the business account cannot send; the reply waits"
-                                            );
-                                            Err(e.into())
-                                        }
-                                        Failure::Retry | Failure::Throttled => Err(e.into()),
                                     }
                                 }
                             }
-                        }
+                        },
                     },
                     Command::EnqueueForHuman {
                         department,
@@ -604,6 +625,7 @@ impl Processor {
                             .map_err(ProcessError::from),
                         None => Ok(()),
                     },
+                    Command::KeepMedia { media } => self.keep_media(&customer, media).await,
                     Command::Log { key, entry } => self
                         .write_log(&customer, key, entry)
                         .await
