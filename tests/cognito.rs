@@ -25,6 +25,52 @@ fn atende(args: &[&str], env: &HashMap<String, String>) -> (bool, String, String
     )
 }
 
+/// The emulator's pool is set up as the stack's: admin-created users, e-mail as the name, the
+/// same groups.
+async fn the_pool_is_the_templates(cognito: &aws_sdk_cognitoidentityprovider::Client, pool: &str) {
+    let template: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let props = |r: &str| template["Resources"][r]["Properties"].clone();
+    let described = cognito
+        .describe_user_pool()
+        .user_pool_id(pool)
+        .send()
+        .await
+        .unwrap();
+    let described = described.user_pool().unwrap();
+    assert_eq!(
+        described
+            .admin_create_user_config()
+            .map(|c| c.allow_admin_create_user_only()),
+        props("DeskUserPool")["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool()
+    );
+    let attributes: Vec<String> = described
+        .username_attributes()
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    assert_eq!(attributes, ["email"]);
+    let mut groups: Vec<String> = cognito
+        .list_groups()
+        .user_pool_id(pool)
+        .send()
+        .await
+        .unwrap()
+        .groups()
+        .iter()
+        .filter_map(|g| g.group_name().map(str::to_owned))
+        .collect();
+    groups.sort();
+    let mut wanted: Vec<String> = ["DeskAgentsGroup", "DeskSupervisorsGroup"]
+        .iter()
+        .map(|g| props(g)["GroupName"].as_str().unwrap().to_owned())
+        .collect();
+    wanted.sort();
+    assert_eq!(groups, wanted);
+}
+
 /// Logs in with a password, as the console does; returns the access token.
 async fn login(
     cognito: &aws_sdk_cognitoidentityprovider::Client,
@@ -73,6 +119,7 @@ async fn an_agent_added_on_cognito_logs_in_with_a_real_token() {
     }
     let pool = env["ATENDE_USER_POOL_ID"].clone();
     let client = env["DESK_AUDIENCE"].clone();
+    the_pool_is_the_templates(&cognito, &pool).await;
 
     // A wrong department is refused, naming the flag; nothing is created.
     let (ok, _, err) = atende(

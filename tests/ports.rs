@@ -697,6 +697,38 @@ async fn the_emulator_resources_match_the_template() {
     let sdk = emulator().await;
     let created = resources::create_all(&sdk, &unique("stack")).await.unwrap();
 
+    // The bucket: encrypted by default and closed to the public, as the stack's.
+    let s3 = aws::s3(&sdk);
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(&created.media_bucket)
+        .send()
+        .await
+        .unwrap();
+    let algorithm = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().as_str().to_owned());
+    assert_eq!(
+        algorithm.as_deref(),
+        props("MediaBucket")["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str()
+    );
+    let block = s3
+        .get_public_access_block()
+        .bucket(&created.media_bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        block.block_public_acls(),
+        props("MediaBucket")["PublicAccessBlockConfiguration"]["BlockPublicAcls"].as_bool()
+    );
+    assert_eq!(block.restrict_public_buckets(), Some(true));
+
     let dynamodb = aws::dynamodb(&sdk);
     for (table, resource) in [
         (&created.sessions_table, "SessionsTable"),
