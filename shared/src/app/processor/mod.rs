@@ -7,6 +7,7 @@
 //! finishes the outbox, so a crash can repeat at most the one send in flight.
 
 mod media;
+mod send;
 
 pub use media::STORED;
 
@@ -16,7 +17,7 @@ use crate::domain::agent::{AgentAction, AgentContent, TransferTarget};
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
 use crate::domain::event::bounded_id;
-use crate::domain::log::{LogEntry, LogLine};
+use crate::domain::log::LogEntry;
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{
@@ -25,8 +26,8 @@ use crate::domain::{
 };
 use crate::logging::Age;
 use crate::ports::{
-    Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, Failure,
-    SessionStore, StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
+    Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, SessionStore,
+    StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
 };
 use crate::ports::{Metric, Metrics};
 use std::sync::Arc;
@@ -521,95 +522,10 @@ impl Processor {
                         }
                         Ok(())
                     }
-                    Command::Send { message, agent } => match self
-                        .with_fetchable_link(message.clone())
-                        .await
-                    {
-                        // The store could not make the file's link: the reply waits.
-                        Err(e) => Err(e),
-                        Ok(message) => match message.sendable() {
-                            Err(e) => {
-                                // The engine builds from a validated configuration, so this is a
-                                // bug; it must not block the customer's later replies.
-                                tracing::error!(customer = %customer.masked(), error = %e, "message over WhatsApp's limits; dropped");
-                                Ok(())
-                            }
-                            Ok(message) => {
-                                let message = message.with_reference(&out.id);
-                                match self.whatsapp.send(&out.from, &customer, &message).await {
-                                    Ok(delivered) => {
-                                        sent += 1;
-                                        self.count(Metric::RepliesOut);
-                                        record.session.track_sent(&delivered.id);
-                                        let line = LogEntry {
-                                            at: self.clock.now(),
-                                            line: LogLine::Sent {
-                                                agent: agent.clone(),
-                                                text: message.message().summary(),
-                                                message_id: delivered.id.clone(),
-                                            },
-                                        };
-                                        // The log is for reading: a failure to write it must not
-                                        // send the message again.
-                                        let key = record.session.next_log_key();
-                                        if let Err(e) = self.write_log(&customer, &key, &line).await
-                                        {
-                                            tracing::error!(customer = %customer.masked(), error = %e, "sent message not logged");
-                                        }
-                                        Ok(())
-                                    }
-                                    Err(e) => {
-                                        self.graph_error(&e);
-                                        match e.failure() {
-                                            Failure::WindowClosed => {
-                                                sent += self.reengage(record, &out.from).await;
-                                                Ok(())
-                                            }
-                                            Failure::Permanent => {
-                                                tracing::error!(
-                                                    customer = %customer.masked(),
-                                                    code = ?e.code(),
-                                                    error = %e,
-                                                    "message refused for good by the Graph API; dropped"
-                                                );
-                                                Ok(())
-                                            }
-                                            Failure::Unknown => {
-                                                // A duplicate is worse than a late answer: not sent again now. A
-                                                // status webhook carrying its reference confirms it; unconfirmed
-                                                // after `resend_unconfirmed_minutes`, it goes again.
-                                                tracing::warn!(
-                                                    customer = %customer.masked(),
-                                                    outgoing = %out.id,
-                                                    error = %e,
-                                                    "send outcome unknown; waiting for its status before sending again"
-                                                );
-                                                self.follow_up(
-                                                    record,
-                                                    &out,
-                                                    Input::OutcomeUnknown {
-                                                        reference: &out.id,
-                                                        message: message.message(),
-                                                    },
-                                                );
-                                                Ok(())
-                                            }
-                                            Failure::Account => {
-                                                tracing::error!(
-                                                    customer = %customer.masked(),
-                                                    code = ?e.code(),
-                                                    error = %e,
-                                                    "the business account cannot send; the reply waits"
-                                                );
-                                                Err(e.into())
-                                            }
-                                            Failure::Retry | Failure::Throttled => Err(e.into()),
-                                        }
-                                    }
-                                }
-                            }
-                        },
-                    },
+                    Command::Send { message, agent } => {
+                        self.send_one(record, &out, message, agent.as_ref(), &mut sent)
+                            .await
+                    }
                     Command::EnqueueForHuman {
                         department,
                         priority,
