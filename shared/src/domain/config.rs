@@ -854,6 +854,28 @@ impl Config {
                 ),
             );
         }
+        self.validate_desk()
+    }
+
+    /// The desk's table and the templates agents may send.
+    fn validate_desk(&self) -> Result<(), ConfigError> {
+        if self.desk.default_capacity == 0 {
+            return invalid("desk.default_capacity", "must be at least 1");
+        }
+        if self.desk.retention_days == 0 {
+            return invalid("desk.retention_days", "must be at least 1");
+        }
+        let mut names = HashSet::new();
+        for (i, template) in self.templates.iter().enumerate() {
+            let field = |name: &str| format!("templates[{i}].{name}");
+            non_empty(&field("name"), &template.name)?;
+            max_chars(&field("name"), &template.name, 512)?;
+            non_empty(&field("language"), &template.language)?;
+            max_chars(&field("language"), &template.language, 15)?;
+            if !names.insert(&template.name) {
+                return invalid(&field("name"), format!("`{}` twice", template.name));
+            }
+        }
         Ok(())
     }
 }
@@ -889,6 +911,25 @@ fn max_chars_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), Con
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_desk_and_its_templates_are_checked() {
+        let bad = |extra: &str| {
+            let text = format!("{EMBEDDED}\n{extra}");
+            Config::from_toml(&text).err().map(|e| e.to_string())
+        };
+        let twice = "[[templates]]\nname = \"retomar_atendimento\"\nlanguage = \"pt_BR\"\n";
+        assert!(
+            bad(twice).unwrap().contains("templates[1].name"),
+            "{:?}",
+            bad(twice)
+        );
+        let no_language = "[[templates]]\nname = \"outro\"\nlanguage = \"\"\n";
+        assert!(bad(no_language).unwrap().contains("templates[1].language"));
+        let zero = EMBEDDED.replace("default_capacity = 3", "default_capacity = 0");
+        let err = Config::from_toml(&zero).err().unwrap().to_string();
+        assert!(err.contains("desk.default_capacity"), "{err}");
+    }
+
     use super::*;
 
     #[test]
