@@ -151,20 +151,7 @@ pub mod resources {
         table: &str,
     ) -> Result<(), ResourceError> {
         create_table(client, table, &[(SESSIONS_KEY, KeyType::Hash)]).await?;
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(SESSIONS_TTL_ATTRIBUTE)
-                    .build()
-                    .map_err(|e| error(table, e))?,
-            )
-            .send()
-            .await
-            .map_err(|e| error(table, e))?;
-        Ok(())
+        enable_ttl(client, table, SESSIONS_TTL_ATTRIBUTE).await
     }
 
     /// Attendance queue: partition key `department`, sort key `sk`.

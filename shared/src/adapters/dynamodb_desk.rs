@@ -1,5 +1,6 @@
 //! DynamoDB adapters of the desk's ports: `DynamoDbAgents`, `DynamoDbConversationLog`.
 
+use super::dynamodb::{Item, get_s, n, s, unavailable};
 use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
@@ -7,31 +8,9 @@ use crate::domain::log::{Erasure, LogEntry, LogLine, LoggedLine};
 use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
-
-type Item = HashMap<String, AttributeValue>;
-
-fn unavailable(e: impl std::error::Error) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` missing or not a string")))
-}
 
 fn presence_name(p: Presence) -> &'static str {
     match p {
