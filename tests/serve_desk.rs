@@ -642,4 +642,48 @@ async fn refusals_are_problems_with_their_status_and_change_nothing() {
         .clone();
     assert_eq!(bruno_load["holding"], 1);
     assert_eq!(bruno_load["presence"], "available");
+
+    // WhatsApp says Maria's window has closed (131047 on a message to her): free text is a
+    // 409 naming the templates allowed, and nothing goes out; the approved template goes.
+    // (Meta's timestamps have whole seconds: the failure is a second later than her message.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let closed = fixture("status-failed.json");
+    assert_eq!(post(&server, &closed, Some(&sign(&closed))).await.0, 200);
+    eventually(|| async {
+        let page = desk.get(&path, &bruno).await;
+        page.body["conversation"]["window_open_until"]
+            .is_null()
+            .then_some(())
+    })
+    .await;
+    let late = desk
+        .post(
+            &format!("{path}/messages"),
+            &bruno,
+            json!({"text": "Ainda aí?"}),
+        )
+        .await;
+    let problem = refused(&late, 409);
+    assert_eq!(problem["templates"][0]["name"], "retomar_atendimento");
+    assert_eq!(
+        problem["templates"][0]["parameters"],
+        json!(["nome do cliente"])
+    );
+    exactly(&graph, 9).await;
+    let template = desk
+        .post(
+            &format!("{path}/messages"),
+            &bruno,
+            json!({"template": "retomar_atendimento", "parameters": ["Maria"]}),
+        )
+        .await;
+    assert_eq!(template.status, 202, "{}", template.body);
+    exactly(&graph, 10).await;
+    let sent = graph.requests().last().unwrap().body.clone();
+    assert_eq!(sent["type"], "template");
+    assert_eq!(sent["template"]["name"], "retomar_atendimento");
+    assert_eq!(
+        sent["template"]["components"][0]["parameters"][0]["text"],
+        "Maria"
+    );
 }
