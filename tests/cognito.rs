@@ -9,7 +9,7 @@ use atende_shared::auth::Verifier;
 use std::collections::HashMap;
 use std::process::Command;
 use support::GraphStub;
-use support::serve::{PATIENCE, serve_with_env};
+use support::serve::{PATIENCE, serve_on_the_real_clock};
 
 fn atende(args: &[&str], env: &HashMap<String, String>) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_atende"))
@@ -69,6 +69,20 @@ async fn the_pool_is_the_templates(cognito: &aws_sdk_cognitoidentityprovider::Cl
         .collect();
     wanted.sort();
     assert_eq!(groups, wanted);
+}
+
+/// When the token was issued (its `iat`): the emulator that issued it keeps the real clock even
+/// when the tests run with it moved, so tokens are checked as of then.
+fn issued(token: &str) -> chrono::DateTime<chrono::Utc> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    chrono::DateTime::from_timestamp(claims["iat"].as_i64().unwrap(), 0).unwrap()
 }
 
 /// Logs in with a password, as the console does; returns the access token.
@@ -163,7 +177,7 @@ async fn an_agent_added_on_cognito_logs_in_with_a_real_token() {
     let verifier = Verifier::fetch(&env["DESK_JWKS_URL"], &env["DESK_ISSUER"], &client)
         .await
         .unwrap();
-    let claims = verifier.verify(&token, chrono::Utc::now()).unwrap();
+    let claims = verifier.verify(&token, issued(&token)).unwrap();
     assert_eq!(claims.principal().groups, ["agents"]);
     let (ok, listed, err) = atende(&["agents", "list"], &env);
     assert!(ok, "{err}");
@@ -176,15 +190,15 @@ async fn an_agent_added_on_cognito_logs_in_with_a_real_token() {
     let other = Verifier::fetch(&env["DESK_JWKS_URL"], &env["DESK_ISSUER"], "another-client")
         .await
         .unwrap();
-    assert!(other.verify(&token, chrono::Utc::now()).is_err());
+    assert!(other.verify(&token, issued(&token)).is_err());
     let mut tampered = token.clone();
     tampered.insert(tampered.find('.').unwrap() + 5, 'x');
-    assert!(verifier.verify(&tampered, chrono::Utc::now()).is_err());
+    assert!(verifier.verify(&tampered, issued(&token)).is_err());
 
     // Through `atende serve --backend aws`, with the pool's keys: she is in.
     let graph = GraphStub::start().await;
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = serve_with_env(&graph, &["--backend", "aws"], &vars);
+    let server = serve_on_the_real_clock(&graph, &["--backend", "aws"], &vars);
     let http = reqwest::Client::new();
     let me = http
         .get(server.at("/agent/me"))
@@ -212,7 +226,7 @@ async fn an_agent_added_on_cognito_logs_in_with_a_real_token() {
     );
     assert!(ok, "{err}");
     let token = login(&cognito, &pool, &client, "ana@empresa.com.br").await;
-    let claims = verifier.verify(&token, chrono::Utc::now()).unwrap();
+    let claims = verifier.verify(&token, issued(&token)).unwrap();
     assert_eq!(claims.principal().groups, ["supervisors"]);
     let overview = http
         .get(server.at("/supervisor/overview"))

@@ -72,7 +72,27 @@ pub fn serve_with(graph: &GraphStub, extra: &[&str]) -> Server {
 }
 
 pub fn serve_with_env(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut child = atende()
+    start(atende(), graph, extra, env)
+}
+
+/// `atende serve` on the real clock even when the tests run with it moved (`TEST_CLOCK`): a
+/// server that checks tokens the emulator issued shares the emulator's clock, as a Lambda
+/// shares Cognito's.
+pub fn serve_on_the_real_clock(graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = atende();
+    for faked in [
+        "LD_PRELOAD",
+        "FAKETIME",
+        "FAKETIME_DONT_FAKE_MONOTONIC",
+        "DONT_FAKE_MONOTONIC",
+    ] {
+        cmd.env_remove(faked);
+    }
+    start(cmd, graph, extra, env)
+}
+
+fn start(mut cmd: Command, graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut child = cmd
         .args(["serve", "--port", "0"])
         .args(extra)
         .envs(env.iter().copied())
