@@ -270,7 +270,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     println!("agents' API on http://{addr}/agent/ and http://{addr}/supervisor/");
     for (agent, token) in &desk_auth.logins {
         // Tests and scripts read these lines for the demo agents' logins.
-        println!("desk login {agent}: Bearer {token}");
+        println!("desk login {agent}: http://{addr}/desk/#token={token}");
     }
 
     match consumer {
@@ -286,11 +286,13 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
             }
         }
     });
-    let mut app = router(webhook).merge(crate::serve_desk::router(
-        desk,
-        desk_auth.verifier,
-        clock.clone(),
-    ));
+    let mut app = router(webhook)
+        .merge(crate::serve_desk::router(
+            desk,
+            desk_auth.verifier,
+            clock.clone(),
+        ))
+        .merge(crate::serve_desk::console_router());
     if let Some(files) = local_media {
         app = app.merge(crate::serve_desk::media_router(files, clock.clone()));
     }

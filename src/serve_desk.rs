@@ -185,3 +185,61 @@ async fn media(
             .into_response(),
     }
 }
+
+/// The console's files, built into the binary.
+const CONSOLE: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../console/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/app.js"),
+    ),
+    (
+        "texts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/texts.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../console/style.css"),
+    ),
+];
+
+/// `/desk/`: the agents' console (`console/`), a page on the API above.
+pub fn console_router() -> Router {
+    Router::new()
+        .route(
+            "/desk",
+            axum::routing::get(|| async { axum::response::Redirect::permanent("/desk/") }),
+        )
+        .route(
+            "/desk/",
+            axum::routing::get(|| console_file(axum::extract::Path(String::new()))),
+        )
+        .route("/desk/{file}", axum::routing::get(console_file))
+}
+
+async fn console_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    use axum::response::IntoResponse;
+    let name = if file.is_empty() {
+        "index.html"
+    } else {
+        file.as_str()
+    };
+    match CONSOLE.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}

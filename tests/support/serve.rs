@@ -143,17 +143,27 @@ impl Server {
         format!("{}{path}", self.url.trim_end_matches("/webhook"))
     }
 
-    /// The bearer token the server printed for a demo agent.
+    /// The login link the server printed for a demo agent.
+    pub async fn login_link(&self, agent: &str) -> String {
+        let token = self.login(agent).await;
+        let prefix = format!("desk login {agent}: ");
+        let lines = self.stdout.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no login link for {agent} ({token})"))
+    }
+
+    /// The bearer token of the login link the server printed for a demo agent.
     pub async fn login(&self, agent: &str) -> String {
-        let prefix = format!("desk login {agent}: Bearer ");
+        let prefix = format!("desk login {agent}: ");
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let found = self
-                .stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned));
+            let found = self.stdout.lock().unwrap().iter().find_map(|l| {
+                let link = l.strip_prefix(&prefix)?;
+                Some(link.split_once("#token=")?.1.to_owned())
+            });
             if let Some(token) = found {
                 return token;
             }

@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/agent/lines"),
     ("POST", "/agent/claims"),
     ("GET", "/agent/templates"),
+    ("GET", "/agent/departments"),
     ("GET", "/agent/conversations"),
     ("GET", "/agent/conversations/{customer}"),
     ("POST", "/agent/conversations/{customer}/messages"),
@@ -279,6 +280,15 @@ async fn route(
             None => no_content(),
         },
         "/agent/templates" => ok(200, &json!({ "templates": desk.config().templates })),
+        "/agent/departments" => {
+            let departments: Vec<Value> = desk
+                .config()
+                .departments
+                .iter()
+                .map(|d| json!({ "id": d.id, "name": d.name }))
+                .collect();
+            ok(200, &json!({ "departments": departments }))
+        }
         "/agent/conversations" => ok(200, &json!({ "conversations": desk.mine(&actor).await? })),
         "/agent/conversations/{customer}" => {
             let (before, limit) = page_query(request.query)?;

@@ -1,0 +1,330 @@
+// The agents' console: the desk's HTTP API (openapi.yaml) on one screen. Plain ES modules, no
+// build step. The token comes from the login link (`#token=…`) and is kept in session storage
+// only; every second the page asks the API what changed.
+import { T } from "./texts.js";
+
+const POLL_MS = 1000;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  me: null,
+  waiting: [],
+  mine: [],
+  departments: [],
+  open: null, // the customer whose conversation is shown
+  page: null,
+  offline: false,
+};
+
+function takeToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("token")) {
+    sessionStorage.setItem("atende.token", hash.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("atende.token");
+}
+
+class Problem extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body, key) {
+  const headers = { authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (key) headers["idempotency-key"] = key;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new Problem(0, T.offline);
+  }
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Problem(response.status, answer.detail || response.statusText);
+  return answer;
+}
+
+/** A problem (an alert), or, with `ok`, what was done (a status); empty clears both. */
+function notify(text, ok = false) {
+  for (const [id, shown] of [["notice", !ok && text], ["status", ok && text]]) {
+    $(id).textContent = shown || "";
+    $(id).hidden = !shown;
+  }
+}
+
+function departmentName(id) {
+  return state.departments.find((d) => d.id === id)?.name || id;
+}
+
+function masked(key) {
+  return key.length <= 6 ? "•".repeat(key.length) : key.slice(0, 4) + "•".repeat(key.length - 6) + key.slice(-2);
+}
+
+function minutesSince(iso) {
+  return Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 60000));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      node.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return node;
+}
+
+function renderHeader() {
+  const me = state.me;
+  if (!me) return;
+  $("me").textContent = me.name;
+  $("presence").checked = me.presence === "available";
+  $("presence-text").textContent = me.presence === "available" ? T.available : T.away;
+  $("load").textContent = T.load(me.holding, me.capacity);
+}
+
+function customerButton(entry, detail, extraClass) {
+  const name = entry.name || masked(entry.customer);
+  return el(
+    "li",
+    { class: "customer" },
+    el(
+      "button",
+      {
+        type: "button",
+        class: extraClass,
+        "aria-current": state.open === entry.customer ? "true" : "false",
+        onclick: () => openConversation(entry.customer),
+      },
+      name,
+      entry.vip ? el("span", { class: "badge vip" }, T.vip) : null,
+      el("span", { class: "detail" }, masked(entry.customer)),
+      el("span", { class: "detail" }, detail),
+    ),
+  );
+}
+
+function renderLists() {
+  const waiting = $("waiting");
+  waiting.replaceChildren(
+    ...(state.waiting.length
+      ? state.waiting.map((w) => {
+          const reason = w.handoff ? T.reasons[w.handoff.reason] || w.handoff.reason : "";
+          const detail = `${departmentName(w.department)} · ${T.waitedMinutes(minutesSince(w.waiting_since))} · ${T.sla[w.sla]}${reason ? " · " + reason : ""}`;
+          return customerButton(w, detail, `sla-${w.sla}`);
+        })
+      : [el("li", {}, T.nobodyWaiting)]),
+  );
+  const mine = $("mine");
+  mine.replaceChildren(
+    ...(state.mine.length
+      ? state.mine.map((c) =>
+          customerButton(
+            c,
+            c.awaiting_reply_since ? T.waitedMinutes(minutesSince(c.awaiting_reply_since)) : departmentName(c.department || ""),
+            "",
+          ),
+        )
+      : [el("li", {}, T.noConversations)]),
+  );
+}
+
+function lineView(line) {
+  const tick = line.status ? el("span", { class: "tick" }, T.status[line.status] || line.status) : null;
+  switch (line.kind) {
+    case "customer": {
+      const link = line.link ? el("a", { href: line.link, target: "_blank", rel: "noopener" }, line.text) : line.text;
+      return el("li", { class: "customer" }, el("span", { class: "who" }, state.page?.conversation?.name || T.customer), link);
+    }
+    case "sent":
+      return el(
+        "li",
+        { class: line.agent ? "agent" : "bot" },
+        el("span", { class: "who" }, line.agent ? line.agent.name : T.bot),
+        line.text,
+        tick,
+      );
+    case "not_sent":
+      return el("li", { class: "agent" }, el("span", { class: "who" }, `${line.agent.name} · ${T.notSent}`), line.text);
+    case "note":
+      return el("li", { class: "note" }, el("span", { class: "who" }, `${T.note} · ${line.agent.name}`), line.text);
+    case "event": {
+      const e = T.events;
+      const text = {
+        queued: () => e.queued(departmentName(line.department)),
+        claimed: () => (line.assigned_by ? e.assigned(line.agent.name, line.assigned_by.name) : e.claimed(line.agent.name)),
+        transferred: () => e.transferred(line.by.name, line.to.department ? departmentName(line.to.department) : line.to.agent?.name),
+        closed: () => e.closed(line.by?.name),
+        rated: () => e.rated(line.score),
+      }[line.event];
+      return el("li", { class: "event" }, text ? text() : line.event);
+    }
+    default:
+      return el("li", {}, line.text || "");
+  }
+}
+
+function renderConversation() {
+  const page = state.page;
+  $("conversation-title").textContent = page?.conversation?.name || (state.open ? masked(state.open) : T.conversation);
+  if (!page) {
+    $("lines").replaceChildren(el("li", { class: "event" }, T.pickConversation));
+    $("context").replaceChildren();
+    $("composer").hidden = true;
+    return;
+  }
+  const handoff = page.conversation?.handoff;
+  $("context").replaceChildren(
+    ...(handoff
+      ? [
+          el("strong", {}, T.context + ": "),
+          T.reasons[handoff.reason] || handoff.reason,
+          handoff.problem ? ` · ${T.problem}: ${handoff.problem}` : "",
+          handoff.order ? ` · ${T.order}: ${handoff.order}` : "",
+          handoff.document ? ` · ${T.document}: ${handoff.document}` : "",
+          handoff.attachments?.length ? ` · ${T.attachments}: ${handoff.attachments.join(", ")}` : "",
+        ]
+      : []),
+  );
+  const log = $("lines");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  log.replaceChildren(...page.lines.map(lineView));
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  const held = page.conversation?.agent?.id === state.me?.id || (state.me?.supervisor && page.conversation?.agent);
+  $("composer").hidden = !held;
+}
+
+async function refresh() {
+  try {
+    const [me, lines, mine] = await Promise.all([
+      api("GET", "/agent/me"),
+      api("GET", "/agent/lines"),
+      api("GET", "/agent/conversations"),
+    ]);
+    state.me = me;
+    state.waiting = lines.waiting;
+    state.mine = mine.conversations;
+    if (state.open) {
+      state.page = await api("GET", `/agent/conversations/${encodeURIComponent(state.open)}?limit=200`).catch((e) => {
+        if (e.status === 403 || e.status === 404) return null;
+        throw e;
+      });
+    }
+    if (state.offline) notify("");
+    state.offline = false;
+  } catch (e) {
+    if (e.status === 401) {
+      notify(T.loginExpired);
+      return false;
+    }
+    state.offline = true;
+    notify(e.message);
+  }
+  renderHeader();
+  renderLists();
+  renderConversation();
+  return true;
+}
+
+async function openConversation(customer) {
+  state.open = customer;
+  state.page = null;
+  await refresh();
+}
+
+async function act(run, done) {
+  try {
+    await run();
+    notify(done || "", true);
+    await refresh();
+    return true;
+  } catch (e) {
+    notify(T.failed + e.message);
+    return false;
+  }
+}
+
+function setUp() {
+  document.title = T.title;
+  $("title").textContent = T.title;
+  $("presence").setAttribute("aria-label", T.presence);
+  $("waiting-title").textContent = T.waiting;
+  $("mine-title").textContent = T.mine;
+  $("claim").textContent = T.claimNext;
+  $("text-label").textContent = T.message;
+  $("as-note-text").textContent = T.asNote;
+  $("send").textContent = T.send;
+  $("close").textContent = T.close;
+  $("transfer").textContent = T.transfer;
+  $("transfer-label").textContent = T.transferTo;
+
+  $("presence").addEventListener("change", (event) =>
+    act(() => api("PUT", "/agent/me/presence", { presence: event.target.checked ? "available" : "away" })),
+  );
+  $("claim").addEventListener("click", () =>
+    act(async () => {
+      const claimed = await api("POST", "/agent/claims");
+      if (!claimed) throw new Problem(204, T.nobodyToClaim);
+      state.open = claimed.customer;
+    }),
+  );
+  $("composer").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("text").value;
+    if (!text.trim()) {
+      notify(T.emptyMessage);
+      return;
+    }
+    const note = $("as-note").checked;
+    const path = `/agent/conversations/${encodeURIComponent(state.open)}/${note ? "notes" : "messages"}`;
+    // One key per message typed: a retry of the same request is applied once.
+    const key = crypto.randomUUID();
+    const sent = await act(() => api("POST", path, { text }, key), T.sent);
+    if (sent) $("text").value = "";
+  });
+  $("close").addEventListener("click", () =>
+    act(() => api("POST", `/agent/conversations/${encodeURIComponent(state.open)}/close`, undefined, crypto.randomUUID()), T.closed),
+  );
+  $("transfer").addEventListener("click", () => {
+    const department = $("transfer-to").value;
+    return act(
+      () => api("POST", `/agent/conversations/${encodeURIComponent(state.open)}/transfer`, { department }, crypto.randomUUID()),
+      T.transferred,
+    );
+  });
+}
+
+async function main() {
+  setUp();
+  state.token = takeToken();
+  if (!state.token) {
+    notify(T.noLogin);
+    return;
+  }
+  try {
+    state.departments = (await api("GET", "/agent/departments")).departments;
+    $("transfer-to").replaceChildren(...state.departments.map((d) => el("option", { value: d.id }, d.name)));
+  } catch (e) {
+    notify(e.status === 401 ? T.loginExpired : e.message);
+  }
+  const loop = async () => {
+    if (await refresh()) setTimeout(loop, POLL_MS);
+  };
+  loop();
+}
+
+main();
