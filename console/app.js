@@ -4,6 +4,7 @@
 import { T } from "./texts.js";
 
 const POLL_MS = 1000;
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -12,10 +13,18 @@ const state = {
   waiting: [],
   mine: [],
   departments: [],
+  templates: [],
   open: null, // the customer whose conversation is shown
   page: null,
   offline: false,
+  // How far the server's clock is ahead of this computer's (from its Date header): waits and
+  // the window are counted on the server's clock, whatever the laptop's says.
+  skew: 0,
 };
+
+function serverNow() {
+  return Date.now() + state.skew;
+}
 
 function takeToken() {
   const hash = new URLSearchParams(location.hash.slice(1));
@@ -47,6 +56,8 @@ async function api(method, path, body, key) {
   } catch (e) {
     throw new Problem(0, T.offline);
   }
+  const date = Date.parse(response.headers.get("date") || "");
+  if (!Number.isNaN(date)) state.skew = date - Date.now();
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) throw new Problem(response.status, answer.detail || response.statusText);
@@ -70,7 +81,7 @@ function masked(key) {
 }
 
 function minutesSince(iso) {
-  return Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 60000));
+  return Math.max(0, Math.floor((serverNow() - Date.parse(iso)) / 60000));
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -206,6 +217,26 @@ function renderConversation() {
   if (atBottom) log.scrollTop = log.scrollHeight;
   const held = page.conversation?.agent?.id === state.me?.id || (state.me?.supervisor && page.conversation?.agent);
   $("composer").hidden = !held;
+  // Free text while the 24-hour window is open; after it, only an approved template.
+  const until = page.conversation?.window_open_until;
+  const open = Boolean(until) && Date.parse(until) > serverNow();
+  if (open) {
+    const left = Math.max(0, Math.floor((Date.parse(until) - serverNow()) / 60000));
+    $("window").textContent = T.windowOpen(Math.floor(left / 60), left % 60);
+  } else {
+    $("window").textContent = page.conversation ? T.windowClosed : "";
+  }
+  $("free").hidden = !open;
+  $("templates").hidden = open;
+}
+
+function renderTemplateParameters() {
+  const template = state.templates.find((t) => t.name === $("template").value);
+  $("parameters").replaceChildren(
+    ...(template?.parameters || []).map((what, i) =>
+      el("input", { type: "text", "aria-label": T.parameter(what), "data-parameter": i, placeholder: what }),
+    ),
+  );
 }
 
 async function refresh() {
@@ -271,6 +302,53 @@ function setUp() {
   $("close").textContent = T.close;
   $("transfer").textContent = T.transfer;
   $("transfer-label").textContent = T.transferTo;
+  $("file-label").textContent = T.file;
+  $("send-file").textContent = T.sendFile;
+  $("template-label").textContent = T.template;
+  $("send-template").textContent = T.sendTemplate;
+  $("template").addEventListener("change", renderTemplateParameters);
+  $("send-file").addEventListener("click", async () => {
+    const file = $("file").files[0];
+    if (!file) return notify(T.noFile);
+    if (file.size > MAX_FILE_BYTES) return notify(T.fileTooLarge);
+    const caption = $("text").value.trim();
+    const query = new URLSearchParams({ name: file.name });
+    if (caption) query.set("caption", caption);
+    const path = `/agent/conversations/${encodeURIComponent(state.open)}/files?${query}`;
+    const sent = await act(async () => {
+      const response = await fetch(path, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${state.token}`,
+          "content-type": file.type || "application/octet-stream",
+          "idempotency-key": crypto.randomUUID(),
+        },
+        body: file,
+      });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({}));
+        throw new Problem(response.status, problem.detail || response.statusText);
+      }
+    }, T.fileSent);
+    if (sent) {
+      $("file").value = "";
+      $("text").value = "";
+    }
+  });
+  $("send-template").addEventListener("click", () => {
+    const name = $("template").value;
+    const parameters = [...$("parameters").querySelectorAll("input")].map((input) => input.value);
+    return act(
+      () =>
+        api(
+          "POST",
+          `/agent/conversations/${encodeURIComponent(state.open)}/messages`,
+          { template: name, parameters },
+          crypto.randomUUID(),
+        ),
+      T.sent,
+    );
+  });
 
   $("presence").addEventListener("change", (event) =>
     act(() => api("PUT", "/agent/me/presence", { presence: event.target.checked ? "available" : "away" })),
@@ -318,6 +396,9 @@ async function main() {
   try {
     state.departments = (await api("GET", "/agent/departments")).departments;
     $("transfer-to").replaceChildren(...state.departments.map((d) => el("option", { value: d.id }, d.name)));
+    state.templates = (await api("GET", "/agent/templates")).templates;
+    $("template").replaceChildren(...state.templates.map((t) => el("option", { value: t.name }, t.name)));
+    renderTemplateParameters();
   } catch (e) {
     notify(e.status === 401 ? T.loginExpired : e.message);
   }

@@ -31,12 +31,13 @@ async fn an_agent_works_a_customer_in_the_console() {
     let server = serve(&graph);
     let link = server.login_link("ana").await;
     let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-agent.png");
+    let webhook = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(scripts.join("agent-journey.mjs"))
             .env("CHROMIUM", chromium)
             .env("DESK_LINK", link)
-            .env("WEBHOOK_URL", &server.url)
+            .env("WEBHOOK_URL", webhook)
             .env("APP_SECRET", APP_SECRET)
             .env("CUSTOMER", MARIA)
             .env("SCREENSHOT", &screenshot)
@@ -56,7 +57,9 @@ async fn an_agent_works_a_customer_in_the_console() {
         "claimed, with the bot's part and the context",
         "replied",
         "her answer appeared",
+        "sent a picture",
         "noted",
+        "sent a template after the window",
         "closed",
     ] {
         assert!(stdout.contains(&format!("step: {step}")), "{stdout}");
@@ -76,5 +79,34 @@ async fn an_agent_works_a_customer_in_the_console() {
     assert!(
         !texts.iter().any(|t| t.contains("fatura em atraso")),
         "{texts:#?}"
+    );
+    // The picture by a link WhatsApp can fetch, captioned; the template with its parameter;
+    // nothing of the file too large.
+    let requests = graph.requests();
+    let images: Vec<_> = requests
+        .iter()
+        .filter(|r| r.body["type"] == "image")
+        .collect();
+    assert_eq!(images.len(), 1, "{requests:#?}");
+    assert_eq!(
+        images[0].body["image"]["caption"],
+        "*Ana:*\nVeja se a luz está assim"
+    );
+    let picture = reqwest::get(images[0].body["image"]["link"].as_str().unwrap())
+        .await
+        .unwrap();
+    let picture = picture.bytes().await.unwrap();
+    assert!(
+        picture.starts_with(b"\x89PNG") && picture.len() < 100,
+        "the one-pixel PNG, not the large one: {} bytes",
+        picture.len()
+    );
+    let template = requests
+        .iter()
+        .find(|r| r.body["type"] == "template")
+        .expect("the template went out");
+    assert_eq!(
+        template.body["template"]["components"][0]["parameters"][0]["text"],
+        "Maria"
     );
 }

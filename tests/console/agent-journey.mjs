@@ -13,13 +13,20 @@ let sequence = 0;
 /** Maria writes: a delivery as Meta signs it, sent now. */
 async function customerSays(message) {
   sequence += 1;
+  await signedPost({
+    contacts: [{ profile: { name: "Maria Silva" }, wa_id: CUSTOMER }],
+    messages: [{ from: CUSTOMER, id: `wamid.CONSOLE${sequence}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+  });
+}
+
+/** A webhook delivery of `value` (messages or statuses), signed as Meta signs it. */
+async function signedPost(value) {
   const body = JSON.stringify({
     object: "whatsapp_business_account",
     entry: [{ id: "102290129340398", changes: [{ field: "messages", value: {
       messaging_product: "whatsapp",
       metadata: { display_phone_number: "551130000000", phone_number_id: "106540352242922" },
-      contacts: [{ profile: { name: "Maria Silva" }, wa_id: CUSTOMER }],
-      messages: [{ from: CUSTOMER, id: `wamid.CONSOLE${sequence}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+      ...value,
     } }] }],
   });
   const signature = "sha256=" + createHmac("sha256", APP_SECRET).update(body).digest("hex");
@@ -32,6 +39,23 @@ async function customerSays(message) {
 }
 
 const step = (name) => console.log(`step: ${name}`);
+
+/** The smallest PNG: one white pixel. */
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/x8AAwMCAO+ip1sAAAAASUVORK5CYII=",
+  "base64",
+);
+
+/** WhatsApp tells the business a message to her failed: her 24-hour window has closed. */
+async function windowClosed() {
+  await signedPost({
+    statuses: [{
+      id: "wamid.CONSOLE-OUT", status: "failed", timestamp: String(Math.floor(Date.now() / 1000)),
+      recipient_id: CUSTOMER,
+      errors: [{ code: 131047, title: "Re-engagement message" }],
+    }],
+  });
+}
 
 // The browser keeps the real clock even when the suite runs with it moved (libfaketime slows
 // Chromium down a hundredfold); the page reads every time it shows from the server.
@@ -72,10 +96,10 @@ try {
 
   const message = page.getByRole("textbox", { name: "Mensagem" });
   // An empty message is answered in the page, and nothing is sent.
-  await page.getByRole("button", { name: "Enviar" }).click();
+  await page.getByRole("button", { name: "Enviar", exact: true }).click();
   await page.getByRole("alert").getByText("Escreva a mensagem antes de enviar.").waitFor();
   await message.fill("Olá, Maria! Sou a Ana, vou te ajudar.");
-  await page.getByRole("button", { name: "Enviar" }).click();
+  await page.getByRole("button", { name: "Enviar", exact: true }).click();
   await log.getByText("Olá, Maria! Sou a Ana, vou te ajudar.").waitFor({ timeout: 15000 });
   step("replied");
 
@@ -84,12 +108,36 @@ try {
   await log.getByText("minha internet caiu").waitFor({ timeout: 15000 });
   step("her answer appeared");
 
+  // A picture, by the file picker; one too large is refused in the page, nothing sent.
+  const picker = page.getByLabel("Arquivo");
+  await picker.setInputFiles({ name: "grande.png", mimeType: "image/png", buffer: Buffer.alloc(5 * 1024 * 1024, 1) });
+  await page.getByRole("button", { name: "Enviar arquivo" }).click();
+  await page.getByRole("alert").getByText("Arquivo grande demais (máximo 4 MB).").waitFor();
+  await picker.setInputFiles({ name: "modem.png", mimeType: "image/png", buffer: PNG });
+  await message.fill("Veja se a luz está assim");
+  await page.getByRole("button", { name: "Enviar arquivo" }).click();
+  await page.getByRole("status").getByText("Arquivo enviado.").waitFor({ timeout: 15000 });
+  await log.getByText("[image] *Ana:*").waitFor({ timeout: 15000 });
+  step("sent a picture");
+
   await page.getByRole("checkbox", { name: /Nota interna/ }).check();
   await message.fill("cliente com fatura em atraso");
-  await page.getByRole("button", { name: "Enviar" }).click();
+  await page.getByRole("button", { name: "Enviar", exact: true }).click();
   await log.getByText("cliente com fatura em atraso").waitFor({ timeout: 15000 });
   step("noted");
+  await page.getByText(/Janela de 24 h: 23 h/).waitFor();
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT });
+
+  // WhatsApp reports her window closed (131047): free text is no longer offered, a template is.
+  await new Promise((done) => setTimeout(done, 1100));
+  await windowClosed();
+  await page.getByText("A janela de 24 h fechou").waitFor({ timeout: 15000 });
+  await page.getByRole("textbox", { name: "Mensagem" }).waitFor({ state: "hidden" });
+  await page.getByRole("combobox", { name: "Modelo" }).selectOption("retomar_atendimento");
+  await page.getByRole("textbox", { name: "Parâmetro: nome do cliente" }).fill("Maria");
+  await page.getByRole("button", { name: "Enviar modelo" }).click();
+  await log.getByText("[template retomar_atendimento: Maria]").waitFor({ timeout: 15000 });
+  step("sent a template after the window");
 
   await page.getByRole("button", { name: "Encerrar" }).click();
   await page.getByRole("status").getByText("Atendimento encerrado.").waitFor({ timeout: 15000 });
