@@ -14,6 +14,7 @@ const state = {
   mine: [],
   departments: [],
   templates: [],
+  overview: null,
   open: null, // the customer whose conversation is shown
   page: null,
   offline: false,
@@ -217,6 +218,9 @@ function renderConversation() {
   if (atBottom) log.scrollTop = log.scrollHeight;
   const held = page.conversation?.agent?.id === state.me?.id || (state.me?.supervisor && page.conversation?.agent);
   $("composer").hidden = !held;
+  // A supervisor gives a waiting customer to an agent, or erases one on their request.
+  $("supervise").hidden = !state.me?.supervisor;
+  $("assign").disabled = Boolean(page.conversation?.agent) || !page.conversation;
   // Free text while the 24-hour window is open; after it, only an approved template.
   const until = page.conversation?.window_open_until;
   const open = Boolean(until) && Date.parse(until) > serverNow();
@@ -228,6 +232,40 @@ function renderConversation() {
   }
   $("free").hidden = !open;
   $("templates").hidden = open;
+}
+
+function table(caption, headings, rows) {
+  return [
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c))))),
+  ];
+}
+
+/** The supervisors' board: each department's line and each agent, as they are now. */
+function renderBoard() {
+  const overview = state.overview;
+  $("board").hidden = !overview;
+  if (!overview) return;
+  $("departments").replaceChildren(
+    ...table(
+      T.queues,
+      [T.department, T.waitingCount, T.oldestWait, T.warnings, T.breaches],
+      overview.departments.map((d) => [d.name, d.waiting, T.minutes(d.oldest_wait_minutes), d.sla_warnings, d.sla_breaches]),
+    ),
+  );
+  $("agents").replaceChildren(
+    ...table(
+      T.agents,
+      [T.agent, T.presence, T.holding],
+      overview.agents.map((a) => [a.name, a.presence === "available" ? T.available : T.away, `${a.holding}/${a.capacity}`]),
+    ),
+  );
+  const current = $("assign-to").value;
+  $("assign-to").replaceChildren(
+    ...overview.agents.filter((a) => !a.supervisor).map((a) => el("option", { value: a.id }, a.name)),
+  );
+  if (current) $("assign-to").value = current;
 }
 
 function renderTemplateParameters() {
@@ -249,6 +287,7 @@ async function refresh() {
     state.me = me;
     state.waiting = lines.waiting;
     state.mine = mine.conversations;
+    state.overview = me.supervisor ? await api("GET", "/supervisor/overview") : null;
     if (state.open) {
       state.page = await api("GET", `/agent/conversations/${encodeURIComponent(state.open)}?limit=200`).catch((e) => {
         if (e.status === 403 || e.status === 404) return null;
@@ -266,6 +305,7 @@ async function refresh() {
     notify(e.message);
   }
   renderHeader();
+  renderBoard();
   renderLists();
   renderConversation();
   return true;
@@ -307,6 +347,22 @@ function setUp() {
   $("template-label").textContent = T.template;
   $("send-template").textContent = T.sendTemplate;
   $("template").addEventListener("change", renderTemplateParameters);
+  $("board-title").textContent = T.board;
+  $("assign-label").textContent = T.assignTo;
+  $("assign").textContent = T.assign;
+  $("erase").textContent = T.erase;
+  $("assign").addEventListener("click", () =>
+    act(() => api("POST", "/supervisor/assignments", { customer: state.open, agent: $("assign-to").value }), T.assigned),
+  );
+  $("erase").addEventListener("click", () => {
+    if (!confirm(T.eraseConfirm)) return;
+    const customer = state.open;
+    return act(async () => {
+      await api("DELETE", `/supervisor/customers/${encodeURIComponent(customer)}`);
+      state.open = null;
+      state.page = null;
+    }, T.erased);
+  });
   $("send-file").addEventListener("click", async () => {
     const file = $("file").files[0];
     if (!file) return notify(T.noFile);

@@ -30,6 +30,8 @@ async fn an_agent_works_a_customer_in_the_console() {
     let graph = GraphStub::start().await;
     let server = serve(&graph);
     let link = server.login_link("ana").await;
+    let supervisor = server.login_link("carla").await;
+    let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-board.png");
     let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-agent.png");
     let webhook = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -37,6 +39,8 @@ async fn an_agent_works_a_customer_in_the_console() {
             .arg(scripts.join("agent-journey.mjs"))
             .env("CHROMIUM", chromium)
             .env("DESK_LINK", link)
+            .env("SUPERVISOR_LINK", supervisor)
+            .env("BOARD_SCREENSHOT", board)
             .env("WEBHOOK_URL", webhook)
             .env("APP_SECRET", APP_SECRET)
             .env("CUSTOMER", MARIA)
@@ -61,6 +65,10 @@ async fn an_agent_works_a_customer_in_the_console() {
         "noted",
         "sent a template after the window",
         "closed",
+        "the board counts her",
+        "the board shows Ana with her",
+        "assigned",
+        "erased",
     ] {
         assert!(stdout.contains(&format!("step: {step}")), "{stdout}");
     }

@@ -7,16 +7,29 @@
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
 
-const { DESK_LINK, WEBHOOK_URL, APP_SECRET, CUSTOMER, SCREENSHOT } = process.env;
+const { DESK_LINK, SUPERVISOR_LINK, WEBHOOK_URL, APP_SECRET, CUSTOMER, SCREENSHOT, BOARD_SCREENSHOT } =
+  process.env;
+const SECOND_CUSTOMER = "5521998765432";
 let sequence = 0;
 
-/** Maria writes: a delivery as Meta signs it, sent now. */
-async function customerSays(message) {
+/** Maria (or `who`) writes: a delivery as Meta signs it, sent now. */
+async function customerSays(message, who = CUSTOMER, name = "Maria Silva") {
   sequence += 1;
   await signedPost({
-    contacts: [{ profile: { name: "Maria Silva" }, wa_id: CUSTOMER }],
-    messages: [{ from: CUSTOMER, id: `wamid.CONSOLE${sequence}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+    contacts: [{ profile: { name }, wa_id: who }],
+    messages: [{ from: who, id: `wamid.CONSOLE${sequence}`, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
   });
+}
+
+/** Waits until the element's text has `text` in it. */
+async function hasText(locator, text, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const now = await locator.innerText().catch(() => "");
+    if (now.replace(/\s+/g, " ").includes(text)) return;
+    if (Date.now() > deadline) throw new Error(`"${text}" not in "${now}"`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
 }
 
 /** A webhook delivery of `value` (messages or statuses), signed as Meta signs it. */
@@ -74,7 +87,13 @@ const browser = await chromium.launch({
   ],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Carla, the supervisor, watches from another browser context.
+  const carla = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await carla.goto(SUPERVISOR_LINK);
+  const board = carla.getByRole("table", { name: "Filas" });
+  const team = carla.getByRole("table", { name: "Atendentes" });
+  await board.waitFor();
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   await page.goto(DESK_LINK);
   await page.getByRole("heading", { name: "Atende — Mesa de atendimento" }).waitFor();
   step("logged in");
@@ -86,6 +105,8 @@ try {
   const waiting = page.getByRole("region", { name: "Aguardando" });
   await waiting.getByRole("button", { name: /Maria Silva/ }).waitFor({ timeout: 15000 });
   step("a waiting customer appeared");
+  await hasText(board.getByRole("row").filter({ hasText: "Suporte Técnico" }), "Suporte Técnico 1");
+  step("the board counts her");
 
   await page.getByRole("button", { name: "Atender próximo" }).click();
   const log = page.getByRole("log");
@@ -93,6 +114,9 @@ try {
   await log.getByText("quero falar com um atendente").waitFor();
   await page.getByText("Contexto do atendimento").waitFor();
   step("claimed, with the bot's part and the context");
+  await hasText(team.getByRole("row").filter({ hasText: "Ana" }), "Ana Disponível 1/3");
+  await hasText(board.getByRole("row").filter({ hasText: "Suporte Técnico" }), "Suporte Técnico 0");
+  step("the board shows Ana with her");
 
   const message = page.getByRole("textbox", { name: "Mensagem" });
   // An empty message is answered in the page, and nothing is sent.
@@ -142,6 +166,21 @@ try {
   await page.getByRole("button", { name: "Encerrar" }).click();
   await page.getByRole("status").getByText("Atendimento encerrado.").waitFor({ timeout: 15000 });
   step("closed");
+
+  // Another customer waits; Carla gives him to Ana, then erases him on his request.
+  await customerSays({ type: "text", text: { body: "atendente" } }, SECOND_CUSTOMER, "João Souza");
+  await carla.getByRole("region", { name: "Aguardando" }).getByRole("button", { name: /João Souza/ }).click();
+  await carla.getByRole("combobox", { name: "Atribuir a" }).selectOption({ label: "Ana" });
+  await carla.getByRole("button", { name: "Atribuir" }).click();
+  await carla.getByRole("status").getByText("Cliente atribuído.").waitFor({ timeout: 15000 });
+  await page.getByRole("region", { name: "Meus atendimentos" }).getByRole("button", { name: /João Souza/ }).waitFor({ timeout: 15000 });
+  step("assigned");
+  if (BOARD_SCREENSHOT) await carla.screenshot({ path: BOARD_SCREENSHOT });
+  carla.once("dialog", (dialog) => dialog.accept());
+  await carla.getByRole("button", { name: "Apagar dados do cliente" }).click();
+  await carla.getByRole("status").getByText("Dados do cliente apagados.").waitFor({ timeout: 15000 });
+  await page.getByRole("region", { name: "Meus atendimentos" }).getByRole("button", { name: /João Souza/ }).waitFor({ state: "detached", timeout: 15000 });
+  step("erased");
 } finally {
   await browser.close();
 }
