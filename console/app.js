@@ -14,6 +14,7 @@ const state = {
   mine: [],
   departments: [],
   templates: [],
+  quickReplies: [],
   overview: null,
   open: null, // the customer whose conversation is shown
   page: null,
@@ -268,6 +269,40 @@ function renderBoard() {
   if (current) $("assign-to").value = current;
 }
 
+/** Typing "/" and the start of a shortcut offers the quick replies that match; picking one
+ * puts its text in the composer. */
+function renderQuickReplies() {
+  const typed = $("text").value;
+  const list = $("quick");
+  if (!typed.startsWith("/")) {
+    list.hidden = true;
+    return;
+  }
+  const prefix = typed.slice(1).toLowerCase();
+  const matches = state.quickReplies.filter((r) => r.shortcut.toLowerCase().startsWith(prefix));
+  const pick = (reply) => {
+    $("text").value = reply.text;
+    list.hidden = true;
+    $("text").focus();
+  };
+  list.replaceChildren(
+    ...matches.map((reply) =>
+      el(
+        "li",
+        {
+          role: "option",
+          tabindex: "0",
+          "aria-selected": "false",
+          onclick: () => pick(reply),
+          onkeydown: (event) => event.key === "Enter" && (event.preventDefault(), pick(reply)),
+        },
+        `/${reply.shortcut} — ${reply.text}`,
+      ),
+    ),
+  );
+  list.hidden = matches.length === 0;
+}
+
 function renderTemplateParameters() {
   const template = state.templates.find((t) => t.name === $("template").value);
   $("parameters").replaceChildren(
@@ -347,6 +382,8 @@ function setUp() {
   $("template-label").textContent = T.template;
   $("send-template").textContent = T.sendTemplate;
   $("template").addEventListener("change", renderTemplateParameters);
+  $("quick").setAttribute("aria-label", T.quickReplies);
+  $("text").addEventListener("input", renderQuickReplies);
   $("board-title").textContent = T.board;
   $("assign-label").textContent = T.assignTo;
   $("assign").textContent = T.assign;
@@ -453,6 +490,7 @@ async function main() {
     state.departments = (await api("GET", "/agent/departments")).departments;
     $("transfer-to").replaceChildren(...state.departments.map((d) => el("option", { value: d.id }, d.name)));
     state.templates = (await api("GET", "/agent/templates")).templates;
+    state.quickReplies = (await api("GET", "/agent/quick-replies")).quick_replies;
     $("template").replaceChildren(...state.templates.map((t) => el("option", { value: t.name }, t.name)));
     renderTemplateParameters();
   } catch (e) {

@@ -58,6 +58,7 @@ export const T = {
   transferred: "Atendimento transferido.",
   failed: "Não foi possível: ",
   offline: "Sem conexão com o servidor; tentando de novo…",
+  quickReplies: "Respostas rápidas",
   board: "Painel da supervisão",
   queues: "Filas",
   department: "Fila",

@@ -122,9 +122,15 @@ try {
   // An empty message is answered in the page, and nothing is sent.
   await page.getByRole("button", { name: "Enviar", exact: true }).click();
   await page.getByRole("alert").getByText("Escreva a mensagem antes de enviar.").waitFor();
-  await message.fill("Olá, Maria! Sou a Ana, vou te ajudar.");
+  // A quick reply: "/" and the start of its shortcut; Financeiro's are not offered to Ana.
+  await message.fill("/");
+  const quick = page.getByRole("listbox", { name: "Respostas rápidas" });
+  await quick.getByRole("option", { name: /^\/reiniciar/ }).waitFor();
+  if (await quick.getByRole("option", { name: /^\/boleto/ }).count()) throw new Error("another department's quick reply");
+  await message.fill("/ol");
+  await quick.getByRole("option", { name: /^\/ola/ }).click();
   await page.getByRole("button", { name: "Enviar", exact: true }).click();
-  await log.getByText("Olá, Maria! Sou a Ana, vou te ajudar.").waitFor({ timeout: 15000 });
+  await log.getByText("Olá! Em que posso ajudar?").waitFor({ timeout: 15000 });
   step("replied");
 
   // Her answer appears live.

@@ -210,3 +210,15 @@ pub enum Reservation {
     /// No such agent.
     Unknown,
 }
+
+/// An answer agents pick by typing "/" and its shortcut in the console (`[[quick_replies]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReply {
+    /// One word: `/boleto`.
+    pub shortcut: String,
+    pub text: String,
+    /// The departments whose agents see it (all, when empty).
+    #[serde(default)]
+    pub departments: Vec<String>,
+}

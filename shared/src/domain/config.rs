@@ -80,6 +80,9 @@ pub struct Config {
     /// outside the customer's 24-hour window (`[[templates]]`).
     #[serde(default)]
     pub templates: Vec<crate::domain::agent::ApprovedTemplate>,
+    /// Answers agents pick by typing "/" and a shortcut (`[[quick_replies]]`).
+    #[serde(default)]
+    pub quick_replies: Vec<crate::domain::agent::QuickReply>,
     /// The words the engine compares typed text with, folded once when the file loads.
     #[serde(skip)]
     pub folded: FoldedWords,
@@ -865,6 +868,25 @@ impl Config {
         if self.desk.retention_days == 0 {
             return invalid("desk.retention_days", "must be at least 1");
         }
+        let mut shortcuts = HashSet::new();
+        for (i, reply) in self.quick_replies.iter().enumerate() {
+            let field = |name: &str| format!("quick_replies[{i}].{name}");
+            non_empty(&field("shortcut"), &reply.shortcut)?;
+            max_chars(&field("shortcut"), &reply.shortcut, 40)?;
+            if reply.shortcut.chars().any(char::is_whitespace) {
+                return invalid(&field("shortcut"), "is one word, without spaces");
+            }
+            if !shortcuts.insert(&reply.shortcut) {
+                return invalid(&field("shortcut"), format!("`{}` twice", reply.shortcut));
+            }
+            non_empty(&field("text"), &reply.text)?;
+            max_chars(&field("text"), &reply.text, 4000)?;
+            for d in &reply.departments {
+                if self.department(d).is_none() {
+                    return invalid(&field("departments"), format!("no department `{d}`"));
+                }
+            }
+        }
         let mut names = HashSet::new();
         for (i, template) in self.templates.iter().enumerate() {
             let field = |name: &str| format!("templates[{i}].{name}");
@@ -925,6 +947,15 @@ mod tests {
         );
         let no_language = "[[templates]]\nname = \"outro\"\nlanguage = \"\"\n";
         assert!(bad(no_language).unwrap().contains("templates[1].language"));
+        let quick = "[[quick_replies]]\nshortcut = \"ola\"\ntext = \"oi\"\n";
+        assert!(bad(quick).unwrap().contains("quick_replies[4].shortcut"));
+        let nowhere =
+            "[[quick_replies]]\nshortcut = \"x\"\ntext = \"oi\"\ndepartments = [\"juridico\"]\n";
+        assert!(
+            bad(nowhere)
+                .unwrap()
+                .contains("quick_replies[4].departments")
+        );
         let zero = EMBEDDED.replace("default_capacity = 3", "default_capacity = 0");
         let err = Config::from_toml(&zero).err().unwrap().to_string();
         assert!(err.contains("desk.default_capacity"), "{err}");

@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/agent/claims"),
     ("GET", "/agent/templates"),
     ("GET", "/agent/departments"),
+    ("GET", "/agent/quick-replies"),
     ("GET", "/agent/conversations"),
     ("GET", "/agent/conversations/{customer}"),
     ("POST", "/agent/conversations/{customer}/messages"),
@@ -280,6 +281,10 @@ async fn route(
             None => no_content(),
         },
         "/agent/templates" => ok(200, &json!({ "templates": desk.config().templates })),
+        "/agent/quick-replies" => ok(
+            200,
+            &json!({ "quick_replies": desk.quick_replies(&actor).await? }),
+        ),
         "/agent/departments" => {
             let departments: Vec<Value> = desk
                 .config()

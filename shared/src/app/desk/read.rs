@@ -137,6 +137,25 @@ pub struct Overview {
 }
 
 impl Desk {
+    /// The quick replies of the caller's departments (every one, for a supervisor).
+    pub async fn quick_replies(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<crate::domain::agent::QuickReply>, DeskError> {
+        let profile = self.profile(actor).await?;
+        Ok(self
+            .config
+            .quick_replies
+            .iter()
+            .filter(|r| {
+                profile.supervisor
+                    || r.departments.is_empty()
+                    || r.departments.iter().any(|d| profile.serves(d))
+            })
+            .cloned()
+            .collect())
+    }
+
     /// The caller as the desk knows them.
     pub async fn me(&self, actor: &Actor) -> Result<AgentLoad, DeskError> {
         let profile = self.profile(actor).await?;
