@@ -383,6 +383,26 @@ function setUp() {
   $("send-template").textContent = T.sendTemplate;
   $("template").addEventListener("change", renderTemplateParameters);
   $("quick").setAttribute("aria-label", T.quickReplies);
+  $("shortcuts").textContent = T.shortcuts;
+  $("claim").setAttribute("aria-keyshortcuts", "Alt+N");
+  $("close").setAttribute("aria-keyshortcuts", "Alt+E");
+  // Keyboard shortcuts, as agents know them from their other tools.
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    const key = event.key.toLowerCase();
+    const mine = state.mine.map((c) => c.customer);
+    const at = mine.indexOf(state.open);
+    const actions = {
+      n: () => $("claim").click(),
+      e: () => !$("composer").hidden && $("close").click(),
+      j: () => mine.length && openConversation(mine[(at + 1) % mine.length]),
+      k: () => mine.length && openConversation(mine[(at - 1 + mine.length) % mine.length]),
+    };
+    if (actions[key]) {
+      event.preventDefault();
+      actions[key]();
+    }
+  });
   $("text").addEventListener("input", renderQuickReplies);
   $("board-title").textContent = T.board;
   $("assign-label").textContent = T.assignTo;

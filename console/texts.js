@@ -59,6 +59,7 @@ export const T = {
   failed: "Não foi possível: ",
   offline: "Sem conexão com o servidor; tentando de novo…",
   quickReplies: "Respostas rápidas",
+  shortcuts: "Atalhos: Alt+N atender próximo · Alt+J / Alt+K próximo / anterior dos meus atendimentos · Alt+E encerrar",
   board: "Painel da supervisão",
   queues: "Filas",
   department: "Fila",

@@ -108,7 +108,8 @@ try {
   await hasText(board.getByRole("row").filter({ hasText: "Suporte Técnico" }), "Suporte Técnico 1");
   step("the board counts her");
 
-  await page.getByRole("button", { name: "Atender próximo" }).click();
+  // Alt+N: claim the next, as the button does.
+  await page.keyboard.press("Alt+N");
   const log = page.getByRole("log");
   await log.getByText("Assumido por Ana").waitFor({ timeout: 15000 });
   await log.getByText("quero falar com um atendente").waitFor();
@@ -169,7 +170,8 @@ try {
   await log.getByText("[template retomar_atendimento: Maria]").waitFor({ timeout: 15000 });
   step("sent a template after the window");
 
-  await page.getByRole("button", { name: "Encerrar" }).click();
+  // Alt+E: close, as the button does.
+  await page.keyboard.press("Alt+E");
   await page.getByRole("status").getByText("Atendimento encerrado.").waitFor({ timeout: 15000 });
   step("closed");
 
@@ -180,6 +182,9 @@ try {
   await carla.getByRole("button", { name: "Atribuir" }).click();
   await carla.getByRole("status").getByText("Cliente atribuído.").waitFor({ timeout: 15000 });
   await page.getByRole("region", { name: "Meus atendimentos" }).getByRole("button", { name: /João Souza/ }).waitFor({ timeout: 15000 });
+  // Alt+J: Ana goes to her next conversation, his.
+  await page.keyboard.press("Alt+J");
+  await page.getByRole("heading", { name: "João Souza" }).waitFor({ timeout: 15000 });
   step("assigned");
   if (BOARD_SCREENSHOT) await carla.screenshot({ path: BOARD_SCREENSHOT });
   carla.once("dialog", (dialog) => dialog.accept());
