@@ -71,26 +71,21 @@ impl Agents for DynamoDbAgents {
     }
 
     async fn list(&self) -> Result<Vec<Agent>, StoreError> {
-        let mut agents = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                agents.push(Self::agent(item)?);
-            }
-            match output.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => break,
-            }
-        }
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut agents = items
+            .iter()
+            .map(Self::agent)
+            .collect::<Result<Vec<_>, _>>()?;
         agents.sort_by(|a, b| a.profile.name.cmp(&b.profile.name));
         Ok(agents)
     }
@@ -400,27 +395,20 @@ impl ConversationLog for DynamoDbConversationLog {
     }
 
     async fn erase(&self, customer: &CustomerId) -> Result<usize, StoreError> {
-        let mut keys: Vec<Item> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("customer = :c")
-                .expression_attribute_values(":c", s(customer.key()))
-                .projection_expression("customer, sk")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            keys.extend(output.items().iter().cloned());
-            match output.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => break,
-            }
-        }
+        let keys: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("customer = :c")
+            .expression_attribute_values(":c", s(customer.key()))
+            .projection_expression("customer, sk")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
         for chunk in keys.chunks(25) {
             let mut writes: Vec<WriteRequest> = chunk
                 .iter()
@@ -482,31 +470,26 @@ impl ConversationLog for DynamoDbConversationLog {
     }
 
     async fn erasures(&self) -> Result<Vec<Erasure>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("customer = :c")
-                .expression_attribute_values(":c", s(ERASURES))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                found.push(
-                    serde_json::from_str(get_s(item, "erasure")?)
-                        .map_err(|e| StoreError::Corrupt(format!("erasure: {e}")))?,
-                );
-            }
-            match output.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => break,
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("customer = :c")
+            .expression_attribute_values(":c", s(ERASURES))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let found = items
+            .iter()
+            .map(|item| {
+                serde_json::from_str(get_s(item, "erasure")?)
+                    .map_err(|e| StoreError::Corrupt(format!("erasure: {e}")))
+            })
+            .collect::<Result<Vec<Erasure>, _>>()?;
         Ok(found)
     }
 }
