@@ -1,14 +1,21 @@
 // The agents' console: the desk's HTTP API (openapi.yaml) on one screen. Plain ES modules, no
-// build step. The token comes from the login link (`#token=…`) and is kept in session storage
-// only; every second the page asks the API what changed.
+// build step. Logging in is `login.js`'s: the local server's links, or the stack's user pool.
+// A live connection (a WebSocket opened with a one-time ticket) says when something
+// changed, and the page reads it again; while it is down the page polls, and says so.
 import { T } from "./texts.js";
+import { LoginError, Session, loadConfig } from "./login.js";
 
-const POLL_MS = 1000;
+// While the live connection is up, a slow poll is only a safety net.
+const POLL_MS = 2000;
+const LIVE_POLL_MS = 30000;
+// API Gateway closes a connection idle for 10 minutes.
+const PING_MS = 5 * 60 * 1000;
+const RECONNECT_MAX_MS = 30000;
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  token: null,
+  session: null,
   me: null,
   waiting: [],
   mine: [],
@@ -19,6 +26,12 @@ const state = {
   open: null, // the customer whose conversation is shown
   page: null,
   offline: false,
+  live: false,
+  socket: null,
+  reconnectMs: 500,
+  lastRefresh: 0,
+  refreshing: null,
+  refreshAgain: false,
   // How far the server's clock is ahead of this computer's (from its Date header): waits and
   // the window are counted on the server's clock, whatever the laptop's says.
   skew: 0,
@@ -28,15 +41,6 @@ function serverNow() {
   return Date.now() + state.skew;
 }
 
-function takeToken() {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get("token")) {
-    sessionStorage.setItem("atende.token", hash.get("token"));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem("atende.token");
-}
-
 class Problem extends Error {
   constructor(status, detail) {
     super(detail);
@@ -44,8 +48,8 @@ class Problem extends Error {
   }
 }
 
-async function api(method, path, body, key) {
-  const headers = { authorization: `Bearer ${state.token}` };
+async function api(method, path, body, key, retried = false) {
+  const headers = { authorization: `Bearer ${state.session.token}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (key) headers["idempotency-key"] = key;
   let response;
@@ -60,6 +64,10 @@ async function api(method, path, body, key) {
   }
   const date = Date.parse(response.headers.get("date") || "");
   if (!Number.isNaN(date)) state.skew = date - Date.now();
+  // An expired access token: new ones from the refresh token, and the same request again.
+  if (response.status === 401 && !retried && (await state.session.refresh())) {
+    return api(method, path, body, key, true);
+  }
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) throw new Problem(response.status, answer.detail || response.statusText);
@@ -110,7 +118,7 @@ function renderHeader() {
   $("load").textContent = T.load(me.holding, me.capacity);
 }
 
-function customerButton(entry, detail, extraClass) {
+function customerButton(entry, detail, extraClass, unread = 0) {
   const name = entry.name || masked(entry.customer);
   return el(
     "li",
@@ -125,6 +133,7 @@ function customerButton(entry, detail, extraClass) {
       },
       name,
       entry.vip ? el("span", { class: "badge vip" }, T.vip) : null,
+      unread ? el("span", { class: "badge unread", title: T.unread(unread) }, T.unread(unread)) : null,
       el("span", { class: "detail" }, masked(entry.customer)),
       el("span", { class: "detail" }, detail),
     ),
@@ -150,6 +159,7 @@ function renderLists() {
             c,
             c.awaiting_reply_since ? T.waitedMinutes(minutesSince(c.awaiting_reply_since)) : departmentName(c.department || ""),
             "",
+            c.unanswered,
           ),
         )
       : [el("li", {}, T.noConversations)]),
@@ -160,7 +170,14 @@ function lineView(line) {
   const tick = line.status ? el("span", { class: "tick" }, T.status[line.status] || line.status) : null;
   switch (line.kind) {
     case "customer": {
-      const link = line.link ? el("a", { href: line.link, target: "_blank", rel: "noopener" }, line.text) : line.text;
+      const image = line.link && line.media?.kind === "image";
+      const link = line.link
+        ? el(
+            "a",
+            { href: line.link, target: "_blank", rel: "noopener" },
+            image ? el("img", { src: line.link, alt: line.text, class: "inline" }) : line.text,
+          )
+        : line.text;
       return el("li", { class: "customer" }, el("span", { class: "who" }, state.page?.conversation?.name || T.customer), link);
     }
     case "sent":
@@ -219,6 +236,8 @@ function renderConversation() {
   if (atBottom) log.scrollTop = log.scrollHeight;
   const held = page.conversation?.agent?.id === state.me?.id || (state.me?.supervisor && page.conversation?.agent);
   $("composer").hidden = !held;
+  // A customer opened from the line can be taken, whatever their place in it.
+  $("claim-this").hidden = !(page.conversation?.state === "human" && !page.conversation?.agent);
   // A supervisor gives a waiting customer to an agent, or erases one on their request.
   $("supervise").hidden = !state.me?.supervisor;
   $("assign").disabled = Boolean(page.conversation?.agent) || !page.conversation;
@@ -258,8 +277,13 @@ function renderBoard() {
   $("agents").replaceChildren(
     ...table(
       T.agents,
-      [T.agent, T.presence, T.holding],
-      overview.agents.map((a) => [a.name, a.presence === "available" ? T.available : T.away, `${a.holding}/${a.capacity}`]),
+      [T.agent, T.presence, T.holding, T.lastAnswer],
+      overview.agents.map((a) => [
+        a.name,
+        a.presence === "available" ? T.available : T.away,
+        `${a.holding}/${a.capacity}`,
+        a.last_answer_at ? T.waitedMinutes(minutesSince(a.last_answer_at)) : "—",
+      ]),
     ),
   );
   const current = $("assign-to").value;
@@ -333,7 +357,7 @@ async function refresh() {
     state.offline = false;
   } catch (e) {
     if (e.status === 401) {
-      notify(T.loginExpired);
+      showLogin(T.loginExpired);
       return false;
     }
     state.offline = true;
@@ -346,17 +370,87 @@ async function refresh() {
   return true;
 }
 
+/** Reads everything again now, or right after the read in flight. */
+async function refreshSoon() {
+  if (state.refreshing) {
+    state.refreshAgain = true;
+    return state.refreshing;
+  }
+  state.refreshing = (async () => {
+    let ok = true;
+    do {
+      state.refreshAgain = false;
+      state.lastRefresh = Date.now();
+      ok = await refresh();
+    } while (ok && state.refreshAgain);
+    state.refreshing = null;
+    return ok;
+  })();
+  return state.refreshing;
+}
+
+function renderLive() {
+  $("live").textContent = state.live ? T.liveOn : T.liveOff(POLL_MS / 1000);
+  $("live").className = state.live ? "live on" : "live off";
+}
+
+/** Opens the live connection with a fresh ticket; whenever it closes (API Gateway closes
+ * every connection after two hours), opens another, waiting longer after each failure. */
+async function connectLive() {
+  let ticket;
+  try {
+    ticket = await api("POST", "/agent/live/tickets");
+  } catch (e) {
+    if (e.status === 401) return;
+    return retryLive();
+  }
+  const socket = new WebSocket(ticket.url);
+  let ping = null;
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    state.live = true;
+    state.reconnectMs = 500;
+    renderLive();
+    ping = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), PING_MS);
+    // Whatever changed while it was down.
+    refreshSoon();
+  });
+  socket.addEventListener("message", (message) => {
+    let frame = {};
+    try {
+      frame = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (frame.type === "change") refreshSoon();
+  });
+  socket.addEventListener("close", () => {
+    clearInterval(ping);
+    if (state.socket !== socket) return;
+    state.socket = null;
+    state.live = false;
+    renderLive();
+    retryLive();
+  });
+}
+
+function retryLive() {
+  const wait = state.reconnectMs;
+  state.reconnectMs = Math.min(state.reconnectMs * 2, RECONNECT_MAX_MS);
+  setTimeout(connectLive, wait);
+}
+
 async function openConversation(customer) {
   state.open = customer;
   state.page = null;
-  await refresh();
+  await refreshSoon();
 }
 
 async function act(run, done) {
   try {
     await run();
     notify(done || "", true);
-    await refresh();
+    await refreshSoon();
     return true;
   } catch (e) {
     notify(T.failed + e.message);
@@ -371,6 +465,7 @@ function setUp() {
   $("waiting-title").textContent = T.waiting;
   $("mine-title").textContent = T.mine;
   $("claim").textContent = T.claimNext;
+  $("claim-this").textContent = T.claimThis;
   $("text-label").textContent = T.message;
   $("as-note-text").textContent = T.asNote;
   $("send").textContent = T.send;
@@ -432,7 +527,7 @@ function setUp() {
       const response = await fetch(path, {
         method: "POST",
         headers: {
-          authorization: `Bearer ${state.token}`,
+          authorization: `Bearer ${state.session.token}`,
           "content-type": file.type || "application/octet-stream",
           "idempotency-key": crypto.randomUUID(),
         },
@@ -466,6 +561,19 @@ function setUp() {
   $("presence").addEventListener("change", (event) =>
     act(() => api("PUT", "/agent/me/presence", { presence: event.target.checked ? "available" : "away" })),
   );
+  $("claim-this").addEventListener("click", async () => {
+    try {
+      await api("POST", "/agent/claims", { customer: state.open });
+    } catch (e) {
+      // Taken a moment before: say by whom, as the conversation now shows.
+      await refreshSoon();
+      const holder = state.page?.conversation?.agent;
+      notify(e.status === 409 && holder ? T.claimedBy(holder.name) : T.failed + e.message);
+      return;
+    }
+    notify(T.claimedThis, true);
+    await refreshSoon();
+  });
   $("claim").addEventListener("click", () =>
     act(async () => {
       const claimed = await api("POST", "/agent/claims");
@@ -491,35 +599,102 @@ function setUp() {
     act(() => api("POST", `/agent/conversations/${encodeURIComponent(state.open)}/close`, undefined, crypto.randomUUID()), T.closed),
   );
   $("transfer").addEventListener("click", () => {
-    const department = $("transfer-to").value;
+    const [kind, id] = $("transfer-to").value.split(":");
+    const target = kind === "agent" ? { agent: id } : { department: id };
     return act(
-      () => api("POST", `/agent/conversations/${encodeURIComponent(state.open)}/transfer`, { department }, crypto.randomUUID()),
+      () => api("POST", `/agent/conversations/${encodeURIComponent(state.open)}/transfer`, target, crypto.randomUUID()),
       T.transferred,
     );
   });
 }
 
+function showLogin(message) {
+  $("login").hidden = false;
+  $("desk").hidden = true;
+  $("login-form").hidden = !state.session.cognito;
+  $("login-hint").textContent = message || (state.session.cognito ? "" : T.noLogin);
+  if (state.session.cognito) $("email").focus();
+}
+
+function setUpLogin() {
+  $("login-title").textContent = T.loginTitle;
+  $("email-label").textContent = T.email;
+  $("password-label").textContent = T.password;
+  $("new-password-label").textContent = T.newPassword;
+  $("login-submit").textContent = T.enter;
+  $("logout").textContent = T.logout;
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = $("email").value.trim();
+    const password = $("password").value;
+    if (!email || !password) return showLogin(T.loginMissing);
+    $("login-submit").disabled = true;
+    try {
+      if (!$("new-password-box").hidden) {
+        await state.session.setNewPassword($("new-password").value);
+      } else if ((await state.session.login(email, password)).newPassword) {
+        $("new-password-box").hidden = false;
+        $("new-password").focus();
+        return showLogin(T.newPasswordRequired);
+      }
+      $("password").value = "";
+      $("new-password").value = "";
+      startDesk();
+    } catch (e) {
+      const known = e instanceof LoginError ? T.loginErrors[e.code] : null;
+      showLogin(known || T.loginFailed + (e.message || ""));
+    } finally {
+      $("login-submit").disabled = false;
+    }
+  });
+  $("logout").addEventListener("click", async () => {
+    state.socket?.close();
+    await state.session.logout();
+    // A fresh page: nothing of the last login stays in memory.
+    location.replace(location.pathname);
+  });
+}
+
 async function main() {
   setUp();
-  state.token = takeToken();
-  if (!state.token) {
-    notify(T.noLogin);
-    return;
-  }
+  setUpLogin();
+  state.session = new Session(await loadConfig());
+  if (await state.session.start()) startDesk();
+  else showLogin();
+}
+
+async function startDesk() {
+  $("login").hidden = true;
+  $("desk").hidden = false;
   try {
     state.departments = (await api("GET", "/agent/departments")).departments;
-    $("transfer-to").replaceChildren(...state.departments.map((d) => el("option", { value: d.id }, d.name)));
+    const colleagues = (await api("GET", "/agent/colleagues")).agents.filter((a) => !a.supervisor);
+    $("transfer-to").replaceChildren(
+      el("optgroup", { label: T.queues }, ...state.departments.map((d) => el("option", { value: `department:${d.id}` }, d.name))),
+      el("optgroup", { label: T.agents }, ...colleagues.map((a) => el("option", { value: `agent:${a.id}` }, a.name))),
+    );
     state.templates = (await api("GET", "/agent/templates")).templates;
     state.quickReplies = (await api("GET", "/agent/quick-replies")).quick_replies;
     $("template").replaceChildren(...state.templates.map((t) => el("option", { value: t.name }, t.name)));
     renderTemplateParameters();
   } catch (e) {
-    notify(e.status === 401 ? T.loginExpired : e.message);
+    if (e.status === 401) return showLogin(T.loginExpired);
+    notify(e.message);
   }
-  const loop = async () => {
-    if (await refresh()) setTimeout(loop, POLL_MS);
-  };
-  loop();
+  renderLive();
+  if (!(await refreshSoon())) return;
+  connectLive();
+  // Every second: waits and the window tick; the lists are read again when the poll is due
+  // (often while the live connection is down, seldom while it is up).
+  setInterval(() => {
+    const every = state.live ? LIVE_POLL_MS : POLL_MS;
+    if (Date.now() - state.lastRefresh >= every) {
+      refreshSoon();
+    } else {
+      renderLists();
+      renderConversation();
+    }
+  }, 1000);
 }
 
 main();

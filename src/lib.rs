@@ -8,3 +8,4 @@ pub mod demo;
 pub mod render;
 pub mod serve;
 pub mod serve_desk;
+pub mod serve_live;

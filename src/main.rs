@@ -210,6 +210,7 @@ async fn create_resources(prefix: &str) -> Result<(), String> {
     println!("SCHEDULE_GROUP={}", created.schedule_group);
     println!("AGENTS_TABLE={}", created.agents_table);
     println!("LOG_TABLE={}", created.log_table);
+    println!("LIVE_TABLE={}", created.live_table);
     println!("MEDIA_BUCKET={}", created.media_bucket);
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let (pool, client) = atende::agents_admin::create_pool(&cognito, &format!("{prefix}-desk"))

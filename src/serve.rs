@@ -4,11 +4,12 @@
 
 use atende_shared::adapters::aws::{self, aws_sdk_sqs, resources};
 use atende_shared::adapters::{
-    CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
-    DynamoDbSessionStore, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog,
-    MemoryEventQueue, MemoryMediaStore, MemorySessionStore, MemoryTimers, S3MediaStore,
-    SchedulerTimers, SqsEventQueue, SystemClock,
+    ChannelPush, CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue,
+    DynamoDbConversationLog, DynamoDbSessionStore, MemoryAgents, MemoryAttendanceQueue,
+    MemoryConversationLog, MemoryEventQueue, MemoryLiveConnections, MemoryMediaStore,
+    MemorySessionStore, MemoryTimers, S3MediaStore, SchedulerTimers, SqsEventQueue, SystemClock,
 };
+use atende_shared::app::live::Live;
 use atende_shared::app::settings::{self, SettingsError};
 use atende_shared::app::{Desk, DeskPorts, Processor, SlaChecker, Webhook, WebhookSecrets};
 use atende_shared::domain::{Config, QueueEvent};
@@ -48,6 +49,8 @@ pub enum ServeError {
     Resources(#[from] resources::ResourceError),
     #[error(transparent)]
     Desk(#[from] crate::serve_desk::DeskSetupError),
+    #[error("{0}")]
+    Setting(String),
     #[error("the file store: {0}")]
     Media(#[from] atende_shared::ports::StoreError),
 }
@@ -136,6 +139,8 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                         attendance_table: settings::required("ATTENDANCE_TABLE")?,
                         agents_table: settings::required("AGENTS_TABLE")?,
                         log_table: settings::required("LOG_TABLE")?,
+                        // This process holds its pages' sockets itself.
+                        live_table: settings::optional("LIVE_TABLE").unwrap_or_default(),
                         media_bucket: settings::required("MEDIA_BUCKET")?,
                         schedule_group: settings::optional("SCHEDULE_GROUP").unwrap_or_default(),
                     }
@@ -218,21 +223,44 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     if let Some(local) = local_timers {
         tokio::spawn(run_timers(local, events.clone(), clock.clone()));
     }
+    let port = options.port;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| ServeError::Bind { port, source })?;
+    let addr = listener.local_addr()?;
     let webhook = Arc::new(Webhook::new(secrets, events.clone()));
-    let desk_auth = crate::serve_desk::auth(&*agents, &*clock).await?;
-    let desk = Arc::new(Desk::new(
-        DeskPorts {
-            agents: agents.clone(),
-            attendance: attendance.clone(),
-            sessions: sessions.clone(),
-            events,
-            log: log.clone(),
-            media: media.clone(),
-            clock: clock.clone(),
-        },
-        config.clone(),
-        settings::optional("WHATSAPP_PHONE_NUMBER_ID"),
+    // The pages' live connections are this process's own sockets, whatever the backend.
+    let sockets = Arc::new(ChannelPush::new());
+    let live = Arc::new(Live::new(
+        Arc::new(MemoryLiveConnections::new()),
+        sockets.clone(),
+        clock.clone(),
     ));
+    let live_max_age = match settings::optional("LIVE_MAX_SECONDS") {
+        Some(seconds) => std::time::Duration::from_secs(seconds.parse().map_err(|_| {
+            ServeError::Setting(format!(
+                "LIVE_MAX_SECONDS: `{seconds}` is not a number of seconds"
+            ))
+        })?),
+        None => crate::serve_live::MAX_AGE,
+    };
+    let desk_auth = crate::serve_desk::auth(&*agents, &*clock).await?;
+    let desk = Arc::new(
+        Desk::new(
+            DeskPorts {
+                agents: agents.clone(),
+                attendance: attendance.clone(),
+                sessions: sessions.clone(),
+                events,
+                log: log.clone(),
+                media: media.clone(),
+                clock: clock.clone(),
+            },
+            config.clone(),
+            settings::optional("WHATSAPP_PHONE_NUMBER_ID"),
+        )
+        .with_live(live.clone(), format!("ws://{addr}/live")),
+    );
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
     let processor = Processor::new(
@@ -245,7 +273,8 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     )
     .with_staff(staff.clone())
     .with_desk(agents.clone(), log)
-    .with_media(media);
+    .with_media(media)
+    .with_live(live.clone());
     let processor = Arc::new(match settings::anthropic_assistant(&config)? {
         Some(assistant) => {
             tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
@@ -257,11 +286,6 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         .with_staff(staff)
         .with_desk(agents, sessions);
 
-    let port = options.port;
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|source| ServeError::Bind { port, source })?;
-    let addr = listener.local_addr()?;
     if let Some(files) = &local_media {
         files.set_base_url(&format!("http://{addr}"));
     }
@@ -292,7 +316,10 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
             desk_auth.verifier,
             clock.clone(),
         ))
-        .merge(crate::serve_desk::console_router());
+        .merge(crate::serve_desk::console_router(desk_auth.login))
+        .merge(crate::serve_live::router(Arc::new(
+            crate::serve_live::LocalLive::new(live, sockets, live_max_age),
+        )));
     if let Some(files) = local_media {
         app = app.merge(crate::serve_desk::media_router(files, clock.clone()));
     }

@@ -12,13 +12,14 @@ use atende_shared::auth::{
     AGENTS_GROUP, AuthError, LocalIssuer, Principal, SUPERVISORS_GROUP, Verifier,
 };
 use atende_shared::edge::agent_api::{self, ApiRequest};
+use atende_shared::edge::console::{self, Login};
 use atende_shared::edge::http::HttpReply;
 use atende_shared::ports::{Agents, Clock};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,8 @@ pub struct DeskAuth {
     pub verifier: Verifier,
     /// Demo agents' names and tokens, when this process signs its own.
     pub logins: Vec<(String, String)>,
+    /// How the console logs in: the printed links, or the user pool.
+    pub login: Login,
 }
 
 /// Reads `DESK_JWKS_URL`, `DESK_ISSUER`, `DESK_AUDIENCE`; without them, signs tokens for the
@@ -56,10 +59,19 @@ pub async fn auth(agents: &dyn Agents, clock: &dyn Clock) -> Result<DeskAuth, De
         (Some(url), Some(issuer), Some(audience)) => Ok(DeskAuth {
             verifier: Verifier::fetch(&url, &issuer, &audience).await?,
             logins: Vec::new(),
+            // The page logs in against the pool (an emulator's, at its address).
+            login: Login::Cognito {
+                region: settings::optional("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+                client_id: audience,
+                endpoint: settings::optional("DESK_COGNITO_ENDPOINT")
+                    .or_else(|| settings::optional("AWS_ENDPOINT_URL")),
+            },
         }),
         (None, None, None) => {
             let issuer = LocalIssuer::new(LOCAL_ISSUER, LOCAL_AUDIENCE)?;
-            let expires = clock.now() + chrono::Duration::hours(12);
+            // The signing key lives and dies with this process: a link is good for as long as
+            // it runs (a week at most).
+            let expires = clock.now() + chrono::Duration::days(7);
             let mut logins = Vec::new();
             for profile in crate::demo::agents() {
                 agents.put_profile(&profile).await?;
@@ -74,6 +86,7 @@ pub async fn auth(agents: &dyn Agents, clock: &dyn Clock) -> Result<DeskAuth, De
             Ok(DeskAuth {
                 verifier: issuer.verifier()?,
                 logins,
+                login: Login::Local,
             })
         }
         _ => Err(DeskSetupError::Partial),
@@ -186,60 +199,19 @@ async fn media(
     }
 }
 
-/// The console's files, built into the binary.
-const CONSOLE: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_str!("../console/index.html"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/app.js"),
-    ),
-    (
-        "texts.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/texts.js"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../console/style.css"),
-    ),
-];
-
-/// `/desk/`: the agents' console (`console/`), a page on the API above.
-pub fn console_router() -> Router {
+/// `/desk/`: the agents' console (`console/`), a page on the API above, logging in with
+/// `login`.
+pub fn console_router(login: Login) -> Router {
     Router::new()
-        .route(
-            "/desk",
-            axum::routing::get(|| async { axum::response::Redirect::permanent("/desk/") }),
-        )
-        .route(
-            "/desk/",
-            axum::routing::get(|| console_file(axum::extract::Path(String::new()))),
-        )
+        .route("/desk", axum::routing::get(console_file))
+        .route("/desk/", axum::routing::get(console_file))
         .route("/desk/{file}", axum::routing::get(console_file))
+        .with_state(Arc::new(login))
 }
 
-async fn console_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
-    use axum::response::IntoResponse;
-    let name = if file.is_empty() {
-        "index.html"
-    } else {
-        file.as_str()
-    };
-    match CONSOLE.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => (
-            [
-                (header::CONTENT_TYPE, *content_type),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            *body,
-        )
-            .into_response(),
+async fn console_file(State(login): State<Arc<Login>>, uri: Uri) -> Response {
+    match console::reply(uri.path(), &login) {
+        Some(r) => reply(r),
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
 }

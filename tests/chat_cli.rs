@@ -78,7 +78,7 @@ fn create_resources_prints_the_lambda_variables_for_the_emulator() {
     );
     let out = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 12, "{out}");
+    assert_eq!(lines.len(), 13, "{out}");
     assert!(lines[0].starts_with("EVENTS_QUEUE_URL=http://") && lines[0].ends_with("-events.fifo"));
     assert_eq!(lines[1], format!("SESSIONS_TABLE={prefix}-sessions"));
     assert_eq!(lines[2], format!("ATTENDANCE_TABLE={prefix}-attendance"));
@@ -87,19 +87,20 @@ fn create_resources_prints_the_lambda_variables_for_the_emulator() {
     assert_eq!(lines[4], format!("SCHEDULE_GROUP={prefix}-timers"));
     assert_eq!(lines[5], format!("AGENTS_TABLE={prefix}-agents"));
     assert_eq!(lines[6], format!("LOG_TABLE={prefix}-log"));
-    assert_eq!(lines[7], format!("MEDIA_BUCKET={prefix}-media"));
-    let pool = lines[8].strip_prefix("ATENDE_USER_POOL_ID=").unwrap();
+    assert_eq!(lines[7], format!("LIVE_TABLE={prefix}-live"));
+    assert_eq!(lines[8], format!("MEDIA_BUCKET={prefix}-media"));
+    let pool = lines[9].strip_prefix("ATENDE_USER_POOL_ID=").unwrap();
     assert!(!pool.is_empty());
-    assert!(lines[9].starts_with("DESK_JWKS_URL=http://127.0.0.1:"));
+    assert!(lines[10].starts_with("DESK_JWKS_URL=http://127.0.0.1:"));
     assert!(
-        lines[9].ends_with(&format!("/{pool}/.well-known/jwks.json")),
+        lines[10].ends_with(&format!("/{pool}/.well-known/jwks.json")),
         "{out}"
     );
     assert_eq!(
-        lines[10],
+        lines[11],
         format!("DESK_ISSUER=https://cognito-idp.us-east-1.amazonaws.com/{pool}")
     );
-    assert!(lines[11].starts_with("DESK_AUDIENCE="));
+    assert!(lines[12].starts_with("DESK_AUDIENCE="));
 }
 
 #[test]

@@ -42,14 +42,26 @@ enum Expect {
     },
     /// SLA checker: how many planted customers are overdue.
     SlaChecker { overdue: u64 },
-    /// Agents' API, on the planted desk (`desk_with`): HTTP status, a JSON pointer that must
-    /// hold a value in the answer, and the agent actions queued (action, customer).
+    /// Agents' API, on the planted desk (`desk_with`): HTTP status, a JSON pointer whose value
+    /// in the answer must begin with the text given, and the agent actions queued (action,
+    /// customer).
     Agent {
         status: u16,
         holds: Option<(&'static str, &'static str)>,
         queued: &'static [(&'static str, &'static str)],
     },
+    /// Live updates (WebSocket API): the status answered, and the connections kept after it
+    /// (`LIVE_TICKET` issued for Ana beforehand, another page of hers open).
+    Live {
+        status: i64,
+        connections: &'static [&'static str],
+    },
 }
+
+/// The ticket `live-connect.json` opens its connection with.
+const LIVE_TICKET: &str = "5f0c2a9e8b7d6c4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e";
+/// The WebSocket stage the planted desk hands tickets for.
+const LIVE_URL: &str = "wss://w5x6y7z8a9.execute-api.us-east-1.amazonaws.com/live";
 
 const MARIA: &str = "5511987654321";
 const JOAO: &str = "5521998765432";
@@ -117,6 +129,35 @@ fn expectation(name: &str) -> Option<Expect> {
             status: 200,
             holds: Some(("/waiting/0/customer", MARIA)),
             queued: &[],
+        },
+        "agent-post-claim-customer.json" => Expect::Agent {
+            status: 201,
+            holds: Some(("/customer", MARIA)),
+            queued: &[("claim", MARIA)],
+        },
+        "agent-post-live-ticket.json" => Expect::Agent {
+            status: 201,
+            holds: Some((
+                "/url",
+                "wss://w5x6y7z8a9.execute-api.us-east-1.amazonaws.com/live?ticket=",
+            )),
+            queued: &[],
+        },
+        "live-connect.json" => Expect::Live {
+            status: 200,
+            connections: &["Zx0pCdq9IAMCJ3g=", "page-before"],
+        },
+        "live-connect-used-ticket.json" => Expect::Live {
+            status: 401,
+            connections: &["page-before"],
+        },
+        "live-ping.json" => Expect::Live {
+            status: 200,
+            connections: &["Zx0pCdq9IAMCJ3g=", "page-before"],
+        },
+        "live-disconnect.json" => Expect::Live {
+            status: 200,
+            connections: &["page-before"],
         },
         "agent-post-claim.json" => Expect::Agent {
             status: 201,
@@ -203,6 +244,10 @@ async fn every_example_event_runs_through_its_handler() {
                 holds,
                 queued,
             } => check_agent(&name, &text, status, holds, queued).await,
+            Expect::Live {
+                status,
+                connections,
+            } => check_live(&name, &text, status, connections).await,
         }
     }
 }
@@ -448,6 +493,62 @@ async fn planted_desk(queue: Arc<MemoryEventQueue>) -> Desk {
         Arc::new(Config::embedded().unwrap()),
         None,
     )
+    .with_live(
+        Arc::new(atende_shared::app::live::Live::new(
+            Arc::new(atende_shared::adapters::MemoryLiveConnections::new()),
+            Arc::new(atende_shared::adapters::ChannelPush::new()),
+            Arc::new(ManualClock::new(at)),
+        )),
+        LIVE_URL,
+    )
+}
+
+async fn check_live(name: &str, text: &str, status: i64, connections: &[&str]) {
+    use atende_shared::domain::live::{Connection, Listener};
+    use atende_shared::ports::LiveConnections;
+    let store = Arc::new(atende_shared::adapters::MemoryLiveConnections::new());
+    let ana = Listener {
+        agent: "0a1b2c3d-1111-4e5f-8a9b-000000000001".into(),
+        departments: vec!["suporte".into()],
+        supervisor: false,
+    };
+    store
+        .put_ticket(LIVE_TICKET, &ana, now() + Duration::seconds(60))
+        .await
+        .unwrap();
+    // Another page is open; the ping and the disconnect are about one opened before them.
+    let open_before: &[&str] = match name {
+        "live-ping.json" | "live-disconnect.json" => &["page-before", "Zx0pCdq9IAMCJ3g="],
+        _ => &["page-before"],
+    };
+    for id in open_before {
+        store
+            .add(&Connection {
+                id: (*id).into(),
+                listener: ana.clone(),
+                expires_at: now() + Duration::hours(2),
+            })
+            .await
+            .unwrap();
+    }
+    let live = atende_shared::app::live::Live::new(
+        store.clone(),
+        Arc::new(atende_shared::adapters::ChannelPush::new()),
+        Arc::new(ManualClock::new(now())),
+    );
+    let event = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{name} is not a WebSocket API event: {e}"));
+    let response = edge::lambda::live(&live, event).await;
+    assert_eq!(response.status_code, status, "{name}");
+    let mut kept: Vec<String> = store
+        .list(now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    kept.sort();
+    assert_eq!(kept, connections, "{name}");
 }
 
 async fn check_agent(
@@ -461,15 +562,22 @@ async fn check_agent(
     let desk = planted_desk(queue.clone()).await;
     let request = lambda_http::request::from_str(text)
         .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
-    let response = edge::lambda::agent_api(&desk, request).await.unwrap();
+    let login = edge::console::Login::Cognito {
+        region: "us-east-1".into(),
+        client_id: "4v1tq6l7kq1m3r9f0a2b3c4d5e".into(),
+        endpoint: None,
+    };
+    let response = edge::lambda::agent_api(&desk, &login, request)
+        .await
+        .unwrap();
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
     assert_eq!(response.status().as_u16(), status, "{name}: {body}");
     if let Some((pointer, value)) = holds {
         let answer: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            answer.pointer(pointer).and_then(Value::as_str),
-            Some(value),
-            "{name}: {body}"
+        let found = answer.pointer(pointer).and_then(Value::as_str);
+        assert!(
+            found.is_some_and(|found| found.starts_with(value)),
+            "{name}: {pointer} is {found:?}, not {value}…: {body}"
         );
     }
     let got: Vec<(String, String)> = queue

@@ -78,6 +78,23 @@ fn tables_match_the_adapters() {
         log["TimeToLiveSpecification"]["Enabled"].as_bool(),
         Some(true)
     );
+    let live = props(&t, "LiveTable");
+    assert_eq!(
+        keys(live),
+        [pair(
+            atende_shared::adapters::dynamodb_live::LIVE_KEY,
+            "HASH"
+        )]
+    );
+    assert_eq!(
+        live["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(atende_shared::adapters::dynamodb_live::LIVE_TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        live["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(live["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
     for table in [sessions, attendance, agents, log] {
         assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
         assert_eq!(
@@ -239,13 +256,24 @@ fn the_desk_routes_need_a_cognito_token_and_the_groups_are_the_roles() {
         .unwrap()
         .clone();
     let mut paths = Vec::new();
+    let mut public = Vec::new();
     for (_, event) in &events {
         let p = &event["Properties"];
+        let path = p["Path"].as_str().unwrap().to_owned();
+        // Only the console's page and files are public: it asks for a login itself.
+        if path == "/desk" || path == "/desk/{proxy+}" {
+            assert_eq!(p["Auth"]["Authorizer"].as_str(), Some("NONE"), "{p:?}");
+            assert_eq!(p["Method"].as_str(), Some("GET"), "{p:?}");
+            public.push(path);
+            continue;
+        }
         assert_eq!(p["Auth"]["Authorizer"].as_str(), Some("DeskJwt"), "{p:?}");
-        paths.push(p["Path"].as_str().unwrap().to_owned());
+        paths.push(path);
     }
     paths.sort();
+    public.sort();
     assert_eq!(paths, ["/agent/{proxy+}", "/supervisor/{proxy+}"]);
+    assert_eq!(public, ["/desk", "/desk/{proxy+}"]);
     // Every route of the API is under those paths.
     for (_, route) in atende_shared::edge::agent_api::ROUTES {
         assert!(
@@ -306,4 +334,64 @@ fn the_media_bucket_is_private_encrypted_and_expires() {
             "{function}"
         );
     }
+}
+
+#[test]
+fn live_updates_go_through_a_websocket_api_the_pushers_may_post_to() {
+    let t = template();
+    assert_eq!(
+        props(&t, "LiveApi")["ProtocolType"].as_str(),
+        Some("WEBSOCKET")
+    );
+    // The three routes reach the live function, which only API Gateway may invoke.
+    let mut routes: Vec<String> = Vec::new();
+    for route in [
+        "LiveConnectRoute",
+        "LiveDisconnectRoute",
+        "LiveDefaultRoute",
+    ] {
+        let p = props(&t, route);
+        routes.push(p["RouteKey"].as_str().unwrap().to_owned());
+        let target = serde_yaml::to_string(&p["Target"]).unwrap();
+        assert!(
+            target.contains("integrations/${LiveIntegration}"),
+            "{target}"
+        );
+    }
+    assert_eq!(routes, ["$connect", "$disconnect", "$default"]);
+    let integration =
+        serde_yaml::to_string(&props(&t, "LiveIntegration")["IntegrationUri"]).unwrap();
+    assert!(integration.contains("${LiveFunction.Arn}"), "{integration}");
+    let permission = props(&t, "LiveFunctionPermission");
+    assert_eq!(
+        permission["Principal"].as_str(),
+        Some("apigateway.amazonaws.com")
+    );
+    assert_eq!(props(&t, "LiveStage")["StageName"].as_str(), Some("live"));
+    // Those that change things push to the stage's connections and read the live table.
+    for function in ["ProcessorFunction", "AgentApiFunction"] {
+        let p = props(&t, function);
+        let env = &p["Environment"]["Variables"];
+        assert_eq!(
+            reference(&env["LIVE_TABLE"]).as_deref(),
+            Some("LiveTable"),
+            "{function}"
+        );
+        let endpoint = serde_yaml::to_string(&env["LIVE_ENDPOINT"]).unwrap();
+        assert!(
+            endpoint.contains("https://${LiveApi}") && endpoint.contains("/live"),
+            "{endpoint}"
+        );
+        let policies = serde_yaml::to_string(&p["Policies"]).unwrap();
+        assert!(
+            policies.contains("execute-api:ManageConnections")
+                && policies.contains("${LiveApi}/live/POST/@connections/*"),
+            "{function}: {policies}"
+        );
+    }
+    let url = serde_yaml::to_string(
+        &props(&t, "AgentApiFunction")["Environment"]["Variables"]["LIVE_URL"],
+    )
+    .unwrap();
+    assert!(url.contains("wss://${LiveApi}"), "{url}");
 }

@@ -4,6 +4,7 @@
 
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
+use crate::domain::live::{Connection, Listener};
 use crate::domain::log::{Erasure, LogEntry, LoggedLine};
 use crate::domain::sla::{SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
@@ -361,6 +362,45 @@ pub trait Notifications: Send + Sync {
         notice: &crate::domain::notice::Notice,
         from: Option<&str>,
     ) -> Result<(), NotifyError>;
+}
+
+/// The console pages listening for live updates, and the one-time tickets that open them.
+#[async_trait]
+pub trait LiveConnections: Send + Sync {
+    /// Keeps a ticket for `listener` until `expires_at`.
+    async fn put_ticket(
+        &self,
+        ticket: &str,
+        listener: &Listener,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Takes the ticket, once: a second take, or one after it expired, finds nothing.
+    async fn take_ticket(
+        &self,
+        ticket: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Listener>, StoreError>;
+    /// Keeps an open connection (replacing one with the same id).
+    async fn add(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Forgets a connection (nothing when it is not kept).
+    async fn remove(&self, id: &str) -> Result<(), StoreError>;
+    /// The connections kept and not expired at `now`.
+    async fn list(&self, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection is closed: forget it.
+    #[error("the connection is gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(String),
+}
+
+/// Sends a frame to one open connection of a console page.
+#[async_trait]
+pub trait Push: Send + Sync {
+    async fn push(&self, connection: &str, frame: &str) -> Result<(), PushError>;
 }
 
 /// Business metrics (`metrics::EmfMetrics` on Lambda, `metrics::MemoryMetrics` in tests).

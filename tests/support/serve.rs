@@ -91,6 +91,40 @@ pub fn serve_on_the_real_clock(graph: &GraphStub, extra: &[&str], env: &[(&str, 
     start(cmd, graph, extra, env)
 }
 
+/// libfaketime's preload library, where Debian's `faketime` package puts it.
+pub fn libfaketime() -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|dir| dir.path().join("faketime/libfaketime.so.1"))
+        .chain([std::path::PathBuf::from(
+            "/usr/lib/faketime/libfaketime.so.1",
+        )])
+        .find(|lib| lib.exists())
+}
+
+/// `atende serve` on a clock the test moves: the real one plus the offset written in
+/// `clock_file` (libfaketime's syntax, e.g. `+1441m`), read again at every call.
+pub fn serve_on_a_moved_clock(
+    graph: &GraphStub,
+    clock_file: &Path,
+    env: &[(&str, &str)],
+) -> Server {
+    let lib = libfaketime().expect("libfaketime: apt-get install faketime (tests/run does)");
+    std::fs::write(clock_file, "+0\n").unwrap();
+    let mut cmd = atende();
+    // The file, not a fixed instant: FAKETIME would take precedence over it.
+    for faked in ["FAKETIME", "DONT_FAKE_MONOTONIC"] {
+        cmd.env_remove(faked);
+    }
+    cmd.env("LD_PRELOAD", lib)
+        .env("FAKETIME_TIMESTAMP_FILE", clock_file)
+        .env("FAKETIME_NO_CACHE", "1")
+        // Timers and timeouts keep real time.
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    start(cmd, graph, &[], env)
+}
+
 fn start(mut cmd: Command, graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = cmd
         .args(["serve", "--port", "0"])

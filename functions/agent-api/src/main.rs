@@ -44,11 +44,22 @@ async fn main() -> Result<(), Error> {
         )),
         clock: Arc::new(SystemClock),
     };
+    let live = settings::live_on_aws(&sdk, Arc::new(SystemClock))?;
     let desk = Desk::new(
         ports,
         config,
         settings::optional("WHATSAPP_PHONE_NUMBER_ID"),
     );
-    let desk = &desk;
-    lambda_http::run(service_fn(move |req| edge::lambda::agent_api(desk, req))).await
+    // Pages open `LIVE_URL` (the WebSocket stage's wss:// address) with their tickets.
+    let desk = match (live, settings::optional("LIVE_URL")) {
+        (Some(live), Some(url)) => desk.with_live(live, url),
+        _ => desk,
+    };
+    let login = edge::console::Login::cognito_from_env()
+        .ok_or(settings::SettingsError::Missing("DESK_COGNITO_CLIENT_ID"))?;
+    let (desk, login) = (&desk, &login);
+    lambda_http::run(service_fn(move |req| {
+        edge::lambda::agent_api(desk, login, req)
+    }))
+    .await
 }

@@ -47,6 +47,7 @@ async fn main() -> Result<(), Error> {
     ));
     let assistant = settings::anthropic_assistant(&config)?;
     let staff = settings::staff(&config, Some(whatsapp.clone()))?;
+    let live = settings::live_on_aws(&sdk, clock.clone())?;
     let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config)
         .with_staff(staff)
         .with_desk(agents, log)
@@ -54,6 +55,10 @@ async fn main() -> Result<(), Error> {
         .with_metrics(Arc::new(EmfMetrics::stdout("processor")));
     let processor = match assistant {
         Some(assistant) => processor.with_assistant(Arc::new(assistant)),
+        None => processor,
+    };
+    let processor = match live {
+        Some(live) => processor.with_live(live),
         None => processor,
     };
     let processor = &processor;

@@ -1,7 +1,8 @@
 //! Shared AWS client configuration: region, credentials and endpoint from the environment
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL` for an emulator, …). Built once at cold start.
 
-pub use aws_config::SdkConfig;
+pub use aws_config::{self, SdkConfig};
+pub use aws_sdk_apigatewaymanagement;
 
 /// The SDK configuration from the environment.
 pub async fn sdk_config() -> SdkConfig {
@@ -28,6 +29,15 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
 
 pub fn scheduler(config: &SdkConfig) -> aws_sdk_scheduler::Client {
     aws_sdk_scheduler::Client::new(config)
+}
+
+/// API Gateway's management API of one WebSocket stage: `endpoint` is
+/// `https://{api}.execute-api.{region}.amazonaws.com/{stage}` (or a stand-in's address).
+pub fn connections(config: &SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+    let conf = aws_sdk_apigatewaymanagement::config::Builder::from(config)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(conf)
 }
 
 /// Creates atende's tables and queues (for an emulator, or `atende serve --backend aws
@@ -112,6 +122,16 @@ pub mod resources {
         create_table(client, table, &[(AGENTS_KEY, KeyType::Hash)]).await
     }
 
+    /// The console's live connections and tickets: partition key `id`, TTL on `expires_at`.
+    pub async fn create_live_table(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<(), ResourceError> {
+        use crate::adapters::dynamodb_live::{LIVE_KEY, LIVE_TTL_ATTRIBUTE};
+        create_table(client, table, &[(LIVE_KEY, KeyType::Hash)]).await?;
+        enable_ttl(client, table, LIVE_TTL_ATTRIBUTE).await
+    }
+
     pub async fn create_log_table(
         client: &aws_sdk_dynamodb::Client,
         table: &str,
@@ -181,6 +201,7 @@ pub mod resources {
         pub attendance_table: String,
         pub agents_table: String,
         pub log_table: String,
+        pub live_table: String,
         pub media_bucket: String,
         pub schedule_group: String,
     }
@@ -283,6 +304,8 @@ pub mod resources {
         let log_table = format!("{prefix}-log");
         create_agents_table(&dynamodb, &agents_table).await?;
         create_log_table(&dynamodb, &log_table).await?;
+        let live_table = format!("{prefix}-live");
+        create_live_table(&dynamodb, &live_table).await?;
         let media_bucket = format!("{prefix}-media").to_lowercase();
         create_media_bucket(&super::s3(sdk), &media_bucket).await?;
         let sqs = super::sqs(sdk);
@@ -298,6 +321,7 @@ pub mod resources {
             attendance_table,
             agents_table,
             log_table,
+            live_table,
             media_bucket,
             schedule_group,
         })

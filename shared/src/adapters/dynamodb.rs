@@ -35,7 +35,7 @@ pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreErro
         .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` missing or not a string")))
 }
 
-fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+pub(super) fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())

@@ -1,12 +1,15 @@
 //! Implementations of the ports: `<Tech><Port>`.
 
 pub mod anthropic;
+pub mod apigateway;
 pub mod aws;
 pub mod cloud_api;
 pub mod dynamodb;
 pub mod dynamodb_desk;
+pub mod dynamodb_live;
 pub mod memory;
 pub mod memory_desk;
+pub mod memory_live;
 pub mod memory_media;
 pub mod notify;
 pub mod retry;
@@ -15,14 +18,17 @@ pub mod scheduler;
 pub mod sqs;
 
 pub use anthropic::AnthropicAssistant;
+pub use apigateway::ApiGatewayPush;
 pub use cloud_api::CloudApiWhatsApp;
 pub use dynamodb::{DynamoDbAttendanceQueue, DynamoDbSessionStore};
 pub use dynamodb_desk::{DynamoDbAgents, DynamoDbConversationLog};
+pub use dynamodb_live::DynamoDbLiveConnections;
 pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
     MemoryTimers, MemoryWhatsApp, SystemClock,
 };
 pub use memory_desk::{MemoryAgents, MemoryConversationLog};
+pub use memory_live::{ChannelPush, MemoryLiveConnections};
 pub use memory_media::MemoryMediaStore;
 pub use notify::{MemoryNotifications, WebhookNotifications, WhatsAppNotifications};
 pub use s3::S3MediaStore;

@@ -1,6 +1,7 @@
 //! Application services: the domain run against the ports. No Lambda or HTTP types here.
 
 pub mod desk;
+pub mod live;
 pub mod processor;
 pub mod settings;
 pub mod sla_checker;

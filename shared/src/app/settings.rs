@@ -76,6 +76,34 @@ pub fn optional_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().and_then(Secret::new)
 }
 
+/// Live updates on AWS, when `LIVE_TABLE` (the connections) and `LIVE_ENDPOINT` (the WebSocket
+/// stage's management endpoint, `https://{api}.execute-api.{region}.amazonaws.com/{stage}`) are
+/// set; without them the console polls.
+pub fn live_on_aws(
+    sdk: &crate::adapters::aws::SdkConfig,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+) -> Result<Option<std::sync::Arc<crate::app::live::Live>>, SettingsError> {
+    use crate::adapters::{ApiGatewayPush, DynamoDbLiveConnections, aws};
+    use std::sync::Arc;
+    match (optional("LIVE_TABLE"), optional("LIVE_ENDPOINT")) {
+        (Some(table), Some(endpoint)) => Ok(Some(Arc::new(crate::app::live::Live::new(
+            Arc::new(DynamoDbLiveConnections::new(aws::dynamodb(sdk), table)),
+            Arc::new(ApiGatewayPush::new(aws::connections(sdk, &endpoint))),
+            clock,
+        )))),
+        (None, None) => Ok(None),
+        (table, _) => Err(SettingsError::Invalid {
+            name: if table.is_some() {
+                "LIVE_ENDPOINT"
+            } else {
+                "LIVE_TABLE"
+            },
+            value: String::new(),
+            expected: "set both LIVE_TABLE and LIVE_ENDPOINT, or neither",
+        }),
+    }
+}
+
 /// The AI assistant, when `ANTHROPIC_API_KEY` is set: Anthropic's Messages API at
 /// `ANTHROPIC_BASE_URL` (default the public API).
 pub fn anthropic_assistant(

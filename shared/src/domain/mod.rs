@@ -8,6 +8,7 @@ pub mod document;
 pub mod engine;
 pub mod event;
 pub mod hours;
+pub mod live;
 pub mod log;
 pub mod notice;
 pub mod session;

@@ -5,7 +5,7 @@
 //!
 //! Routes (the OpenAPI document `openapi.yaml` describes each):
 //! `GET /agent/me`, `PUT /agent/me/presence`, `GET /agent/lines`, `POST /agent/claims`,
-//! `GET /agent/templates`, `GET /agent/conversations`, `GET /agent/conversations/{customer}`,
+//! `GET /agent/templates`, `POST /agent/live/tickets`, `GET /agent/conversations`, `GET /agent/conversations/{customer}`,
 //! `POST /agent/conversations/{customer}/messages|notes|transfer|close`,
 //! `GET /supervisor/overview`, `POST /supervisor/assignments`.
 
@@ -55,6 +55,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/agent/templates"),
     ("GET", "/agent/departments"),
     ("GET", "/agent/quick-replies"),
+    ("POST", "/agent/live/tickets"),
+    ("GET", "/agent/colleagues"),
     ("GET", "/agent/conversations"),
     ("GET", "/agent/conversations/{customer}"),
     ("POST", "/agent/conversations/{customer}/messages"),
@@ -276,11 +278,28 @@ async fn route(
             no_content()
         }
         "/agent/lines" => ok(200, &json!({ "waiting": desk.lines(&actor).await? })),
-        "/agent/claims" => match desk.claim_next(&actor).await? {
-            Some(claimed) => ok(201, &claimed),
-            None => no_content(),
-        },
+        "/agent/claims" => {
+            let body: ClaimBody = if request.body.iter().all(u8::is_ascii_whitespace) {
+                ClaimBody::default()
+            } else {
+                json_body(request.body)?
+            };
+            match body.customer {
+                None => match desk.claim_next(&actor).await? {
+                    Some(claimed) => ok(201, &claimed),
+                    None => no_content(),
+                },
+                Some(key) => {
+                    let customer = CustomerId::from_key(&key)
+                        .filter(|_| key.chars().count() <= MAX_CUSTOMER_KEY)
+                        .ok_or_else(|| Problem::new(400, "name a customer").field("customer"))?;
+                    ok(201, &desk.claim(&actor, &customer).await?)
+                }
+            }
+        }
         "/agent/templates" => ok(200, &json!({ "templates": desk.config().templates })),
+        "/agent/live/tickets" => ok(201, &desk.live_ticket(&actor).await?),
+        "/agent/colleagues" => ok(200, &json!({ "agents": desk.colleagues(&actor).await? })),
         "/agent/quick-replies" => ok(
             200,
             &json!({ "quick_replies": desk.quick_replies(&actor).await? }),
@@ -505,6 +524,14 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `POST /agent/claims`: the next customer, or (`customer`) this one.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    #[serde(default)]
+    customer: Option<String>,
 }
 
 #[derive(Deserialize)]

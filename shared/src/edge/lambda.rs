@@ -41,9 +41,25 @@ pub async fn webhook(
 
 /// API Gateway (HTTP API, payload v2, behind its JWT authorizer) → the agents' API. The
 /// authorizer checked the token's signature, issuer, audience and expiry; its claims name the
-/// caller and their groups, and the desk checks roles and departments.
-pub async fn agent_api(desk: &Desk, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+/// caller and their groups, and the desk checks roles and departments. `GET /desk/…` (no
+/// authorizer) is the console's page, which logs in with `login`.
+pub async fn agent_api(
+    desk: &Desk,
+    login: &crate::edge::console::Login,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
     use lambda_http::request::RequestContext;
+    if req.method() == lambda_http::http::Method::GET
+        && let Some(reply) = crate::edge::console::reply(req.uri().path(), login)
+    {
+        let mut response = Response::builder()
+            .status(reply.status)
+            .header("content-type", reply.content_type);
+        for (name, value) in &reply.headers {
+            response = response.header(*name, value);
+        }
+        return Ok(response.body(Body::Text(reply.body))?);
+    }
     let (caller, request_id) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => {
             let claims = context
@@ -265,6 +281,53 @@ pub async fn sla_checker(
         "alerts": report.alerts.len(),
         "reply_alerts": report.reply_alerts,
     }))
+}
+
+/// API Gateway's WebSocket API → live updates. `$connect` opens a connection with the ticket
+/// in its query (`?ticket=…`, from `POST /agent/live/tickets`): anything but 200 refuses it.
+/// `$disconnect` forgets it. Anything the page sends (its pings, `$default`) is only kept
+/// from the idle timeout: 200, nothing answered.
+pub async fn live(
+    live: &crate::app::live::Live,
+    event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
+    use crate::app::live::LiveError;
+    let context = &event.request_context;
+    let connection = context.connection_id.as_deref().unwrap_or_default();
+    let status = match context.route_key.as_deref() {
+        Some("$connect") => {
+            let ticket = event
+                .query_string_parameters
+                .first("ticket")
+                .unwrap_or_default();
+            match live.connect(connection, ticket).await {
+                Ok(listener) => {
+                    tracing::info!(agent = %listener.agent, "live connection opened");
+                    200
+                }
+                Err(LiveError::BadTicket) => {
+                    tracing::warn!("live connection refused: unknown, used or expired ticket");
+                    401
+                }
+                Err(LiveError::Store(e)) => {
+                    tracing::error!(error = %e, "live connection refused: the store failed");
+                    503
+                }
+            }
+        }
+        Some("$disconnect") => match live.disconnect(connection).await {
+            Ok(()) => 200,
+            Err(e) => {
+                // Its TTL forgets it anyway; a push to it meanwhile finds it gone.
+                tracing::warn!(error = %e, "a closed live connection could not be forgotten");
+                200
+            }
+        },
+        _ => 200,
+    };
+    let mut response = aws_lambda_events::apigw::ApiGatewayProxyResponse::default();
+    response.status_code = status;
+    response
 }
 
 #[cfg(test)]

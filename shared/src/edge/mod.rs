@@ -2,5 +2,6 @@
 //! statuses and SQS batch failures. The only place that knows those shapes.
 
 pub mod agent_api;
+pub mod console;
 pub mod http;
 pub mod lambda;

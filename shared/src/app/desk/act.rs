@@ -6,7 +6,7 @@ use crate::domain::agent::{AgentContent, AgentProfile, Presence, Reservation, Tr
 use crate::domain::command::OutboundMessage;
 use crate::domain::config::limits;
 use crate::domain::session::{SessionRecord, State};
-use crate::domain::{AgentAction, CustomerId, LogLine};
+use crate::domain::{AgentAction, CustomerId};
 
 /// The most characters of a private note.
 pub const NOTE_MAX_CHARS: usize = 4096;
@@ -18,6 +18,8 @@ impl Desk {
         if !self.agents.set_presence(&profile.id, presence).await? {
             return Err(DeskError::NotFound("no such agent".into()));
         }
+        self.publish(crate::domain::live::Change::of_agent(&profile.id))
+            .await;
         Ok(())
     }
 
@@ -182,7 +184,8 @@ impl Desk {
         Ok(())
     }
 
-    /// Done: the customer leaves the line (if waiting) and is asked for a score.
+    /// Done: the customer leaves the line (if waiting) and is asked for a score. A
+    /// conversation held past the customer's window is let go.
     pub async fn close(
         &self,
         actor: &Actor,
@@ -190,6 +193,23 @@ impl Desk {
         request: &str,
     ) -> Result<(), DeskError> {
         let profile = self.profile(actor).await?;
+        let live = self.sessions.load(customer, self.clock.now()).await?;
+        let person = live
+            .as_ref()
+            .is_some_and(|r| matches!(r.session.state, State::Human { .. }));
+        if !person && self.holds(&profile, customer).await? {
+            // The window closed while the agent held them (the conversation is over, or a
+            // new one is with the bot): the satisfaction question cannot reach the customer;
+            // the agent's place is given back.
+            self.agents.release(&profile.id, customer).await?;
+            self.publish(crate::domain::live::Change {
+                agents: vec![profile.id.clone()],
+                customer: Some(customer.clone()),
+                ..Default::default()
+            })
+            .await;
+            return Ok(());
+        }
         let record = self.conversation_of(&profile, customer).await?;
         self.check_holder(&profile, &record, "closing", false)
             .await?;
@@ -251,7 +271,7 @@ impl Desk {
     }
 
     /// After the window only a template goes, and only to a customer the caller's
-    /// departments served (the last line they joined, in the log).
+    /// departments served (the last line they joined, in the log) or the caller still holds.
     async fn reply_after_window(
         &self,
         profile: &AgentProfile,
@@ -261,26 +281,16 @@ impl Desk {
         request: &str,
     ) -> Result<(), DeskError> {
         let now = self.clock.now();
-        let page = self.log.page(customer, None, 200, now).await?;
-        let last_department = page.lines.iter().rev().find_map(|l| match &l.entry.line {
-            LogLine::Event(crate::domain::ConversationEvent::Queued { department, .. }) => {
-                Some(department.clone())
-            }
-            LogLine::Event(crate::domain::ConversationEvent::Transferred {
-                to: TransferTarget::Department { department },
-                ..
-            }) => Some(department.clone()),
-            _ => None,
-        });
-        if page.lines.is_empty() {
+        let Some(last_department) = self.last_department(customer).await? else {
             return Err(DeskError::NotFound(
                 "no conversation with this customer".into(),
             ));
-        }
+        };
         if !profile.supervisor
             && !last_department
                 .as_deref()
                 .is_some_and(|d| profile.serves(d))
+            && !self.holds(profile, customer).await?
         {
             return Err(DeskError::Forbidden(
                 "this customer was not in your departments' care".into(),
@@ -420,6 +430,11 @@ impl Desk {
                 released += 1;
             }
         }
+        let erased_state = self
+            .sessions
+            .load(customer, self.clock.now())
+            .await?
+            .map(|r| r.session.state);
         let session = self.sessions.erase(customer).await?;
         let log_items = self.log.erase(customer).await?;
         let files = self
@@ -436,6 +451,12 @@ impl Desk {
             conversations_released: released,
         };
         self.log.record_erasure(&erasure).await?;
+        if let Some(state) = erased_state {
+            self.publish(crate::domain::live::Change::of_conversation(
+                customer, &state,
+            ))
+            .await;
+        }
         tracing::info!(
             customer_digest = %erasure.customer_digest,
             by = %erasure.by,

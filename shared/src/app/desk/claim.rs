@@ -3,6 +3,8 @@
 
 use super::{Actor, Desk, DeskError, action_id, agent_ref, conflict};
 use crate::domain::agent::{AgentProfile, AgentRef, Presence, Reservation};
+use crate::domain::live::Change;
+use crate::domain::session::State;
 use crate::domain::sla::{Priority, WaitingCustomer};
 use crate::domain::{AgentAction, CustomerId, EventKind, QueueEvent};
 use chrono::{DateTime, Utc};
@@ -57,6 +59,41 @@ impl Desk {
         Ok(None)
     }
 
+    /// The agent takes a customer they opened from their departments' lines (as Whaticket's
+    /// *Aceitar*), whatever their place in line. Refused, naming who, when a colleague took
+    /// them a moment before.
+    pub async fn claim(&self, actor: &Actor, customer: &CustomerId) -> Result<Claimed, DeskError> {
+        let profile = self.profile(actor).await?;
+        self.ready_to_take(&profile).await?;
+        let entry = self
+            .attendance
+            .waiting()
+            .await?
+            .into_iter()
+            .find(|w| &w.customer == customer && profile.serves(&w.department));
+        let taken = match entry {
+            Some(_) if !self.window_open(customer, self.clock.now()).await? => {
+                return Err(conflict(
+                    "this customer's 24-hour window has closed; nobody can write to them now",
+                ));
+            }
+            Some(entry) if self.attendance.take(&entry).await? => entry,
+            _ => return Err(self.not_waiting(customer).await?),
+        };
+        self.hand_to(&agent_ref(&profile), None, taken).await
+    }
+
+    /// Why a customer cannot be taken: who has them, or that they no longer wait.
+    async fn not_waiting(&self, customer: &CustomerId) -> Result<DeskError, DeskError> {
+        let record = self.sessions.load(customer, self.clock.now()).await?;
+        Ok(match record.map(|r| r.session.state) {
+            Some(State::Human {
+                agent: Some(agent), ..
+            }) => conflict(format!("{} took this customer a moment ago", agent.name)),
+            _ => conflict("this customer is no longer waiting in your lines"),
+        })
+    }
+
     /// A supervisor gives a waiting customer to a named agent, who must be available and
     /// have room (a supervisor may name themselves).
     pub async fn assign(
@@ -86,7 +123,7 @@ impl Desk {
             ));
         }
         if !self.attendance.take(&entry).await? {
-            return Err(conflict("another agent took this customer meanwhile"));
+            return Err(self.not_waiting(customer).await?);
         }
         self.hand_to(&agent.profile.as_ref(), Some(agent_ref(&supervisor)), entry)
             .await
@@ -186,6 +223,13 @@ impl Desk {
             self.attendance.enqueue(entry).await?;
             return Err(e.into());
         }
+        // Colleagues see the customer leave the line now, not when the claim is applied.
+        self.publish(Change {
+            departments: vec![entry.department.clone()],
+            agents: vec![agent.id.clone()],
+            customer: Some(entry.customer.clone()),
+        })
+        .await;
         Ok(Claimed {
             vip: entry.priority == Priority::High,
             customer: entry.customer,

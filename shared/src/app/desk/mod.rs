@@ -9,10 +9,12 @@
 
 mod act;
 mod claim;
+mod live;
 mod read;
 
 pub use act::{MAX_FILE_BYTES, file_kind};
 pub use claim::Claimed;
+pub use live::LiveTicket;
 pub use read::{
     AgentLoad, ConversationPage, ConversationView, DepartmentLoad, Overview, PAGE_MAX, WaitingView,
 };
@@ -97,6 +99,8 @@ pub struct Desk {
     config: Arc<Config>,
     /// The business number (phone number id) to answer from when a conversation does not say.
     business_number: Option<String>,
+    /// Live updates for the console, and the address its pages open them at.
+    live: Option<(Arc<crate::app::live::Live>, String)>,
 }
 
 /// The ports the desk works on.
@@ -122,7 +126,15 @@ impl Desk {
             clock: ports.clock,
             config,
             business_number,
+            live: None,
         }
+    }
+
+    /// Wires live updates: pages get tickets for `url` (`wss://…` on AWS), and what the desk
+    /// changes is pushed to them.
+    pub fn with_live(mut self, live: Arc<crate::app::live::Live>, url: impl Into<String>) -> Self {
+        self.live = Some((live, url.into()));
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -153,7 +165,8 @@ impl Desk {
     }
 
     /// The customer's live conversation, which the caller must be allowed to see: a person's
-    /// conversation (waiting or held) of one of their departments; any, for a supervisor.
+    /// conversation (waiting or held) of one of their departments, or one they hold (handed
+    /// to them by name from another department); any, for a supervisor.
     async fn conversation_of(
         &self,
         profile: &AgentProfile,
@@ -169,7 +182,14 @@ impl Desk {
             return Ok(record);
         }
         match &record.session.state {
-            State::Human { department, .. } if profile.serves(department) => Ok(record),
+            // Their departments' customers, and whoever was handed to them by name.
+            State::Human {
+                department, agent, ..
+            } if profile.serves(department)
+                || agent.as_ref().is_some_and(|a| a.id == profile.id) =>
+            {
+                Ok(record)
+            }
             State::Human { .. } => Err(DeskError::Forbidden(
                 "this customer is in another department's care".into(),
             )),
@@ -177,6 +197,47 @@ impl Desk {
                 "this customer is with the bot, not with a person".into(),
             )),
         }
+    }
+
+    /// Whether the caller holds the customer: claimed by or handed to them, and not let go
+    /// (it stays so after the customer's window closed, until they close it).
+    async fn holds(
+        &self,
+        profile: &AgentProfile,
+        customer: &CustomerId,
+    ) -> Result<bool, DeskError> {
+        Ok(self
+            .agents
+            .get(&profile.id)
+            .await?
+            .is_some_and(|a| a.holding.contains(customer.key())))
+    }
+
+    /// The department whose line the customer last joined, from the log: `None` when nothing
+    /// of them is logged, `Some(None)` when they never joined a line.
+    async fn last_department(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Option<String>>, DeskError> {
+        use crate::domain::agent::TransferTarget;
+        use crate::domain::{ConversationEvent, LogLine};
+        let page = self
+            .log
+            .page(customer, None, read::PAGE_MAX, self.clock.now())
+            .await?;
+        if page.lines.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(page.lines.iter().rev().find_map(
+            |l| match &l.entry.line {
+                LogLine::Event(ConversationEvent::Queued { department, .. })
+                | LogLine::Event(ConversationEvent::Transferred {
+                    to: TransferTarget::Department { department },
+                    ..
+                }) => Some(department.clone()),
+                _ => None,
+            },
+        )))
     }
 
     /// Queues an agent's action on the customer's group. `request` names the request (its

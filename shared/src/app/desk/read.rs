@@ -57,6 +57,8 @@ pub struct ConversationView {
     /// Since when the customer waits for the agent's answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awaiting_reply_since: Option<DateTime<Utc>>,
+    /// The customer's messages since the agent last wrote (the console's unread count).
+    pub unanswered: usize,
     /// Until when free-form messages reach the customer; `None` once it closed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_open_until: Option<DateTime<Utc>>,
@@ -87,8 +89,35 @@ impl ConversationView {
             department,
             agent,
             awaiting_reply_since: awaiting,
+            unanswered: match awaiting {
+                Some(_) => session
+                    .history
+                    .iter()
+                    .rev()
+                    .take_while(|t| t.from == crate::domain::Party::Customer)
+                    .count(),
+                None => 0,
+            },
             window_open_until: (!session.window_closed).then(|| session.expires_at()),
             handoff: session.handoff.clone(),
+        }
+    }
+}
+
+impl ConversationView {
+    /// A conversation the agent still holds after the customer's window closed (the session
+    /// is gone): only a template reaches the customer now; closing lets it go.
+    fn after_window(customer: &CustomerId, department: Option<String>, agent: AgentRef) -> Self {
+        Self {
+            customer: customer.clone(),
+            name: None,
+            state: "window_closed",
+            department,
+            agent: Some(agent),
+            awaiting_reply_since: None,
+            unanswered: 0,
+            window_open_until: None,
+            handoff: None,
         }
     }
 }
@@ -127,6 +156,28 @@ pub struct AgentLoad {
     pub presence: Presence,
     pub holding: usize,
     pub capacity: u32,
+    /// When they last wrote to a customer of the conversations they hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_answer_at: Option<DateTime<Utc>>,
+}
+
+impl AgentLoad {
+    fn of(
+        agent: crate::domain::agent::Agent,
+        default_capacity: u32,
+        last_answer_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            capacity: agent.profile.capacity.unwrap_or(default_capacity),
+            id: agent.profile.id,
+            name: agent.profile.name,
+            departments: agent.profile.departments,
+            supervisor: agent.profile.supervisor,
+            presence: agent.presence,
+            holding: agent.holding.len(),
+            last_answer_at,
+        }
+    }
 }
 
 /// The supervisors' view of the desk now.
@@ -156,6 +207,20 @@ impl Desk {
             .collect())
     }
 
+    /// Whom the caller can hand a conversation to: every other agent (a customer may need
+    /// someone of another department), with their presence and load.
+    pub async fn colleagues(&self, actor: &Actor) -> Result<Vec<AgentLoad>, DeskError> {
+        let profile = self.profile(actor).await?;
+        Ok(self
+            .agents
+            .list()
+            .await?
+            .into_iter()
+            .filter(|a| a.profile.id != profile.id)
+            .map(|a| AgentLoad::of(a, self.config.desk.default_capacity, None))
+            .collect())
+    }
+
     /// The caller as the desk knows them.
     pub async fn me(&self, actor: &Actor) -> Result<AgentLoad, DeskError> {
         let profile = self.profile(actor).await?;
@@ -173,6 +238,7 @@ impl Desk {
             departments: profile.departments,
             supervisor: profile.supervisor,
             presence: agent.presence,
+            last_answer_at: self.last_answer(&agent.holding, self.clock.now()).await?,
             holding: agent.holding.len(),
         })
     }
@@ -233,8 +299,15 @@ impl Desk {
             let Some(customer) = CustomerId::from_key(key) else {
                 continue;
             };
-            if let Some(record) = self.sessions.load(&customer, now).await? {
-                views.push(ConversationView::of(&record));
+            match self.sessions.load(&customer, now).await? {
+                Some(record) if matches!(record.session.state, State::Human { .. }) => {
+                    views.push(ConversationView::of(&record));
+                }
+                _ => views.push(ConversationView::after_window(
+                    &customer,
+                    self.last_department(&customer).await?.flatten(),
+                    profile.as_ref(),
+                )),
             }
         }
         views.sort_by_key(|v| v.awaiting_reply_since.unwrap_or(DateTime::<Utc>::MAX_UTC));
@@ -256,7 +329,18 @@ impl Desk {
         }
         let profile = self.profile(actor).await?;
         let now = self.clock.now();
-        let conversation = match self.sessions.load(customer, now).await? {
+        let live = self.sessions.load(customer, now).await?;
+        let person = live
+            .as_ref()
+            .is_some_and(|r| matches!(r.session.state, State::Human { .. }));
+        let conversation = match live {
+            _ if !person && self.holds(&profile, customer).await? => {
+                Some(ConversationView::after_window(
+                    customer,
+                    self.last_department(customer).await?.flatten(),
+                    profile.as_ref(),
+                ))
+            }
             Some(_) => Some(ConversationView::of(
                 &self.conversation_of(&profile, customer).await?,
             )),
@@ -324,27 +408,43 @@ impl Desk {
                 }
             })
             .collect();
-        let agents = self
-            .agents
-            .list()
-            .await?
-            .into_iter()
-            .map(|a| AgentLoad {
-                capacity: a
-                    .profile
-                    .capacity
-                    .unwrap_or(self.config.desk.default_capacity),
-                id: a.profile.id,
-                name: a.profile.name,
-                departments: a.profile.departments,
-                supervisor: a.profile.supervisor,
-                presence: a.presence,
-                holding: a.holding.len(),
-            })
-            .collect();
+        let mut agents = Vec::new();
+        for a in self.agents.list().await? {
+            let last_answer_at = self.last_answer(&a.holding, now).await?;
+            agents.push(AgentLoad::of(
+                a,
+                self.config.desk.default_capacity,
+                last_answer_at,
+            ));
+        }
         Ok(Overview {
             departments,
             agents,
         })
+    }
+
+    /// The last time an agent wrote in any of the conversations they hold.
+    async fn last_answer(
+        &self,
+        holding: &std::collections::BTreeSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DeskError> {
+        let mut last = None;
+        for key in holding {
+            let Some(customer) = CustomerId::from_key(key) else {
+                continue;
+            };
+            if let Some(record) = self.sessions.load(&customer, now).await? {
+                let answered = record
+                    .session
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|t| t.from == crate::domain::Party::Agent)
+                    .map(|t| t.at);
+                last = last.max(answered);
+            }
+        }
+        Ok(last)
     }
 }

@@ -12,11 +12,13 @@ mod send;
 pub use media::STORED;
 
 use crate::app::Staff;
+use crate::app::live::Live;
 use crate::domain::OutboundMessage;
 use crate::domain::agent::{AgentAction, AgentContent, TransferTarget};
 use crate::domain::customer::Masked;
 use crate::domain::engine::{self, Input};
 use crate::domain::event::bounded_id;
+use crate::domain::live::Change;
 use crate::domain::log::LogEntry;
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::sla::{Priority, WaitingCustomer};
@@ -95,6 +97,7 @@ pub struct Processor {
     agents: Option<Arc<dyn Agents>>,
     log: Option<Arc<dyn ConversationLog>>,
     media: Option<Arc<dyn crate::ports::MediaStore>>,
+    live: Option<Arc<Live>>,
 }
 
 impl Processor {
@@ -119,6 +122,7 @@ impl Processor {
             agents: None,
             log: None,
             media: None,
+            live: None,
         }
     }
 
@@ -135,6 +139,18 @@ impl Processor {
         self.agents = Some(agents);
         self.log = Some(log);
         self
+    }
+
+    /// Pushes what changed to the console pages it concerns (see `app::live`).
+    pub fn with_live(mut self, live: Arc<Live>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    async fn publish(&self, change: &Change) {
+        if let Some(live) = &self.live {
+            live.publish(change).await;
+        }
     }
 
     /// When what is logged now is forgotten (`desk.retention_days`).
@@ -315,6 +331,8 @@ impl Processor {
             }
             match self.sessions.save(&record, now).await {
                 Ok(version) => {
+                    self.publish(&Change::of_conversation(customer, &record.session.state))
+                        .await;
                     // A reply failed later with 131047 (the window had closed): the
                     // re-engagement template goes, once, as when the send itself was refused.
                     if !was_closed
@@ -398,8 +416,10 @@ impl Processor {
                 Incoming::Agent(action) => Input::Agent(action),
                 Incoming::Timer(fired) => Input::Timer(fired),
             };
+            let mut change = Change::of_conversation(customer, &record.session.state);
             let (session, commands) = engine::step(record.session, input, now, &self.config);
             record.session = session;
+            change.merge(Change::of_conversation(customer, &record.session.state));
             let decided = commands.len();
             record.outbox.extend(
                 commands
@@ -434,13 +454,16 @@ impl Processor {
                         self.count(Metric::MessagesIn);
                     }
                     record.version = version;
-                    let sent = self.flush(&mut record, &event.id).await?;
-                    return Ok(Outcome::Applied { sent });
+                    let sent = self.flush(&mut record, &event.id).await;
+                    // What was sent (or failed) is in the log now: the pages read it.
+                    self.publish(&change).await;
+                    return Ok(Outcome::Applied { sent: sent? });
                 }
                 Ok(_) => {
                     if matches!(incoming, Incoming::Message(_)) {
                         self.count(Metric::MessagesIn);
                     }
+                    self.publish(&change).await;
                     // Nothing of ours waits behind the holder: no need to come back.
                     if decided == 0 {
                         return Ok(Outcome::Applied { sent: 0 });
