@@ -118,7 +118,7 @@ function renderHeader() {
   $("load").textContent = T.load(me.holding, me.capacity);
 }
 
-function customerButton(entry, detail, extraClass, unread = 0) {
+function customerButton(entry, detail, extraClass, unread = 0, words = "") {
   const name = entry.name || masked(entry.customer);
   return el(
     "li",
@@ -136,6 +136,7 @@ function customerButton(entry, detail, extraClass, unread = 0) {
       unread ? el("span", { class: "badge unread", title: T.unread(unread) }, T.unread(unread)) : null,
       el("span", { class: "detail" }, masked(entry.customer)),
       el("span", { class: "detail" }, detail),
+      words ? el("span", { class: "detail words" }, `“${words}”`) : null,
     ),
   );
 }
@@ -147,7 +148,7 @@ function renderLists() {
       ? state.waiting.map((w) => {
           const reason = w.handoff ? T.reasons[w.handoff.reason] || w.handoff.reason : "";
           const detail = `${departmentName(w.department)} · ${T.waitedMinutes(minutesSince(w.waiting_since))} · ${T.sla[w.sla]}${reason ? " · " + reason : ""}`;
-          return customerButton(w, detail, `sla-${w.sla}`);
+          return customerButton(w, detail, `sla-${w.sla}`, 0, w.last_words);
         })
       : [el("li", {}, T.nobodyWaiting)]),
   );

@@ -107,6 +107,8 @@ try {
   await customerSays({ type: "text", text: { body: "quero falar com um atendente" } });
   const waiting = page.getByRole("region", { name: "Aguardando" });
   await waiting.getByRole("button", { name: /Maria Silva/ }).waitFor({ timeout: LIVE_MS });
+  // With her first words, as she wrote them.
+  await waiting.getByRole("button", { name: /quero falar com um atendente/ }).waitFor();
   step("a waiting customer appeared");
   await hasText(board.getByRole("row").filter({ hasText: "Suporte Técnico" }), "Suporte Técnico 1", LIVE_MS);
   step("the board counts her");

@@ -17,6 +17,20 @@ pub(super) fn customer_key<S: serde::Serializer>(c: &CustomerId, s: S) -> Result
 /// How long an agent's link to a customer's file stays valid.
 const FILE_LINK_VALIDITY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// How much of a waiting customer's last message the lines show.
+pub const PREVIEW_CHARS: usize = 80;
+
+/// The first `PREVIEW_CHARS` characters of `text`, with "…" when it goes on.
+fn preview(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(PREVIEW_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{}…", head.trim_end())
+    } else {
+        head
+    }
+}
+
 /// The most log lines one page holds.
 pub const PAGE_MAX: usize = 200;
 
@@ -37,6 +51,9 @@ pub struct WaitingView {
     pub sla: &'static str,
     /// Their 24-hour window is open: an agent can take and answer them.
     pub window_open: bool,
+    /// The first words of their last message (at most `PREVIEW_CHARS` characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_words: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handoff: Option<Handoff>,
 }
@@ -281,6 +298,14 @@ impl Desk {
                 vip: w.priority == Priority::High,
                 sla,
                 window_open: record.as_ref().is_some_and(|r| !r.session.window_closed),
+                last_words: record.as_ref().and_then(|r| {
+                    r.session
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|t| t.from == crate::domain::Party::Customer)
+                        .map(|t| preview(&t.text))
+                }),
                 handoff: record.and_then(|r| r.session.handoff),
             });
         }
@@ -446,5 +471,16 @@ impl Desk {
             }
         }
         Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_preview_is_the_first_words() {
+        assert_eq!(super::preview("minha internet caiu"), "minha internet caiu");
+        let long = "a ".repeat(60);
+        let shown = super::preview(&long);
+        assert!(shown.ends_with('…') && shown.chars().count() <= super::PREVIEW_CHARS + 1);
     }
 }
