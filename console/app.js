@@ -32,6 +32,9 @@ const state = {
   lastRefresh: 0,
   refreshing: null,
   refreshAgain: false,
+  started: false,
+  liveStopped: false,
+  presenceChanging: false,
   // How far the server's clock is ahead of this computer's (from its Date header): waits and
   // the window are counted on the server's clock, whatever the laptop's says.
   skew: 0,
@@ -113,9 +116,11 @@ function renderHeader() {
   const me = state.me;
   if (!me) return;
   $("me").textContent = me.name;
+  $("load").textContent = T.load(me.holding, me.capacity);
+  // A read that started before the agent's switch must not flip it back.
+  if (state.presenceChanging) return;
   $("presence").checked = me.presence === "available";
   $("presence-text").textContent = me.presence === "available" ? T.available : T.away;
-  $("load").textContent = T.load(me.holding, me.capacity);
 }
 
 function customerButton(entry, detail, extraClass, unread = 0, words = "") {
@@ -402,9 +407,11 @@ async function connectLive() {
   try {
     ticket = await api("POST", "/agent/live/tickets");
   } catch (e) {
-    if (e.status === 401) return;
-    return retryLive();
+    // No login: it opens again once the agent logged in again.
+    state.liveStopped = e.status === 401;
+    return state.liveStopped ? undefined : retryLive();
   }
+  state.liveStopped = false;
   const socket = new WebSocket(ticket.url);
   let ping = null;
   state.socket = socket;
@@ -454,7 +461,9 @@ async function act(run, done) {
     await refreshSoon();
     return true;
   } catch (e) {
-    notify(T.failed + e.message);
+    // The login ran out (and could not be renewed): log in again; what was typed stays.
+    if (e.status === 401) showLogin(T.loginExpired);
+    else notify(T.failed + e.message);
     return false;
   }
 }
@@ -559,9 +568,18 @@ function setUp() {
     );
   });
 
-  $("presence").addEventListener("change", (event) =>
-    act(() => api("PUT", "/agent/me/presence", { presence: event.target.checked ? "available" : "away" })),
-  );
+  $("presence").addEventListener("change", async (event) => {
+    state.presenceChanging = true;
+    try {
+      await api("PUT", "/agent/me/presence", { presence: event.target.checked ? "available" : "away" });
+    } catch (e) {
+      if (e.status === 401) showLogin(T.loginExpired);
+      else notify(T.failed + e.message);
+    } finally {
+      state.presenceChanging = false;
+    }
+    await refreshSoon();
+  });
   $("claim-this").addEventListener("click", async () => {
     try {
       await api("POST", "/agent/claims", { customer: state.open });
@@ -610,11 +628,12 @@ function setUp() {
 }
 
 function showLogin(message) {
+  const already = !$("login").hidden;
   $("login").hidden = false;
   $("desk").hidden = true;
   $("login-form").hidden = !state.session.cognito;
   $("login-hint").textContent = message || (state.session.cognito ? "" : T.noLogin);
-  if (state.session.cognito) $("email").focus();
+  if (state.session.cognito && !already) $("email").focus();
 }
 
 function setUpLogin() {
@@ -667,6 +686,12 @@ async function main() {
 async function startDesk() {
   $("login").hidden = true;
   $("desk").hidden = false;
+  // Logged in again after the session expired: the desk runs already; the live connection
+  // opens again if it had stopped for want of a login.
+  if (state.started) {
+    if (state.liveStopped) connectLive();
+    return refreshSoon();
+  }
   try {
     state.departments = (await api("GET", "/agent/departments")).departments;
     const colleagues = (await api("GET", "/agent/colleagues")).agents.filter((a) => !a.supervisor);
@@ -682,12 +707,15 @@ async function startDesk() {
     if (e.status === 401) return showLogin(T.loginExpired);
     notify(e.message);
   }
+  state.started = true;
   renderLive();
-  if (!(await refreshSoon())) return;
+  await refreshSoon();
   connectLive();
   // Every second: waits and the window tick; the lists are read again when the poll is due
   // (often while the live connection is down, seldom while it is up).
   setInterval(() => {
+    // Nothing to read while the agent logs in again.
+    if (!$("login").hidden) return;
     const every = state.live ? LIVE_POLL_MS : POLL_MS;
     if (Date.now() - state.lastRefresh >= every) {
       refreshSoon();

@@ -27,15 +27,40 @@ fn browser_tools() -> String {
     chromium
 }
 
+/// Which clock a script's customers send their messages by: the one this test runs on (moved
+/// with `TEST_CLOCK`, as the server it started), or the real one (for a server on the real
+/// clock plus an offset of its own).
+#[derive(Clone, Copy, PartialEq)]
+enum ScriptClock {
+    Inherited,
+    Real,
+}
+
 /// Runs `script` of `tests/console` with `env` (and the webhook's secret and Maria's number),
 /// fails with what it printed unless it succeeds and printed each of `steps`; its output.
-async fn run_script(script: &str, env: Vec<(&'static str, String)>, steps: &[&str]) -> String {
+async fn run_script(
+    script: &str,
+    clock: ScriptClock,
+    env: Vec<(&'static str, String)>,
+    steps: &[&str],
+) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/console")
         .join(script);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(path)
+        let mut node = Command::new("node");
+        if clock == ScriptClock::Real {
+            for faked in [
+                "LD_PRELOAD",
+                "FAKETIME",
+                "FAKETIME_DONT_FAKE_MONOTONIC",
+                "DONT_FAKE_MONOTONIC",
+                "FAKETIME_SHARED",
+            ] {
+                node.env_remove(faked);
+            }
+        }
+        node.arg(path)
             .env("APP_SECRET", APP_SECRET)
             .env("CUSTOMER", MARIA)
             .envs(env)
@@ -87,6 +112,7 @@ async fn an_agent_works_a_customer_in_the_console() {
     ];
     run_script(
         "agent-journey.mjs",
+        ScriptClock::Inherited,
         env,
         &[
             "logged in, live",
@@ -166,6 +192,7 @@ async fn after_the_window_the_console_offers_templates_only() {
     ];
     run_script(
         "window-closed.mjs",
+        ScriptClock::Real,
         env,
         &[
             "free text while the window is open",
@@ -276,11 +303,13 @@ async fn an_agent_of_the_user_pool_logs_in_to_the_console() {
     ];
     run_script(
         "cognito-login.mjs",
+        ScriptClock::Real,
         script_env,
         &[
             "a wrong password is refused",
             "logged in with a new password",
             "the token was refreshed",
+            "logged in again after the session ran out",
             "logged out",
         ],
     )
@@ -318,6 +347,7 @@ async fn the_console_works_in_firefox() {
     ];
     run_script(
         "firefox.mjs",
+        ScriptClock::Inherited,
         env,
         &[
             "loaded, live",

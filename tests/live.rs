@@ -517,6 +517,8 @@ async fn a_conversation_held_past_the_window_gets_a_template_and_is_let_go() {
         matches!(d, Delivery::Sent { message: OutboundMessage::Template { name, .. }, .. } if name == "retomar_atendimento")
     });
     assert!(template_sent, "{:?}", rig.whatsapp.deliveries());
+    // Her page hears of it, though the conversation is no longer a person's.
+    assert_eq!(rig.who_heard(), ["ana"]);
     // Still hers after the template; closing lets her go.
     assert_eq!(rig.desk.mine(&actor("ana")).await.unwrap().len(), 1);
     rig.desk

@@ -47,6 +47,27 @@ try {
   if (second.access.endsWith("AAAA") || second.refresh !== first.refresh) throw new Error("not refreshed");
   step("the token was refreshed");
 
+  // Both tokens spoilt (the session ran out): the next action asks for a login again, and the
+  // desk carries on after it.
+  await page.evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem("atende.session"));
+    s.access = s.access.slice(0, -4) + "AAAA";
+    s.refresh = "spoilt";
+    sessionStorage.setItem("atende.session", JSON.stringify(s));
+  });
+  await page.reload();
+  await page.getByRole("heading", { name: "Atende — Entrar" }).waitFor();
+  await page.getByRole("alert").getByText("Sua sessão expirou. Entre novamente.").waitFor();
+  await page.getByRole("textbox", { name: "E-mail" }).fill(EMAIL);
+  await page.getByLabel("Senha", { exact: true }).fill(NEW_PASSWORD);
+  await page.getByRole("button", { name: "Entrar" }).click();
+  await page.getByRole("heading", { name: "Atende — Mesa de atendimento" }).waitFor();
+  await page.getByText("Disponível", { exact: true }).waitFor();
+  await page.getByRole("checkbox", { name: "Presença" }).uncheck();
+  await page.getByText("Ausente", { exact: true }).waitFor();
+  step("logged in again after the session ran out");
+
+  const last = await stored(page);
   await page.getByRole("button", { name: "Sair" }).click();
   await page.getByRole("heading", { name: "Atende — Entrar" }).waitFor();
   if (await stored(page)) throw new Error("the tokens stayed");
@@ -61,7 +82,7 @@ try {
     body: JSON.stringify({
       AuthFlow: "REFRESH_TOKEN_AUTH",
       ClientId: client_id,
-      AuthParameters: { REFRESH_TOKEN: second.refresh },
+      AuthParameters: { REFRESH_TOKEN: last.refresh },
     }),
   });
   if (again.ok) throw new Error("the refresh token still works after logging out");

@@ -13,7 +13,7 @@ export const step = (name) => console.log(`step: ${name}`);
  * a browser down a hundredfold); the page reads every time it shows from the server. */
 export function browserEnv() {
   const env = { ...process.env };
-  for (const faked of ["LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "DONT_FAKE_MONOTONIC"]) {
+  for (const faked of ["LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "DONT_FAKE_MONOTONIC", "FAKETIME_SHARED"]) {
     delete env[faked];
   }
   return env;

@@ -38,7 +38,11 @@ try {
   await page.getByRole("combobox", { name: "Modelo" }).selectOption("retomar_atendimento");
   await page.getByRole("textbox", { name: "Parâmetro: nome do cliente" }).fill("Maria");
   await page.getByRole("button", { name: "Enviar modelo" }).click();
-  await log.getByText("[template retomar_atendimento: Maria]").waitFor({ timeout: 15000 });
+  await log.getByText("[template retomar_atendimento: Maria]").waitFor({ timeout: 15000 }).catch(async (e) => {
+    // What the page says instead, for whoever reads the failure.
+    console.log("page:", (await page.locator("body").innerText()).slice(0, 3000));
+    throw e;
+  });
   step("sent a template after the window");
 
   await page.getByRole("button", { name: "Encerrar" }).click();

@@ -85,6 +85,7 @@ pub fn serve_on_the_real_clock(graph: &GraphStub, extra: &[&str], env: &[(&str, 
         "FAKETIME",
         "FAKETIME_DONT_FAKE_MONOTONIC",
         "DONT_FAKE_MONOTONIC",
+        "FAKETIME_SHARED",
     ] {
         cmd.env_remove(faked);
     }
@@ -113,8 +114,9 @@ pub fn serve_on_a_moved_clock(
     let lib = libfaketime().expect("libfaketime: apt-get install faketime (tests/run does)");
     std::fs::write(clock_file, "+0\n").unwrap();
     let mut cmd = atende();
-    // The file, not a fixed instant: FAKETIME would take precedence over it.
-    for faked in ["FAKETIME", "DONT_FAKE_MONOTONIC"] {
+    // The file, not a fixed instant: FAKETIME would take precedence over it, and the test
+    // binary's shared clock state (FAKETIME_SHARED, under TEST_CLOCK) would be this one's.
+    for faked in ["FAKETIME", "DONT_FAKE_MONOTONIC", "FAKETIME_SHARED"] {
         cmd.env_remove(faked);
     }
     cmd.env("LD_PRELOAD", lib)

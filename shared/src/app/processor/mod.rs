@@ -420,6 +420,11 @@ impl Processor {
             let (session, commands) = engine::step(record.session, input, now, &self.config);
             record.session = session;
             change.merge(Change::of_conversation(customer, &record.session.state));
+            // Whoever acted sees the outcome, even on a conversation no longer a person's (a
+            // template after the window).
+            if let Incoming::Agent(action) = incoming {
+                change.merge(Change::of_agent(&action.agent().id));
+            }
             let decided = commands.len();
             record.outbox.extend(
                 commands
