@@ -560,7 +560,23 @@ async fn refusals_are_problems_with_their_status_and_change_nothing() {
             .await,
         409,
     );
-    // 400: malformed bodies, with the field at fault.
+    // 400: malformed bodies, with the field at fault (a customer to claim given as null too).
+    refused(
+        &desk
+            .post("/agent/claims", &bruno, json!({"customer": null}))
+            .await,
+        400,
+    );
+    refused(
+        &desk
+            .post(
+                &format!("{path}/transfer"),
+                &bruno,
+                json!({"department": null, "agent": "ana"}),
+            )
+            .await,
+        400,
+    );
     let bad = desk
         .post(&format!("{path}/notes"), &bruno, json!({"texto": "x"}))
         .await;

@@ -530,8 +530,14 @@ fn percent_decode(s: &str) -> String {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClaimBody {
-    #[serde(default)]
+    /// Absent for the next customer; `null` is refused, as the schema says.
+    #[serde(default, deserialize_with = "present")]
     customer: Option<String>,
+}
+
+/// A field that may be left out, but not given as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -544,9 +550,9 @@ struct PresenceBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MessageBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     text: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     template: Option<String>,
     #[serde(default)]
     parameters: Vec<String>,
@@ -581,9 +587,9 @@ struct NoteBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     department: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     agent: Option<String>,
 }
 
