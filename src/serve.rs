@@ -15,6 +15,7 @@ use atende_shared::app::{Desk, DeskPorts, Processor, SlaChecker, Webhook, Webhoo
 use atende_shared::domain::{Config, QueueEvent};
 use atende_shared::edge;
 use atende_shared::edge::http::{self as webhook_http, HttpReply};
+use atende_shared::logging::IdDigest;
 use atende_shared::ports::WhatsAppError;
 use atende_shared::ports::{
     Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, MediaStore, SessionStore, Timers,
@@ -342,7 +343,7 @@ pub async fn run_timers(
     loop {
         for event in timers.due(clock.now()) {
             if let Err(e) = events.enqueue(std::slice::from_ref(&event)).await {
-                tracing::error!(event_id = %event.id, error = %e, "a due timer was not queued; retrying");
+                tracing::error!(event_id = %IdDigest(&event.id), error = %e, "a due timer was not queued; retrying");
                 let due = clock.now();
                 let _ = timers.schedule(due, &event).await;
             }
@@ -514,11 +515,11 @@ async fn process_with_retries(processor: &Processor, event: &QueueEvent) {
         match processor.handle(event).await {
             Ok(_) => return,
             Err(e) if attempt < MAX_ATTEMPTS => {
-                tracing::warn!(event_id = %event.id, attempt, error = %e, "processing failed; retrying");
+                tracing::warn!(event_id = %IdDigest(&event.id), attempt, error = %e, "processing failed; retrying");
                 tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
             }
             Err(e) => tracing::error!(
-                event_id = %event.id,
+                event_id = %IdDigest(&event.id),
                 attempts = attempt,
                 error = %e,
                 "processing failed for good; event dead-lettered"

@@ -213,7 +213,7 @@ async fn a_message_sent_over_24_hours_ago_is_not_answered_and_the_log_says_how_o
     let now = maria_says(701, oi);
     assert_eq!(post(&server, &now, Some(&sign(&now))).await.0, 200);
     let requests = graph.wait_for(3, PATIENCE).await;
-    assert_eq!(requests[0].body["message_id"], "wamid.JOURNEY701");
+    assert_eq!(requests[0].body["message_id"], wamid(MARIA, 701));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(graph.requests().len(), 3, "{:#?}", graph.requests());
 }

@@ -151,6 +151,34 @@ async fn an_agent_takes_a_customer_over_and_hands_them_on_until_the_close() {
     journey(&server, &graph).await;
 }
 
+/// Issue item "no phone number in the logs": the same journey with every log line of atende
+/// kept, down to debug; not one carries Maria's number, in clear or inside a WhatsApp message
+/// id (which encodes it), nor an id of hers.
+#[tokio::test]
+async fn no_phone_number_in_the_logs() {
+    let graph = GraphStub::start().await;
+    let config = config_asking_at_once();
+    let server = serve_with_env(
+        &graph,
+        &[],
+        &[
+            ("ATENDE_CONFIG", &config),
+            ("RUST_LOG", "info,atende=debug,atende_shared=debug"),
+        ],
+    );
+    journey(&server, &graph).await;
+    let logs = server.logs.lock().unwrap().clone();
+    assert!(logs.len() > 20, "the journey logged: {logs:#?}");
+    // The part of her message ids that encodes her number.
+    let encoded = &wamid(MARIA, 1)["wamid.".len().."wamid.".len() + 20];
+    for line in &logs {
+        assert!(
+            !line.contains(MARIA) && !line.contains(encoded) && !line.contains("wamid."),
+            "a log line carries her number: {line}"
+        );
+    }
+}
+
 /// The same journey with sessions, lines, agents and the log on DynamoDB and the events on SQS
 /// FIFO (the emulator), as the Lambdas keep them.
 #[tokio::test]

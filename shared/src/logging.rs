@@ -33,6 +33,24 @@ pub fn init_local(default: &str) {
         .try_init();
 }
 
+/// An identifier as the logs show it: the first 12 hex digits of its SHA-256. WhatsApp message
+/// ids (`wamid.…`) are base64 of a record that carries the customer's number, and the ids of
+/// events and outbox entries are built from them: none is logged as it is. The same id always
+/// shows the same digest, so a log search still follows one event.
+#[derive(Clone, Copy, Debug)]
+pub struct IdDigest<'a>(pub &'a str);
+
+impl std::fmt::Display for IdDigest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        for byte in &digest[..6] {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A duration as people read it in a log line: `3d 4h 5m`, `25h` is `1d 1h`, under a minute
 /// `42s`. Negative durations (a clock behind the sender's) print with a minus sign.
 #[derive(Clone, Copy, Debug)]

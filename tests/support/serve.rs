@@ -244,6 +244,20 @@ pub fn maria_says(n: usize, message: serde_json::Value) -> Vec<u8> {
     maria_said(n, message, chrono::Utc::now())
 }
 
+/// A message id as WhatsApp makes them: base64 of a record that carries the customer's number
+/// (`wamid.HBgN` + the number + …), so that what logs an id logs the number.
+pub fn wamid(customer: &str, n: usize) -> String {
+    use base64::Engine;
+    let mut raw = vec![0x1c, 0x18, 0x0d];
+    raw.extend_from_slice(customer.as_bytes());
+    raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x12, 0x18, 0x14]);
+    raw.extend_from_slice(format!("3EB0C7{n:014}").as_bytes());
+    format!(
+        "wamid.{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
 /// A Meta payload with one message Maria sent at `sent_at`.
 pub fn maria_said(
     n: usize,
@@ -252,7 +266,7 @@ pub fn maria_said(
 ) -> Vec<u8> {
     let mut m = serde_json::json!({
         "from": MARIA,
-        "id": format!("wamid.JOURNEY{n}"),
+        "id": wamid(MARIA, n),
         "timestamp": sent_at.timestamp().to_string(),
     });
     for (k, v) in message.as_object().unwrap() {

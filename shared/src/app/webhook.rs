@@ -3,6 +3,7 @@
 
 use crate::app::settings::{SettingsError, required_secret};
 use crate::domain::customer::Masked;
+use crate::logging::IdDigest;
 use crate::ports::{EventQueue, QueueError};
 use crate::secret::Secret;
 use crate::webhook::{MAX_BODY_BYTES, SignatureError, split, verify_signature};
@@ -119,7 +120,7 @@ impl Webhook {
         }
         for event in &split.events {
             tracing::info!(
-                event_id = %event.id,
+                event_id = %IdDigest(&event.id),
                 customer = %Masked(&event.group()),
                 "event enqueued"
             );

@@ -26,7 +26,7 @@ use crate::domain::{
     Command, Config, EventKind, InboundMessage, Lease, Outgoing, QueueEvent, Session,
     SessionRecord, StatusUpdate, TimerFired, Turn,
 };
-use crate::logging::Age;
+use crate::logging::{Age, IdDigest};
 use crate::ports::{
     Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, SessionStore,
     StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
@@ -214,7 +214,7 @@ impl Processor {
         match &event.kind {
             EventKind::Status(status) => {
                 tracing::info!(
-                    event_id = %event.id,
+                    event_id = %IdDigest(&event.id),
                     customer,
                     status = status.status.as_str(),
                     errors = ?status.errors,
@@ -223,17 +223,17 @@ impl Processor {
                 self.on_status(event, status).await
             }
             EventKind::Error(error) => {
-                tracing::warn!(event_id = %event.id, customer, ?error, "webhook error");
+                tracing::warn!(event_id = %IdDigest(&event.id), customer, ?error, "webhook error");
                 Ok(Outcome::Recorded)
             }
             EventKind::Closed => {
                 let outcome = self.apply(event, Incoming::Closed).await;
                 match &outcome {
                     Ok(o) => {
-                        tracing::info!(event_id = %event.id, customer, outcome = ?o, "conversation closed by the agent")
+                        tracing::info!(event_id = %IdDigest(&event.id), customer, outcome = ?o, "conversation closed by the agent")
                     }
                     Err(e) => {
-                        tracing::error!(event_id = %event.id, customer, error = %e, "closing failed")
+                        tracing::error!(event_id = %IdDigest(&event.id), customer, error = %e, "closing failed")
                     }
                 }
                 outcome
@@ -242,10 +242,10 @@ impl Processor {
                 let outcome = self.apply(event, Incoming::Agent(action)).await;
                 match &outcome {
                     Ok(o) => {
-                        tracing::info!(event_id = %event.id, customer, action = action.name(), outcome = ?o, "agent action")
+                        tracing::info!(event_id = %IdDigest(&event.id), customer, action = action.name(), outcome = ?o, "agent action")
                     }
                     Err(e) => {
-                        tracing::error!(event_id = %event.id, customer, action = action.name(), error = %e, "agent action failed")
+                        tracing::error!(event_id = %IdDigest(&event.id), customer, action = action.name(), error = %e, "agent action failed")
                     }
                 }
                 outcome
@@ -254,10 +254,10 @@ impl Processor {
                 let outcome = self.apply(event, Incoming::Timer(*fired)).await;
                 match &outcome {
                     Ok(o) => {
-                        tracing::info!(event_id = %event.id, customer, timer = fired.timer.as_str(), outcome = ?o, "timer")
+                        tracing::info!(event_id = %IdDigest(&event.id), customer, timer = fired.timer.as_str(), outcome = ?o, "timer")
                     }
                     Err(e) => {
-                        tracing::error!(event_id = %event.id, customer, timer = fired.timer.as_str(), error = %e, "timer failed")
+                        tracing::error!(event_id = %IdDigest(&event.id), customer, timer = fired.timer.as_str(), error = %e, "timer failed")
                     }
                 }
                 outcome
@@ -266,10 +266,10 @@ impl Processor {
                 let outcome = self.on_message(event, message).await;
                 match &outcome {
                     Ok(o) => {
-                        tracing::info!(event_id = %event.id, customer, outcome = ?o, "message processed")
+                        tracing::info!(event_id = %IdDigest(&event.id), customer, outcome = ?o, "message processed")
                     }
                     Err(e) => {
-                        tracing::error!(event_id = %event.id, customer, error = %e, "message failed")
+                        tracing::error!(event_id = %IdDigest(&event.id), customer, error = %e, "message failed")
                     }
                 }
                 outcome
@@ -289,7 +289,7 @@ impl Processor {
             && sent_at + SERVICE_WINDOW <= now
         {
             tracing::warn!(
-                event_id = %event.id,
+                event_id = %IdDigest(&event.id),
                 customer = %Masked(&event.group()),
                 %sent_at,
                 age = %Age(now - sent_at),
@@ -361,7 +361,7 @@ impl Processor {
         incoming: Incoming<'_>,
     ) -> Result<Outcome, ProcessError> {
         let (Some(customer), Some(from)) = (&event.customer, &event.business_number) else {
-            tracing::warn!(event_id = %event.id, "event without a customer or business number; not applied");
+            tracing::warn!(event_id = %IdDigest(&event.id), "event without a customer or business number; not applied");
             return Ok(Outcome::Unanswerable);
         };
         for _ in 0..MAX_CONFLICTS {

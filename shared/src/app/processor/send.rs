@@ -6,6 +6,7 @@ use crate::domain::agent::AgentRef;
 use crate::domain::engine::Input;
 use crate::domain::log::{LogEntry, LogLine};
 use crate::domain::{OutboundMessage, Outgoing, SessionRecord};
+use crate::logging::IdDigest;
 use crate::ports::{Failure, Metric};
 
 impl Processor {
@@ -76,7 +77,7 @@ impl Processor {
                                     // after `resend_unconfirmed_minutes`, it goes again.
                                     tracing::warn!(
                                         customer = %customer.masked(),
-                                        outgoing = %out.id,
+                                        outgoing = %IdDigest(&out.id),
                                         error = %e,
                                         "send outcome unknown; waiting for its status before sending again"
                                     );
