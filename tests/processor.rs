@@ -1033,3 +1033,48 @@ async fn a_131047_in_a_status_gets_the_reengagement_template_once() {
         .unwrap();
     assert!(record.session.window_closed);
 }
+
+/// Issue item "account-wide Graph API failures wait instead of being dropped": a refused login
+/// (code 0, HTTP 401), a missing permission (200–299, HTTP 403), an unpaid account (131042) or
+/// a 401/403 without a code stop every customer's replies alike: the reply waits (the event
+/// fails and comes back) instead of being dropped, and each is counted for the alarm.
+#[tokio::test]
+async fn account_wide_failures_wait_instead_of_being_dropped() {
+    use atende_shared::metrics::{MemoryMetrics, Metric};
+    for (status, code) in [
+        (401, Some(0)),
+        (403, Some(200)),
+        (403, Some(299)),
+        (400, Some(131042)),
+        (401, None),
+        (403, None),
+    ] {
+        let rig = rig();
+        let metrics = Arc::new(MemoryMetrics::new());
+        let processor = Processor::new(
+            rig.sessions.clone(),
+            rig.attendance.clone(),
+            rig.whatsapp.clone(),
+            Arc::new(atende_shared::adapters::MemoryTimers::new()),
+            Arc::new(ManualClock::new(now())),
+            Arc::new(Config::embedded().unwrap()),
+        )
+        .with_metrics(metrics.clone());
+        rig.whatsapp.fail_next_sends_with(1, status, code);
+        let event = text("5511", "wamid.1", "oi");
+        assert!(
+            processor.handle(&event).await.is_err(),
+            "{status} {code:?}: the reply waits"
+        );
+        assert!(
+            metrics.recorded().contains(&Metric::AccountFailures),
+            "{status} {code:?}: counted for the alarm"
+        );
+        // Fixed (the token renewed, the bill paid): the redelivery sends it all.
+        assert_eq!(
+            processor.handle(&event).await.unwrap(),
+            Outcome::Duplicate { sent: 2 },
+            "{status} {code:?}"
+        );
+    }
+}

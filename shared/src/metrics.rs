@@ -40,6 +40,9 @@ pub enum Metric {
         millis: u64,
     },
     AssistantFailures,
+    /// A send the business account could not make at all (`Failure::Account`: token,
+    /// permissions, payment, block): every customer's replies wait until someone fixes it.
+    AccountFailures,
 }
 
 impl Metric {
@@ -65,6 +68,7 @@ impl Metric {
                 ("AssistantLatency", "Milliseconds", *millis, vec![])
             }
             Self::AssistantFailures => ("AssistantFailures", "Count", 1, vec![]),
+            Self::AccountFailures => ("AccountFailures", "Count", 1, vec![]),
         }
     }
 }

@@ -218,10 +218,11 @@ pub enum Failure {
     /// Over a rate limit (130429 throughput, 131056 pair rate, 4 app, 80007 account, 131048
     /// spam rate, HTTP 429): try again later, backing off.
     Throttled,
-    /// The business account cannot send at all (190 expired token, 10 permission, 368
-    /// temporarily blocked, 131031 account locked): nothing will go out until someone fixes
-    /// it, so the event fails (to be retried, then replayed from the dead-letter queue)
-    /// instead of dropping the reply.
+    /// The business account cannot send at all (0 refused login, 190 expired token, 10 and
+    /// 200–299 permissions, 368 temporarily blocked, 131031 account locked, 131042 payment;
+    /// any HTTP 401 or 403 without a code): nothing will go out until someone fixes it, so the
+    /// event fails (to be retried, then replayed from the dead-letter queue) instead of
+    /// dropping the reply, and `Metric::AccountFailures` alarms.
     Account,
     /// The customer's 24-hour window is closed (131047): only a template may go.
     WindowClosed,
@@ -246,9 +247,10 @@ impl WhatsAppError {
         match self {
             Self::Api { status, code, .. } => match code {
                 Some(130429 | 131056 | 4 | 80007 | 131048) => Failure::Throttled,
-                Some(190 | 10 | 368 | 131031) => Failure::Account,
+                Some(0 | 190 | 10 | 200..=299 | 368 | 131031 | 131042) => Failure::Account,
                 Some(131000 | 131016 | 1 | 2) => Failure::Retry,
                 Some(131047) => Failure::WindowClosed,
+                None if *status == 401 || *status == 403 => Failure::Account,
                 _ if *status == 429 => Failure::Throttled,
                 _ if *status >= 500 => Failure::Retry,
                 _ if (400..500).contains(status) => Failure::Permanent,

@@ -92,6 +92,7 @@ impl Processor {
                                     Ok(())
                                 }
                                 Failure::Account => {
+                                    self.count(crate::metrics::Metric::AccountFailures);
                                     tracing::error!(
                                         customer = %customer.masked(),
                                         code = ?e.code(),
