@@ -945,16 +945,20 @@ impl atende_shared::ports::Timers for FlakyTimers {
     }
 }
 
-/// The replies never wait for the scheduler: they go out, and a timer it refused waits in the
-/// outbox; the event fails so that, when it comes back, only the timer is set.
+/// Issue item "a timer that cannot be set does not stall the customer": the replies never
+/// wait for the scheduler, and the event does not fail for it (a failed event would hold the
+/// customer's later messages back for a visibility timeout each, then dead-letter them). The
+/// refused timer stays pending in the outbox and is set at the customer's next event.
 #[tokio::test]
-async fn a_refused_timer_does_not_hold_up_replies_and_is_set_on_the_return() {
+async fn a_timer_that_cannot_be_set_does_not_stall_the_customer() {
+    use atende_shared::metrics::{MemoryMetrics, Metric};
     let whatsapp = Arc::new(MemoryWhatsApp::new());
     let sessions = Arc::new(MemorySessionStore::new());
     let timers = Arc::new(FlakyTimers {
-        refusals: 1.into(),
+        refusals: 2.into(),
         inner: MemoryTimers::new(),
     });
+    let metrics = Arc::new(MemoryMetrics::new());
     let processor = Processor::new(
         sessions.clone(),
         Arc::new(MemoryAttendanceQueue::new()),
@@ -962,32 +966,61 @@ async fn a_refused_timer_does_not_hold_up_replies_and_is_set_on_the_return() {
         timers.clone(),
         Arc::new(ManualClock::new(now())),
         Arc::new(Config::embedded().unwrap()),
-    );
-    let oi = text("5511", "wamid.1", "oi");
-    let first = processor.handle(&oi).await;
-    assert!(
-        matches!(first, Err(atende_shared::app::ProcessError::Timers(_))),
-        "{first:?}"
-    );
-    assert_eq!(sent_texts(&whatsapp).len(), 2, "greeting and menu went out");
-    assert!(timers.inner.pending().is_empty());
+    )
+    .with_metrics(metrics.clone());
+    let pending = || async {
+        sessions
+            .load(&CustomerId::Phone("5511".into()), now())
+            .await
+            .unwrap()
+            .unwrap()
+            .outbox
+            .len()
+    };
+    // Refused: the greeting and the menu go, the event succeeds, the timer waits.
     assert_eq!(
-        processor.handle(&oi).await.unwrap(),
-        Outcome::Duplicate { sent: 0 }
+        processor
+            .handle(&text("5511", "wamid.1", "oi"))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 2 }
     );
-    assert_eq!(sent_texts(&whatsapp).len(), 2, "nothing sent again");
+    assert!(timers.inner.pending().is_empty());
+    assert_eq!(pending().await, 1, "the refused timer stays pending");
+    // Refused again at the next message, whose answer still goes.
+    assert_eq!(
+        processor
+            .handle(&text("5511", "wamid.2", "4"))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
+    assert!(timers.inner.pending().is_empty());
+    // The scheduler is back: the next event sets what was pending (the same inactivity timer,
+    // which the scheduler holds once).
+    assert_eq!(
+        processor
+            .handle(&text("5511", "wamid.3", "menu"))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
     assert_eq!(
         timers.inner.pending().len(),
         1,
         "the inactivity timer is set"
     );
-    let record = sessions
-        .load(&CustomerId::Phone("5511".into()), now())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(record.outbox.is_empty());
-    assert_eq!(record.sending, None);
+    assert_eq!(pending().await, 0, "nothing left pending");
+    assert_eq!(
+        metrics
+            .recorded()
+            .iter()
+            .filter(|m| **m == Metric::TimersDeferred)
+            .count(),
+        2,
+        "each refusal counted"
+    );
+    assert_eq!(sent_texts(&whatsapp).len(), 4);
 }
 
 /// WhatsApp often says a reply failed with 131047 (window closed) in a status webhook rather

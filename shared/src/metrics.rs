@@ -43,6 +43,9 @@ pub enum Metric {
     /// A send the business account could not make at all (`Failure::Account`: token,
     /// permissions, payment, block): every customer's replies wait until someone fixes it.
     AccountFailures,
+    /// A timer the scheduler refused: it stays pending and is tried again at the customer's
+    /// next event.
+    TimersDeferred,
 }
 
 impl Metric {
@@ -69,6 +72,7 @@ impl Metric {
             }
             Self::AssistantFailures => ("AssistantFailures", "Count", 1, vec![]),
             Self::AccountFailures => ("AccountFailures", "Count", 1, vec![]),
+            Self::TimersDeferred => ("TimersDeferred", "Count", 1, vec![]),
         }
     }
 }

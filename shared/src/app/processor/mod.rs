@@ -525,15 +525,24 @@ impl Processor {
     /// reloaded and the messages already sent are dropped from it (idempotent commands stay
     /// and run again on it, so what they lead to is decided on the newer record). A send that
     /// can never succeed is logged and dropped; a transient failure leaves the rest for the
-    /// redelivery. Returns how many messages were sent.
+    /// redelivery. A timer the scheduler refuses stays pending in the outbox, tried again by
+    /// the customer's next event (or this one's return), and never fails the event: the
+    /// customer's later messages must not wait behind it. Returns how many messages were sent.
     async fn flush(&self, record: &mut SessionRecord, holder: &str) -> Result<usize, ProcessError> {
         let customer = record.session.customer.clone();
         let mut done: Vec<String> = Vec::new();
         let mut sent = 0;
         let mut dirty = false;
-        let mut deferred: Vec<(Outgoing, TimerError)> = Vec::new();
+        // Timers the scheduler refused in this flush: not tried again before the next one.
+        let mut deferred: Vec<Outgoing> = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
         loop {
             while let Some(out) = record.outbox.front().cloned() {
+                if refused.contains(&out.id) {
+                    record.outbox.pop_front();
+                    deferred.push(out);
+                    continue;
+                }
                 if done.contains(&out.id) {
                     // Decided again by an idempotent command that ran again on a newer record
                     // (follow-up ids are stable): it went out already.
@@ -604,7 +613,9 @@ impl Processor {
                                 error = %e,
                                 "timer not set yet; it will be tried again"
                             );
-                            deferred.push((out.clone(), e));
+                            self.count(Metric::TimersDeferred);
+                            refused.push(out.id.clone());
+                            deferred.push(out.clone());
                         }
                         Ok(())
                     }
@@ -664,9 +675,8 @@ impl Processor {
                     dirty = false;
                 }
             }
-            // Timers the scheduler refused wait in the outbox for the event's return.
-            let failed_timer = deferred.last().map(|(_, e)| e.to_string());
-            for (out, _) in deferred.drain(..) {
+            // Timers the scheduler refused stay pending in the outbox.
+            for out in deferred.drain(..) {
                 record.outbox.push_back(out);
                 dirty = true;
             }
@@ -678,12 +688,9 @@ impl Processor {
                 self.save_progress(record, &done, holder).await?;
                 dirty = false;
             }
-            if let Some(reason) = failed_timer {
-                return Err(ProcessError::Timers(TimerError::Unavailable(reason)));
-            }
             // A delivery that found us sending may have queued its replies behind ours while
-            // we saved: they are ours to send too.
-            if record.outbox.is_empty() {
+            // we saved: they are ours to send too (the refused timers wait for the next time).
+            if record.outbox.iter().all(|o| refused.contains(&o.id)) {
                 return Ok(sent);
             }
         }
