@@ -195,7 +195,13 @@ function lineView(line) {
         tick,
       );
     case "not_sent":
-      return el("li", { class: "agent" }, el("span", { class: "who" }, `${line.agent.name} · ${T.notSent}`), line.text);
+      return el(
+        "li",
+        { class: line.agent ? "agent" : "bot" },
+        el("span", { class: "who" }, `${line.agent ? line.agent.name : T.bot} · ${T.notSent}`),
+        line.text,
+        line.reason ? el("span", { class: "tick" }, line.reason) : null,
+      );
     case "note":
       return el("li", { class: "note" }, el("span", { class: "who" }, `${T.note} · ${line.agent.name}`), line.text);
     case "event": {

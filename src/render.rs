@@ -126,7 +126,11 @@ pub fn log_line(logged: &LoggedLine) -> String {
             agent,
             text,
             reason,
-        } => format!("not sent ({}): {} — {reason}", agent.name, one_line(text)),
+        } => format!(
+            "not sent ({}): {} — {reason}",
+            agent.as_ref().map_or("bot", |a| a.name.as_str()),
+            one_line(text)
+        ),
         LogLine::Note { agent, text } => format!("note by {}: {}", agent.name, one_line(text)),
         LogLine::Event(event) => match event {
             ConversationEvent::Queued { department, reason } => {

@@ -770,6 +770,7 @@ async fn a_live_delivery_keeps_the_outbox_and_a_dead_ones_is_taken_over() {
             message: OutboundMessage::text("uma resposta anterior"),
             agent: None,
         },
+        attempts: 0,
     });
     record.sending = Some(Lease {
         event: "wamid.earlier".into(),
@@ -1110,4 +1111,72 @@ async fn account_wide_failures_wait_instead_of_being_dropped() {
             "{status} {code:?}"
         );
     }
+}
+
+/// Issue item "one reply that keeps failing does not block a customer forever": a reply the
+/// Graph API keeps refusing for itself (131000 for that payload) is tried by
+/// `MAX_SEND_ATTEMPTS` deliveries, then set aside (logged, counted, written to the conversation
+/// log as not sent), and what follows it goes out; the customer's next message is answered.
+#[tokio::test]
+async fn one_reply_that_keeps_failing_does_not_block_a_customer_forever() {
+    use atende_shared::adapters::{MemoryAgents, MemoryConversationLog};
+    use atende_shared::app::processor::MAX_SEND_ATTEMPTS;
+    use atende_shared::domain::LogLine;
+    use atende_shared::metrics::{MemoryMetrics, Metric};
+    use atende_shared::ports::ConversationLog;
+    let rig = rig();
+    let metrics = Arc::new(MemoryMetrics::new());
+    let log = Arc::new(MemoryConversationLog::new());
+    let processor = Processor::new(
+        rig.sessions.clone(),
+        rig.attendance.clone(),
+        rig.whatsapp.clone(),
+        Arc::new(MemoryTimers::new()),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_metrics(metrics.clone())
+    .with_desk(Arc::new(MemoryAgents::new()), log.clone());
+    // The greeting fails on every delivery; the event comes back each time.
+    rig.whatsapp
+        .fail_next_sends_with(u64::from(MAX_SEND_ATTEMPTS), 503, Some(131000));
+    let oi = text("5511", "wamid.1", "oi");
+    for _ in 1..MAX_SEND_ATTEMPTS {
+        assert!(processor.handle(&oi).await.is_err());
+        assert!(sent_texts(&rig.whatsapp).is_empty());
+    }
+    // The last delivery sets the greeting aside and sends the menu behind it.
+    assert_eq!(
+        processor.handle(&oi).await.unwrap(),
+        Outcome::Duplicate { sent: 1 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp), ["5511: [list]"]);
+    assert!(metrics.recorded().contains(&Metric::RepliesSetAside));
+    let page = log
+        .page(&CustomerId::Phone("5511".into()), None, 50, now())
+        .await
+        .unwrap();
+    let set_aside = page
+        .lines
+        .iter()
+        .find_map(|l| match &l.entry.line {
+            LogLine::NotSent {
+                agent,
+                text,
+                reason,
+            } => Some((agent, text, reason)),
+            _ => None,
+        })
+        .expect("the greeting is logged as not sent");
+    assert_eq!(set_aside.0, &None, "the bot's");
+    assert!(set_aside.1.contains("Bem-vindo"), "{set_aside:?}");
+    assert!(set_aside.2.contains("3 attempts"), "{set_aside:?}");
+    // The customer goes on as usual.
+    assert_eq!(
+        processor
+            .handle(&text("5511", "wamid.2", "4"))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
 }

@@ -46,6 +46,8 @@ pub enum Metric {
     /// A timer the scheduler refused: it stays pending and is tried again at the customer's
     /// next event.
     TimersDeferred,
+    /// A reply that kept failing for itself, given up so that the customer's rest goes on.
+    RepliesSetAside,
 }
 
 impl Metric {
@@ -73,6 +75,7 @@ impl Metric {
             Self::AssistantFailures => ("AssistantFailures", "Count", 1, vec![]),
             Self::AccountFailures => ("AccountFailures", "Count", 1, vec![]),
             Self::TimersDeferred => ("TimersDeferred", "Count", 1, vec![]),
+            Self::RepliesSetAside => ("RepliesSetAside", "Count", 1, vec![]),
         }
     }
 }

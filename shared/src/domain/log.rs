@@ -35,9 +35,11 @@ pub enum LogLine {
         /// The WhatsApp message id, which its delivery statuses name.
         message_id: String,
     },
-    /// An agent's message that did not go out, and why.
+    /// A message that did not go out, and why: an agent's (refused at once), or the bot's or
+    /// an agent's that kept failing and was set aside (no `agent` for the bot's).
     NotSent {
-        agent: AgentRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentRef>,
         text: String,
         reason: String,
     },

@@ -399,6 +399,13 @@ pub struct Outgoing {
     pub id: String,
     pub from: String,
     pub command: crate::domain::command::Command,
+    /// Deliveries that tried to send it and met a transient failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -31,11 +31,15 @@ use crate::ports::{
     Agents, Assistant, AssistantRequest, AttendanceQueue, Clock, ConversationLog, SessionStore,
     StoreError, TimerError, Timers, WhatsApp, WhatsAppError,
 };
-use crate::ports::{Metric, Metrics};
+use crate::ports::{Failure, Metric, Metrics};
 use std::sync::Arc;
 
 /// How often a save may meet a concurrent writer before the event is failed (and redelivered).
 const MAX_CONFLICTS: usize = 5;
+
+/// Deliveries that may try a reply failing for itself (131000, 1, 2, a 5xx) before it is set
+/// aside: fewer than the queue's 5 receives, so that the customer's event is not dead-lettered.
+pub const MAX_SEND_ATTEMPTS: u32 = 3;
 
 /// How long a delivery holds a customer's outbox: longer than the processor's 60-second
 /// timeout (a live delivery is never overtaken), shorter than the queue's 360-second
@@ -434,6 +438,7 @@ impl Processor {
                         id: format!("{}#{n}", event.id),
                         from: from.clone(),
                         command,
+                        attempts: 0,
                     }),
             );
             if matches!(incoming, Incoming::Message(_)) {
@@ -652,6 +657,23 @@ impl Processor {
                     }
                 };
                 if let Err(e) = result {
+                    // A reply that keeps failing for itself (not the account, not a rate
+                    // limit) is set aside after a few deliveries, so that the rest goes on.
+                    if let (Command::Send { message, agent }, ProcessError::WhatsApp(failure)) =
+                        (&out.command, &e)
+                        && failure.failure() == Failure::Retry
+                    {
+                        if out.attempts + 1 >= MAX_SEND_ATTEMPTS {
+                            self.set_aside(record, &out, message, agent.as_ref(), failure)
+                                .await?;
+                            record.outbox.pop_front();
+                            dirty = true;
+                            continue;
+                        }
+                        if let Some(front) = record.outbox.front_mut() {
+                            front.attempts = out.attempts + 1;
+                        }
+                    }
                     // Best effort: keep what is done out of the next attempt, and let go of the
                     // outbox.
                     record.sending = None;
@@ -694,6 +716,41 @@ impl Processor {
                 return Ok(sent);
             }
         }
+    }
+
+    /// Gives up on a reply that kept failing: logged, counted, and written to the conversation
+    /// log as not sent, for the agents.
+    async fn set_aside(
+        &self,
+        record: &mut SessionRecord,
+        out: &Outgoing,
+        message: &crate::domain::OutboundMessage,
+        agent: Option<&crate::domain::AgentRef>,
+        failure: &WhatsAppError,
+    ) -> Result<(), ProcessError> {
+        let customer = record.session.customer.clone();
+        tracing::error!(
+            customer = %customer.masked(),
+            outgoing = %IdDigest(&out.id),
+            attempts = out.attempts + 1,
+            code = ?failure.code(),
+            error = %failure,
+            "a reply kept failing; set aside so that the rest goes on"
+        );
+        self.count(Metric::RepliesSetAside);
+        let key = record.session.next_log_key();
+        let entry = LogEntry {
+            at: self.clock.now(),
+            line: crate::domain::LogLine::NotSent {
+                agent: agent.cloned(),
+                text: message.summary(),
+                reason: format!(
+                    "the Graph API kept failing ({} attempts): {failure}",
+                    out.attempts + 1
+                ),
+            },
+        };
+        Ok(self.write_log(&customer, &key, &entry).await?)
     }
 
     /// The customer's 24-hour window closed (131047): free-form replies cannot reach them.
@@ -871,6 +928,7 @@ impl Processor {
                     id: format!("{}.{n}", out.id),
                     from: out.from.clone(),
                     command,
+                    attempts: 0,
                 },
             );
         }

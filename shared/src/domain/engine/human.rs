@@ -141,7 +141,7 @@ fn reply(
         out.log(
             session,
             LogLine::NotSent {
-                agent: agent.clone(),
+                agent: Some(agent.clone()),
                 text: message.summary(),
                 reason: reason.to_owned(),
             },
