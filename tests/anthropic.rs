@@ -169,7 +169,13 @@ async fn free_text_is_answered_by_the_assistant() {
     let rig = rig(&stub);
     let said = conversation(&rig, "qual o prazo de entrega?").await;
     assert_eq!(said, [AnthropicStub::DEFAULT_ANSWER]);
-    assert!(rig.attendance.waiting().await.unwrap().is_empty());
+    assert!(
+        rig.attendance
+            .waiting("2026-11-24T12:00:00Z".parse().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -181,7 +187,11 @@ async fn a_transfer_to_human_call_queues_the_customer() {
     assert_eq!(said.len(), 2, "{said:?}");
     assert!(said[0].starts_with("Entendi! Vou transferir"), "{said:?}");
     assert!(said[1].contains("posição 1"), "{said:?}");
-    let waiting = rig.attendance.waiting().await.unwrap();
+    let waiting = rig
+        .attendance
+        .waiting("2026-11-24T12:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].customer, CustomerId::Phone("5511".into()));
 }
@@ -197,5 +207,12 @@ async fn an_overloaded_api_gets_an_apology_and_a_person() {
     assert_eq!(said[0], "Desculpe, não consegui responder agora.");
     assert!(said[1].starts_with("Entendi! Vou transferir"), "{said:?}");
     assert!(said[2].contains("posição 1"), "{said:?}");
-    assert_eq!(rig.attendance.waiting().await.unwrap().len(), 1);
+    assert_eq!(
+        rig.attendance
+            .waiting("2026-11-24T12:00:00Z".parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

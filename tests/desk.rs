@@ -98,6 +98,7 @@ async fn desk(
                 department: "suporte".into(),
                 priority: Priority::Normal,
                 entered_at: since,
+                expires_at: None,
             })
             .await
             .unwrap();
@@ -166,7 +167,7 @@ async fn twenty_agents_five_customers(stores: Stores) {
     assert_eq!(claimed.len(), 5, "{claimed:?}");
     let distinct: BTreeSet<_> = claimed.iter().cloned().collect();
     assert_eq!(distinct.len(), 5, "each customer once: {claimed:?}");
-    assert!(stores.attendance.waiting().await.unwrap().is_empty());
+    assert!(stores.attendance.waiting(t0()).await.unwrap().is_empty());
     let mut held = 0;
     for agent in stores.agents.list().await.unwrap() {
         assert!(agent.holding.len() <= 3);
@@ -208,7 +209,7 @@ async fn one_agent_at_capacity(stores: Stores) {
     assert_eq!(won, 2);
     let agent = stores.agents.get("agent-00").await.unwrap().unwrap();
     assert_eq!(agent.holding.len(), 2);
-    assert_eq!(stores.attendance.waiting().await.unwrap().len(), 3);
+    assert_eq!(stores.attendance.waiting(t0()).await.unwrap().len(), 3);
     assert_eq!(events.drain().len(), 2);
     // Full: the next claim is refused, and says why.
     match desk.claim_next(&actor("agent-00".into())).await {

@@ -379,6 +379,7 @@ async fn check_sla(name: &str, text: &str, overdue: u64) {
                 department: "suporte".into(),
                 priority: Priority::Normal,
                 entered_at: now() - Duration::minutes(minutes),
+                expires_at: None,
             })
             .await
             .unwrap();
@@ -470,6 +471,7 @@ async fn planted_desk(queue: Arc<MemoryEventQueue>) -> Desk {
                     department: "suporte".into(),
                     priority: Priority::Normal,
                     entered_at: since,
+                    expires_at: None,
                 })
                 .await
                 .unwrap(),

@@ -616,7 +616,10 @@ async fn p2_a_crash_at_any_step_loses_nothing_and_repeats_at_most_the_send_in_fl
         assert_eq!(positions, 1, "{fault:?}: {sent:?}");
         let customer = CustomerId::Phone(wa_id.clone());
         assert_eq!(
-            p.attendance.position("suporte", &customer).await.unwrap(),
+            p.attendance
+                .position("suporte", &customer, t0())
+                .await
+                .unwrap(),
             Some(1),
             "{fault:?}"
         );

@@ -125,8 +125,9 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
         department: dept.into(),
         priority,
         entered_at: t0() + Duration::minutes(minutes),
+        expires_at: None,
     };
-    assert!(queue.waiting().await.unwrap().is_empty());
+    assert!(queue.waiting(t0()).await.unwrap().is_empty());
     queue
         .enqueue(wait("a", "suporte", Priority::Normal, 0))
         .await
@@ -156,7 +157,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     };
     let pair = |d: &str, c: &str| (d.to_owned(), c.to_owned());
     assert_eq!(
-        order(queue.waiting().await.unwrap()),
+        order(queue.waiting(t0()).await.unwrap()),
         [
             pair("suporte", "vip"),
             pair("suporte", "a"),
@@ -166,7 +167,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     );
     let pos = |dept: &'static str, who: &'static str| {
         let queue = &queue;
-        async move { queue.position(dept, &phone(who)).await.unwrap() }
+        async move { queue.position(dept, &phone(who), t0()).await.unwrap() }
     };
     assert_eq!(pos("suporte", "vip").await, Some(1));
     assert_eq!(pos("suporte", "a").await, Some(2));
@@ -175,7 +176,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     assert_eq!(pos("vendas", "a").await, None);
     assert_eq!(pos("suporte", "nobody").await, None);
     let a = queue
-        .waiting()
+        .waiting(t0())
         .await
         .unwrap()
         .into_iter()
@@ -187,7 +188,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
     queue.remove("suporte", &phone("nobody")).await.unwrap();
     queue.remove("vendas", &phone("b")).await.unwrap();
     assert_eq!(
-        order(queue.waiting().await.unwrap()),
+        order(queue.waiting(t0()).await.unwrap()),
         [
             pair("suporte", "vip"),
             pair("suporte", "b"),
@@ -200,7 +201,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
         .await
         .unwrap();
     assert_eq!(
-        order(queue.waiting().await.unwrap())[2],
+        order(queue.waiting(t0()).await.unwrap())[2],
         pair("suporte", "a")
     );
 }
@@ -210,7 +211,7 @@ async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
 /// ends empty. A wait no longer in line cannot be taken.
 async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
     enqueue_in_line(&*queue, &["c1", "c2", "c3", "c4", "c5"], "c4").await;
-    let line = queue.waiting().await.unwrap();
+    let line = queue.waiting(t0()).await.unwrap();
     assert_eq!(line.len(), 5);
     let claims: Vec<_> = (0..20)
         .map(|agent| {
@@ -239,11 +240,11 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
         ["c1", "c2", "c3", "c4", "c5"],
         "each customer exactly once"
     );
-    assert!(queue.waiting().await.unwrap().is_empty());
+    assert!(queue.waiting(t0()).await.unwrap().is_empty());
     assert!(!queue.take(&line[0]).await.unwrap(), "taken already");
     // Back in line (a claim undone): the same place, and it can be taken again.
     queue.enqueue(line[0].clone()).await.unwrap();
-    assert_eq!(queue.waiting().await.unwrap(), vec![line[0].clone()]);
+    assert_eq!(queue.waiting(t0()).await.unwrap(), vec![line[0].clone()]);
     assert!(queue.take(&line[0]).await.unwrap());
 }
 
@@ -257,6 +258,7 @@ async fn alert_marks_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
         department: "suporte".into(),
         priority: Priority::Normal,
         entered_at: t0(),
+        expires_at: None,
     };
     assert!(
         !queue.mark_alerted(&entry, SlaLevel::Warning).await.unwrap(),
@@ -277,15 +279,96 @@ async fn alert_marks_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
     assert!(queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
     assert!(!queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
     // Marks are not part of the line: the customer still waits, in place.
-    assert_eq!(queue.waiting().await.unwrap(), std::slice::from_ref(&entry));
+    assert_eq!(
+        queue.waiting(t0()).await.unwrap(),
+        std::slice::from_ref(&entry)
+    );
     queue.remove("suporte", &entry.customer).await.unwrap();
     let again = WaitingCustomer {
         entered_at: t0() + Duration::hours(1),
+        expires_at: None,
         ..entry
     };
     queue.enqueue(again.clone()).await.unwrap();
     assert!(queue.mark_alerted(&again, SlaLevel::Warning).await.unwrap());
     queue.remove("suporte", &again.customer).await.unwrap();
+}
+
+/// Issue item "nobody waits in line forever": a wait ends with the customer's window. Past
+/// `expires_at` the customer is out of `waiting` and of everyone's place in line (whatever the
+/// store still holds until its TTL); writing again renews the wait.
+async fn nobody_waits_in_line_forever(queue: &dyn AttendanceQueue) {
+    let wait = |who: &str, minutes, hours| WaitingCustomer {
+        customer: phone(who),
+        department: "financeiro".into(),
+        priority: Priority::Normal,
+        entered_at: t0() + Duration::minutes(minutes),
+        expires_at: Some(t0() + Duration::hours(hours)),
+    };
+    // Ana's window ends in 24 hours; Bia came a minute later, with a day more; Caio had no end.
+    queue.enqueue(wait("ana", 0, 24)).await.unwrap();
+    queue.enqueue(wait("bia", 1, 48)).await.unwrap();
+    queue
+        .enqueue(WaitingCustomer {
+            expires_at: None,
+            ..wait("caio", 2, 0)
+        })
+        .await
+        .unwrap();
+    let names = |line: Vec<WaitingCustomer>| {
+        line.into_iter()
+            .map(|w| w.customer.key().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = t0() + Duration::hours(23);
+    assert_eq!(
+        names(queue.waiting(before).await.unwrap()),
+        ["ana", "bia", "caio"]
+    );
+    assert_eq!(
+        queue
+            .position("financeiro", &phone("bia"), before)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    // A day on, Ana is gone from the line and from the count ahead of Bia.
+    let after = t0() + Duration::hours(25);
+    assert_eq!(names(queue.waiting(after).await.unwrap()), ["bia", "caio"]);
+    assert_eq!(
+        queue
+            .position("financeiro", &phone("ana"), after)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        queue
+            .position("financeiro", &phone("bia"), after)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        queue
+            .position("financeiro", &phone("caio"), after)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    // Bia wrote again: her wait runs to her new window's end.
+    queue
+        .renew("financeiro", &phone("bia"), t0() + Duration::hours(72))
+        .await
+        .unwrap();
+    let later = t0() + Duration::hours(50);
+    assert_eq!(names(queue.waiting(later).await.unwrap()), ["bia", "caio"]);
+    // Renewing somebody not waiting changes nothing.
+    queue
+        .renew("financeiro", &phone("nobody"), t0() + Duration::hours(72))
+        .await
+        .unwrap();
+    assert_eq!(names(queue.waiting(later).await.unwrap()), ["bia", "caio"]);
 }
 
 /// Puts `who` in the vendas line a minute apart, `vip` with high priority.
@@ -302,6 +385,7 @@ async fn enqueue_in_line(queue: &dyn AttendanceQueue, who: &[&str], vip: &str) {
                 department: "vendas".into(),
                 priority,
                 entered_at: t0() + Duration::minutes(n as i64),
+                expires_at: None,
             })
             .await
             .unwrap();
@@ -497,6 +581,7 @@ async fn memory_attendance_queue() {
     attendance_queue_contract(&MemoryAttendanceQueue::new()).await;
     claim_contract(std::sync::Arc::new(MemoryAttendanceQueue::new())).await;
     alert_marks_contract(std::sync::Arc::new(MemoryAttendanceQueue::new())).await;
+    nobody_waits_in_line_forever(&MemoryAttendanceQueue::new()).await;
 }
 
 #[tokio::test]
@@ -552,6 +637,7 @@ async fn dynamodb_attendance_queue() {
     };
     claim_contract(fresh().await).await;
     alert_marks_contract(fresh().await).await;
+    nobody_waits_in_line_forever(&*fresh().await).await;
 }
 
 #[tokio::test]

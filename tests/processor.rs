@@ -11,7 +11,7 @@ use atende_shared::domain::{
     Config, CustomerId, EventKind, InboundMessage, MessageContent, OutboundMessage, QueueEvent,
 };
 use atende_shared::edge;
-use atende_shared::ports::{Clock, SessionStore, StoreError};
+use atende_shared::ports::{AttendanceQueue, Clock, SessionStore, StoreError};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -446,6 +446,7 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
                 department: "suporte".into(),
                 priority: Priority::Normal,
                 entered_at: now() - chrono::Duration::minutes(minutes),
+                expires_at: None,
             })
             .await
             .unwrap();
@@ -471,7 +472,7 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
         "{sent:#?}"
     );
     let line: Vec<(String, Priority)> = attendance
-        .waiting()
+        .waiting(now())
         .await
         .unwrap()
         .into_iter()
@@ -493,7 +494,7 @@ async fn a_handoff_queues_the_customer_and_tells_their_place_vips_first() {
         .await
         .unwrap();
     assert_eq!(sent_texts(&whatsapp).len(), before);
-    assert_eq!(attendance.waiting().await.unwrap().len(), 4);
+    assert_eq!(attendance.waiting(now()).await.unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -512,7 +513,7 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
         .handle(&text("5511", "wamid.a", "atendente"))
         .await
         .unwrap();
-    assert_eq!(attendance.waiting().await.unwrap().len(), 1);
+    assert_eq!(attendance.waiting(now()).await.unwrap().len(), 1);
     let close = QueueEvent {
         id: "close-1".into(),
         customer: Some(CustomerId::Phone("5511".into())),
@@ -523,7 +524,7 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
         processor.handle(&close).await.unwrap(),
         Outcome::Applied { sent: 0 }
     );
-    assert!(attendance.waiting().await.unwrap().is_empty());
+    assert!(attendance.waiting(now()).await.unwrap().is_empty());
     // Closed twice (a redelivery): nothing more.
     assert_eq!(
         processor.handle(&close).await.unwrap(),
@@ -583,7 +584,7 @@ async fn a_waiting_customer_hears_when_the_line_moves_and_only_then() {
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
     assert!(rig.timers.next_due().is_some());
     // An agent takes the first customer: the second hears they moved up, once.
-    let first = rig.attendance.waiting().await.unwrap()[0].clone();
+    let first = rig.attendance.waiting(now()).await.unwrap()[0].clone();
     assert_eq!(first.customer, CustomerId::Phone("5521".into()));
     assert!(rig.attendance.take(&first).await.unwrap());
     rig.clock.advance(ten);
@@ -594,7 +595,7 @@ async fn a_waiting_customer_hears_when_the_line_moves_and_only_then() {
     rig.clock.advance(ten);
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
     // Taken too: the updates stop.
-    let second = rig.attendance.waiting().await.unwrap()[0].clone();
+    let second = rig.attendance.waiting(now()).await.unwrap()[0].clone();
     assert!(rig.attendance.take(&second).await.unwrap());
     rig.clock.advance(ten);
     assert_eq!(fire_timers(&rig).await, Vec::<String>::new());
@@ -655,14 +656,14 @@ async fn a_customer_whose_window_closed_while_waiting_leaves_the_queue() {
         .handle(&text("5511", "wamid.a", "atendente"))
         .await
         .unwrap();
-    assert_eq!(attendance.waiting().await.unwrap().len(), 1);
+    assert_eq!(attendance.waiting(now()).await.unwrap().len(), 1);
     // Nobody took the conversation; the customer writes again a day later.
     clock.advance(chrono::Duration::hours(25));
     processor
         .handle(&text("5511", "wamid.b", "oi"))
         .await
         .unwrap();
-    assert!(attendance.waiting().await.unwrap().is_empty());
+    assert!(attendance.waiting(now()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -1179,4 +1180,52 @@ async fn one_reply_that_keeps_failing_does_not_block_a_customer_forever() {
             .unwrap(),
         Outcome::Applied { sent: 1 }
     );
+}
+
+/// Issue item "nobody waits in line forever": a customer who waits and never writes again
+/// leaves the line when their window ends, and stops counting ahead of the others; one who
+/// writes again keeps their place as long as their window now runs.
+#[tokio::test]
+async fn nobody_waits_in_line_forever() {
+    let rig = rig();
+    let waiting = || async {
+        rig.attendance
+            .waiting(rig.clock.now())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.customer.key().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let told = |customer: &str| {
+        sent_texts(&rig.whatsapp)
+            .into_iter()
+            .filter(|t| t.starts_with(&format!("{customer}: ")) && t.contains("posição"))
+            .collect::<Vec<_>>()
+    };
+    rig.processor
+        .handle(&text("5511", "wamid.a1", "atendente"))
+        .await
+        .unwrap();
+    rig.clock.advance(chrono::Duration::hours(20));
+    rig.processor
+        .handle(&text("5522", "wamid.b1", "atendente"))
+        .await
+        .unwrap();
+    assert!(told("5522")[0].contains("posição 2"), "{:?}", told("5522"));
+    // A day after 5511 last wrote, nobody can answer them: they are out of the line.
+    rig.clock.advance(chrono::Duration::hours(5));
+    assert_eq!(waiting().await, ["5522"]);
+    rig.processor
+        .handle(&text("5533", "wamid.c1", "atendente"))
+        .await
+        .unwrap();
+    assert!(told("5533")[0].contains("posição 2"), "{:?}", told("5533"));
+    // 5522 writes again: still waiting after the end of their first window (hour 44).
+    rig.processor
+        .handle(&text("5522", "wamid.b2", "ainda estou aqui"))
+        .await
+        .unwrap();
+    rig.clock.advance(chrono::Duration::hours(21));
+    assert_eq!(waiting().await, ["5522", "5533"]);
 }

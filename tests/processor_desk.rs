@@ -104,7 +104,7 @@ fn ana() -> AgentRef {
 /// Ana takes Maria as the desk would: out of the line, her place reserved, the claim queued.
 async fn claimed(rig: &Rig) -> QueueEvent {
     let maria = CustomerId::Phone(MARIA.into());
-    let entry = rig.attendance.waiting().await.unwrap()[0].clone();
+    let entry = rig.attendance.waiting(now()).await.unwrap()[0].clone();
     assert!(rig.attendance.take(&entry).await.unwrap());
     rig.agents.reserve("ana", &maria, 3).await.unwrap();
     event(

@@ -39,6 +39,7 @@ async fn alerts_over_ten_minutes(
             department: "vendas".into(),
             priority: Priority::Normal,
             entered_at: t0(),
+            expires_at: None,
         })
         .await
         .unwrap();

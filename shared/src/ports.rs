@@ -48,14 +48,25 @@ pub trait SessionStore: Send + Sync {
 pub trait AttendanceQueue: Send + Sync {
     /// Adds a customer; a customer already waiting in that department keeps their place.
     async fn enqueue(&self, entry: WaitingCustomer) -> Result<(), StoreError>;
-    /// Everyone waiting, per department in priority-then-arrival order.
-    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError>;
-    /// The customer's place in a department's line (1 = next), `None` when not waiting there.
+    /// Everyone waiting at `now`, per department in priority-then-arrival order; a wait past
+    /// its `expires_at` is gone (whatever the store still holds until its TTL).
+    async fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<WaitingCustomer>, StoreError>;
+    /// The customer's place in a department's line at `now` (1 = next; expired waits ahead
+    /// do not count), `None` when not waiting there.
     async fn position(
         &self,
         department: &str,
         customer: &CustomerId,
+        now: DateTime<Utc>,
     ) -> Result<Option<usize>, StoreError>;
+    /// Moves the end of the customer's wait in a department to `expires_at` (they wrote again,
+    /// their window runs on); nothing when they do not wait there.
+    async fn renew(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Takes this wait (the entry as `waiting` returned it) out of the line for an agent,
     /// atomically: however many agents take it at once, exactly one gets `true`. False when
     /// the customer no longer waits there.

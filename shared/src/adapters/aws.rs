@@ -55,7 +55,8 @@ pub mod resources {
     pub const SESSIONS_TTL_ATTRIBUTE: &str = "expires_at";
     /// The attendance table's partition and sort keys.
     pub const ATTENDANCE_KEYS: [&str; 2] = ["department", "sk"];
-    /// Only alert marks carry it; places in line do not expire.
+    /// Places in line (and their guards) carry it: a wait ends with the customer's window.
+    /// The marks of reply alerts carry it too.
     pub const ATTENDANCE_TTL_ATTRIBUTE: &str = "expires_at";
     pub const AGENTS_KEY: &str = "id";
     pub const LOG_KEYS: [&str; 2] = ["customer", "sk"];

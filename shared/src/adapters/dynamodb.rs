@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -159,11 +161,12 @@ impl DynamoDbAttendanceQueue {
 
 impl DynamoDbAttendanceQueue {
     /// The sort key of the customer's place in a department's line, read from their guard.
+    /// The customer's place key in a department's line and the end of that wait.
     async fn place_of(
         &self,
         department: &str,
         customer: &CustomerId,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<(String, Option<DateTime<Utc>>)>, StoreError> {
         let guard = self
             .client
             .get_item()
@@ -174,10 +177,14 @@ impl DynamoDbAttendanceQueue {
             .send()
             .await
             .map_err(unavailable)?;
-        guard
-            .item()
-            .map(|item| get_s(item, "place").map(str::to_owned))
-            .transpose()
+        let Some(item) = guard.item() else {
+            return Ok(None);
+        };
+        let end = match item.get(WAIT_TTL) {
+            Some(_) => DateTime::from_timestamp(get_n(item, WAIT_TTL)?, 0),
+            None => None,
+        };
+        Ok(Some((get_s(item, "place")?.to_owned(), end)))
     }
 }
 
@@ -200,13 +207,28 @@ fn waiting_customer(item: &Item) -> Result<WaitingCustomer, StoreError> {
     let entered_at = DateTime::parse_from_rfc3339(get_s(item, "entered_at")?)
         .map_err(|e| StoreError::Corrupt(format!("queue entered_at: {e}")))?
         .with_timezone(&Utc);
+    let expires_at = match item.get(WAIT_TTL) {
+        Some(_) => Some(
+            DateTime::from_timestamp(get_n(item, WAIT_TTL)?, 0)
+                .ok_or_else(|| StoreError::Corrupt("queue expires_at out of range".into()))?,
+        ),
+        None => None,
+    };
     Ok(WaitingCustomer {
         department: get_s(item, "department")?.to_owned(),
         customer,
         priority,
         entered_at,
+        expires_at,
     })
 }
+
+/// The end of a wait (epoch seconds), the table's TTL attribute: DynamoDB deletes the place
+/// and its guard some time after it; reads leave it out from the second it passes.
+const WAIT_TTL: &str = "expires_at";
+
+/// What reads keep of the line: places not past their end.
+const LIVE_PLACES: &str = "(attribute_not_exists(#ttl) OR #ttl > :now)";
 
 /// The sort key of a place in line: priority, then arrival, then the customer.
 fn place_key(entry: &WaitingCustomer) -> String {
@@ -232,23 +254,32 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        let ttl = entry.expires_at.map(|at| n(at.timestamp()));
         let guard = Put::builder()
             .table_name(&self.table)
             .item("department", s(&entry.department))
             .item("sk", s(guard_key(&entry.customer)))
             .item("place", s(&place))
-            .condition_expression("attribute_not_exists(sk)")
-            .build()
-            .map_err(unavailable)?;
+            .condition_expression("attribute_not_exists(sk)");
+        let guard = match &ttl {
+            Some(ttl) => guard.item(WAIT_TTL, ttl.clone()),
+            None => guard,
+        }
+        .build()
+        .map_err(unavailable)?;
         let line = Put::builder()
             .table_name(&self.table)
             .item("department", s(&entry.department))
             .item("sk", s(&place))
             .item("customer", s(customer_json))
             .item("priority", s(priority))
-            .item("entered_at", s(entry.entered_at.to_rfc3339()))
-            .build()
-            .map_err(unavailable)?;
+            .item("entered_at", s(entry.entered_at.to_rfc3339()));
+        let line = match ttl {
+            Some(ttl) => line.item(WAIT_TTL, ttl),
+            None => line,
+        }
+        .build()
+        .map_err(unavailable)?;
         let result = self
             .client
             .transact_write_items()
@@ -276,7 +307,7 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         }
     }
 
-    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError> {
+    async fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<WaitingCustomer>, StoreError> {
         let mut waiting = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -285,8 +316,10 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression("begins_with(sk, :wait)")
+                .filter_expression(format!("begins_with(sk, :wait) AND {LIVE_PLACES}"))
+                .expression_attribute_names("#ttl", WAIT_TTL)
                 .expression_attribute_values(":wait", s("wait#"))
+                .expression_attribute_values(":now", n(now.timestamp()))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -313,10 +346,14 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         &self,
         department: &str,
         customer: &CustomerId,
+        now: DateTime<Utc>,
     ) -> Result<Option<usize>, StoreError> {
-        let Some(place) = self.place_of(department, customer).await? else {
+        let Some((place, end)) = self.place_of(department, customer).await? else {
             return Ok(None);
         };
+        if end.is_some_and(|end| end <= now) {
+            return Ok(None);
+        }
         let mut ahead = 0usize;
         let mut start: Option<Item> = None;
         loop {
@@ -326,6 +363,9 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .key_condition_expression("department = :d AND sk BETWEEN :first AND :place")
+                .filter_expression(LIVE_PLACES)
+                .expression_attribute_names("#ttl", WAIT_TTL)
+                .expression_attribute_values(":now", n(now.timestamp()))
                 .expression_attribute_values(":d", s(department))
                 .expression_attribute_values(":first", s("wait#"))
                 .expression_attribute_values(":place", s(&place))
@@ -397,7 +437,7 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
     }
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
-        let Some(place) = self.place_of(department, customer).await? else {
+        let Some((place, _)) = self.place_of(department, customer).await? else {
             return Ok(());
         };
         let delete = |sk: String| {
@@ -459,6 +499,55 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
 
     /// A conditional write on the place in line itself: the mark goes with the wait, and
     /// only one of any number of concurrent checkers gets to write it.
+    async fn renew(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some((place, _)) = self.place_of(department, customer).await? else {
+            return Ok(());
+        };
+        let update = |sk: String| {
+            Update::builder()
+                .table_name(&self.table)
+                .key("department", s(department))
+                .key("sk", s(sk))
+                .update_expression("SET #ttl = :end")
+                .condition_expression("attribute_exists(sk)")
+                .expression_attribute_names("#ttl", WAIT_TTL)
+                .expression_attribute_values(":end", n(expires_at.timestamp()))
+                .build()
+                .map_err(unavailable)
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(update(guard_key(customer))?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(update(place)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // Taken or removed meanwhile: nothing to renew.
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(())
+                }
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+
     async fn mark_alerted(
         &self,
         entry: &WaitingCustomer,

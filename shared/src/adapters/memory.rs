@@ -156,8 +156,12 @@ impl AttendanceQueue for MemoryAttendanceQueue {
         Ok(())
     }
 
-    async fn waiting(&self) -> Result<Vec<WaitingCustomer>, StoreError> {
-        let mut all = lock(&self.entries).clone();
+    async fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<WaitingCustomer>, StoreError> {
+        let mut all: Vec<WaitingCustomer> = lock(&self.entries)
+            .iter()
+            .filter(|w| w.is_live(now))
+            .cloned()
+            .collect();
         all.sort_by(|a, b| {
             (&a.department, a.priority, a.entered_at).cmp(&(
                 &b.department,
@@ -172,8 +176,9 @@ impl AttendanceQueue for MemoryAttendanceQueue {
         &self,
         department: &str,
         customer: &CustomerId,
+        now: DateTime<Utc>,
     ) -> Result<Option<usize>, StoreError> {
-        let line = self.waiting().await?;
+        let line = self.waiting(now).await?;
         Ok(line
             .iter()
             .filter(|w| w.department == department)
@@ -194,6 +199,20 @@ impl AttendanceQueue for MemoryAttendanceQueue {
 
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError> {
         lock(&self.entries).retain(|e| !(e.department == department && &e.customer == customer));
+        Ok(())
+    }
+
+    async fn renew(
+        &self,
+        department: &str,
+        customer: &CustomerId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for e in lock(&self.entries).iter_mut() {
+            if e.department == department && &e.customer == customer {
+                e.expires_at = Some(expires_at);
+            }
+        }
         Ok(())
     }
 

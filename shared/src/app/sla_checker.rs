@@ -113,8 +113,9 @@ impl SlaChecker {
     /// the attendance queue, so concurrent or repeated runs do not alert twice). A wait
     /// found already past its maximum alerts the breach only.
     pub async fn run(&self) -> Result<SlaReport, StoreError> {
-        let waiting = self.queue.waiting().await?;
-        let findings = overdue(&waiting, self.clock.now(), &self.config);
+        let now = self.clock.now();
+        let waiting = self.queue.waiting(now).await?;
+        let findings = overdue(&waiting, now, &self.config);
         let mut alerts = Vec::new();
         for f in &findings {
             let Some(entry) = waiting

@@ -36,6 +36,12 @@ pub enum Command {
     NotifyAgents { context: HandoffContext },
     /// Take the customer out of a department's queue (a no-op when not there).
     LeaveQueue { department: String },
+    /// The customer, waiting in a department's line, wrote: their wait lasts until `until`
+    /// (their window's new end) instead of ending with the old one (a no-op when not there).
+    KeepPlace {
+        department: String,
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// Ask the AI assistant; the shell answers with `Input::AssistantAnswer` (or
     /// `Input::AssistantFailed`).
     AskAssistant {
@@ -73,6 +79,7 @@ impl Command {
             | Self::KeepMedia { .. }
             | Self::EnqueueForHuman { .. }
             | Self::LeaveQueue { .. }
+            | Self::KeepPlace { .. }
             | Self::AskAssistant { .. }
             | Self::SetTimer { .. }
             | Self::CheckQueue { .. } => true,

@@ -21,6 +21,17 @@ pub struct WaitingCustomer {
     pub department: String,
     pub priority: Priority,
     pub entered_at: DateTime<Utc>,
+    /// When the customer's 24-hour window ends (renewed as they write): nobody can answer
+    /// them after it, so they leave the line then. `None`: kept until taken or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl WaitingCustomer {
+    /// Still in line at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|end| end > now)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,6 +135,7 @@ mod tests {
                 department: "vendas".into(),
                 priority: Priority::Normal,
                 entered_at: now - Duration::minutes(minutes),
+                expires_at: None,
             })
             .collect();
         let got: Vec<(String, SlaLevel)> = overdue(&waiting, now, &config)

@@ -32,7 +32,7 @@ impl Desk {
         let now = self.clock.now();
         let mut waiting: Vec<WaitingCustomer> = self
             .attendance
-            .waiting()
+            .waiting(self.clock.now())
             .await?
             .into_iter()
             .filter(|w| profile.serves(&w.department))
@@ -67,7 +67,7 @@ impl Desk {
         self.ready_to_take(&profile).await?;
         let entry = self
             .attendance
-            .waiting()
+            .waiting(self.clock.now())
             .await?
             .into_iter()
             .find(|w| &w.customer == customer && profile.serves(&w.department));
@@ -112,7 +112,7 @@ impl Desk {
         self.ready_to_take(&agent.profile).await?;
         let entry = self
             .attendance
-            .waiting()
+            .waiting(self.clock.now())
             .await?
             .into_iter()
             .find(|w| &w.customer == customer)

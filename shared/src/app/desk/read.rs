@@ -264,7 +264,7 @@ impl Desk {
     pub async fn lines(&self, actor: &Actor) -> Result<Vec<WaitingView>, DeskError> {
         let profile = self.profile(actor).await?;
         let now = self.clock.now();
-        let waiting = self.attendance.waiting().await?;
+        let waiting = self.attendance.waiting(now).await?;
         let findings = overdue(&waiting, now, &self.config);
         let mut views = Vec::new();
         let mut place = 0;
@@ -406,7 +406,7 @@ impl Desk {
         let profile = self.profile(actor).await?;
         Self::supervisor_only(&profile)?;
         let now = self.clock.now();
-        let waiting = self.attendance.waiting().await?;
+        let waiting = self.attendance.waiting(now).await?;
         let findings = overdue(&waiting, now, &self.config);
         let departments = self
             .config

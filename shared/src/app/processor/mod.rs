@@ -592,6 +592,11 @@ impl Processor {
                         self.ask_assistant(record, &out, question, history).await;
                         Ok(())
                     }
+                    Command::KeepPlace { department, until } => self
+                        .attendance
+                        .renew(department, &customer, *until)
+                        .await
+                        .map_err(ProcessError::from),
                     Command::LeaveQueue { department } => self
                         .attendance
                         .remove(department, &customer)
@@ -625,7 +630,11 @@ impl Processor {
                         Ok(())
                     }
                     Command::CheckQueue { department, at } => {
-                        match self.attendance.position(department, &customer).await {
+                        match self
+                            .attendance
+                            .position(department, &customer, self.clock.now())
+                            .await
+                        {
                             Ok(position) => {
                                 self.follow_up(
                                     record,
@@ -823,11 +832,13 @@ impl Processor {
                 department: department.to_owned(),
                 priority,
                 entered_at: since.unwrap_or(now),
+                // Nobody can answer them after their window: they leave the line with it.
+                expires_at: Some(record.session.expires_at()),
             })
             .await?;
         let position = self
             .attendance
-            .position(department, &customer)
+            .position(department, &customer, now)
             .await?
             .unwrap_or(1);
         self.follow_up(

@@ -340,14 +340,24 @@ pub(super) fn close(
 
 /// A customer message while a person holds the conversation: the bot is quiet; from now the
 /// customer waits for the agent's answer, unless they were already.
-pub(super) fn on_customer_message(session: &mut Session, now: DateTime<Utc>) {
-    if let State::Human {
-        agent: Some(_),
-        awaiting_reply_since,
-        ..
-    } = &mut session.state
-        && awaiting_reply_since.is_none()
-    {
-        *awaiting_reply_since = Some(now);
+/// A customer still waiting in line who writes keeps their place for as long as their window
+/// now runs.
+pub(super) fn on_customer_message(session: &mut Session, out: &mut Replies, now: DateTime<Utc>) {
+    let until = session.expires_at();
+    match &mut session.state {
+        State::Human {
+            agent: Some(_),
+            awaiting_reply_since,
+            ..
+        } if awaiting_reply_since.is_none() => *awaiting_reply_since = Some(now),
+        State::Human {
+            agent: None,
+            department,
+            ..
+        } => out.commands.push(Command::KeepPlace {
+            department: department.clone(),
+            until,
+        }),
+        _ => {}
     }
 }

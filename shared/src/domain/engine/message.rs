@@ -57,7 +57,7 @@ pub(super) fn on_message(
     // A person is on it in the human state: the bot is quiet (the message is in the log and
     // the history for the agent).
     if let State::Human { .. } = session.state {
-        human::on_customer_message(&mut session, now);
+        human::on_customer_message(&mut session, &mut out, now);
         return (session, out.commands);
     }
     // A reaction is not a request.
