@@ -27,8 +27,12 @@ try {
   await page.getByText(/Janela de 24 h: 23 h/).waitFor();
   step("free text while the window is open");
 
-  // A day and a minute later on the server's clock; Ana comes back to her conversation.
+  // A day and a minute later on the server's clock, Ana comes back (a page open that long
+  // would have opened new live connections every two hours: this one opens a fresh one) and
+  // goes to her conversation.
   writeFileSync(CLOCK_FILE, "+1441m\n");
+  await page.reload();
+  await page.getByRole("status").getByText("Ao vivo").waitFor();
   const mine = page.getByRole("region", { name: "Meus atendimentos" });
   await mine.getByRole("button", { name: /5511/ }).click({ timeout: 15000 });
   await page.getByText("A janela de 24 h fechou").waitFor({ timeout: 15000 });

@@ -102,6 +102,12 @@ pub struct FoldedWords {
     pub faq_keywords: Vec<Vec<String>>,
 }
 
+fn default_queue_position_closed() -> String {
+    "Você está na posição {position} da fila de {department}. Nossa equipe volta {opening}; \
+     você será atendido(a) assim que abrirmos."
+        .to_owned()
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Texts {
@@ -119,6 +125,10 @@ pub struct Texts {
     pub handoff_after_attempts: String,
     /// The customer's place in line: `{position}`, `{department}`, `{minutes}` (the estimate).
     pub queue_position: String,
+    /// The same while the business is closed (no estimate in minutes would be true):
+    /// `{position}`, `{department}`, `{opening}` (when the team is back, "30/11 às 08:00").
+    #[serde(default = "default_queue_position_closed")]
+    pub queue_position_closed: String,
     /// A guided flow is done and goes to a person of `{department}`.
     pub department_handoff: String,
     /// Support: after the description, offers to take a photo, video, audio or document.
@@ -517,6 +527,10 @@ impl Config {
                 &self.texts.handoff_after_attempts,
             ),
             ("texts.queue_position", &self.texts.queue_position),
+            (
+                "texts.queue_position_closed",
+                &self.texts.queue_position_closed,
+            ),
             ("texts.department_handoff", &self.texts.department_handoff),
             (
                 "texts.support_attachment_prompt",
@@ -686,6 +700,20 @@ impl Config {
         ] {
             non_empty(name, title)?;
             max_chars(name, title, BUTTON_TITLE)?;
+        }
+        // The sales confirmation shows both buttons in one message: WhatsApp refuses two
+        // buttons with one title, and a customer could not tell them apart.
+        if crate::domain::text::fold(&self.texts.sales_confirm_button)
+            == crate::domain::text::fold(&self.texts.sales_back_button)
+        {
+            return invalid(
+                "texts.sales_back_button",
+                format!(
+                    "is `{}`, as texts.sales_confirm_button: the two buttons of one message need \
+                     different titles",
+                    self.texts.sales_back_button
+                ),
+            );
         }
         non_empty(
             "texts.sales_catalog_button",
@@ -1044,6 +1072,20 @@ mod tests {
                 other => panic!("{field}: expected an Invalid error, got {other:?}"),
             }
         }
+    }
+
+    /// Issue item "reply-button titles are unique within a message": the sales confirmation's two
+    /// buttons may not share a title (however it is capitalised or accented).
+    #[test]
+    fn reply_button_titles_are_unique_within_a_message() {
+        let same = EMBEDDED.replacen(
+            r#"sales_back_button = "Voltar ao menu""#,
+            r#"sales_back_button = "CONFIRMAR PEDIDO""#,
+            1,
+        );
+        assert_ne!(same, EMBEDDED);
+        let err = Config::from_toml(&same).unwrap_err();
+        assert!(err.to_string().contains("texts.sales_back_button"), "{err}");
     }
 
     #[test]

@@ -187,6 +187,13 @@ impl BusinessHours {
     }
 
     /// When the business opens next after `at` (`at` itself when open), within a month.
+    /// `at` as people at the business read it: "30/11 às 08:00" (pt-BR's day/month).
+    pub fn local_day_and_time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.tz)
+            .format("%d/%m às %H:%M")
+            .to_string()
+    }
+
     pub fn next_opening(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if self.is_open(at) {
             return Some(at);

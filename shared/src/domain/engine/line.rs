@@ -190,9 +190,37 @@ pub(super) fn on_queued(
     if let State::Human { told_position, .. } = &mut session.state {
         *told_position = Some(position);
     }
-    let text = place_in_line(&config.texts.queue_position, position, dept);
     let mut out = Replies::new(now);
-    out.send(&mut session, OutboundMessage::text(text));
-    arm_queue_update(&mut session, &mut out.commands, now, config);
+    // While the team is away an estimate in minutes would be false: say when it is back,
+    // and update the place then.
+    let opening = (!config.is_open(now))
+        .then(|| {
+            config
+                .hours
+                .as_ref()
+                .and_then(|h| Some((h, h.next_opening(now)?)))
+        })
+        .flatten();
+    match opening {
+        Some((hours, opening)) => {
+            let text = place_in_line(&config.texts.queue_position_closed, position, dept)
+                .replace("{opening}", &hours.local_day_and_time(opening));
+            out.send(&mut session, OutboundMessage::text(text));
+            if opening < session.expires_at() {
+                arm(
+                    &mut session,
+                    &mut out.commands,
+                    TimerKind::QueueUpdate,
+                    opening,
+                    now,
+                );
+            }
+        }
+        None => {
+            let text = place_in_line(&config.texts.queue_position, position, dept);
+            out.send(&mut session, OutboundMessage::text(text));
+            arm_queue_update(&mut session, &mut out.commands, now, config);
+        }
+    }
     (session, out.commands)
 }

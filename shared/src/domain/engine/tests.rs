@@ -297,3 +297,64 @@ fn an_order_and_a_document_reach_the_agent() {
     assert_eq!(context.department, "financeiro");
     assert_eq!(context.document.as_deref(), Some("11222333000181"));
 }
+
+/// Issue item "while the business is closed, a customer put in line is not told ~6 minutes":
+/// they are told when the team opens, and their place is updated then; while open, the
+/// estimate in minutes stands.
+#[test]
+fn while_closed_a_customer_in_line_is_told_when_the_team_opens() {
+    let config = config();
+    let queued_at = |now: DateTime<Utc>| {
+        let mut s = Session::new(CustomerId::Phone("5511".into()), now);
+        s.state = State::Human {
+            department: "suporte".into(),
+            since: now,
+            told_position: None,
+            agent: None,
+            awaiting_reply_since: None,
+        };
+        step(
+            s,
+            Input::Queued {
+                department: "suporte",
+                position: 1,
+            },
+            now,
+            &config,
+        )
+    };
+    let told = |commands: &[Command]| {
+        commands
+            .iter()
+            .find_map(|c| match c {
+                Command::Send {
+                    message: OutboundMessage::Text { body },
+                    ..
+                } => Some(body.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    // Sunday noon in São Paulo; the team is back on Monday at 08:00 (11:00 UTC), within her
+    // window.
+    let sunday = Utc.with_ymd_and_hms(2026, 11, 29, 15, 0, 0).unwrap();
+    let (_, commands) = queued_at(sunday);
+    let text = told(&commands);
+    assert!(
+        text.contains("posição 1") && text.contains("30/11 às 08:00"),
+        "{text}"
+    );
+    assert!(!text.contains("minutos"), "{text}");
+    let monday_opening = Utc.with_ymd_and_hms(2026, 11, 30, 11, 0, 0).unwrap();
+    assert_eq!(
+        timers_set(&commands),
+        [(TimerKind::QueueUpdate, monday_opening)]
+    );
+    // Tuesday 09:01, open: the estimate.
+    let (_, commands) = queued_at(at(12) + Duration::minutes(1));
+    assert!(
+        told(&commands).contains("~5 minutos"),
+        "{}",
+        told(&commands)
+    );
+}
