@@ -46,13 +46,22 @@ async fn sends_to_the_number_path_with_the_bearer_token_and_returns_the_wamid() 
 async fn mark_as_read_sends_the_documented_body() {
     let graph = GraphStub::start().await;
     client(&graph.base_url)
-        .mark_read("106540352242922", "wamid.in.1")
+        .mark_read("106540352242922", "wamid.in.1", true)
         .await
         .unwrap();
     assert_eq!(
         graph.requests()[0].body,
         json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.in.1",
                "typing_indicator": {"type": "text"}})
+    );
+    // No reply follows: read, without "typing…".
+    client(&graph.base_url)
+        .mark_read("106540352242922", "wamid.in.2", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        graph.requests()[1].body,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.in.2"})
     );
 }
 
@@ -117,7 +126,7 @@ async fn an_unreachable_graph_api_is_a_transport_error() {
         .unwrap()
         .port();
     let err = client(&format!("http://127.0.0.1:{port}"))
-        .mark_read("1", "wamid.x")
+        .mark_read("1", "wamid.x", true)
         .await
         .unwrap_err();
     assert!(matches!(err, WhatsAppError::Transport(_)), "{err:?}");

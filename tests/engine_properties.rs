@@ -150,7 +150,12 @@ proptest! {
             session = next;
             prop_assert_eq!(
                 commands.first(),
-                Some(&Command::MarkRead { message_id: message.id.clone() })
+                Some(&Command::MarkRead {
+                    message_id: message.id.clone(),
+                    typing: commands
+                        .iter()
+                        .any(|c| matches!(c, Command::Send { .. } | Command::AskAssistant { .. })),
+                })
             );
             let mut all = commands.clone();
             for c in &commands {

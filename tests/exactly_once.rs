@@ -247,8 +247,13 @@ impl WhatsApp for FaultyWhatsApp {
         Ok(sent)
     }
 
-    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError> {
-        self.inner.mark_read(from, message_id).await
+    async fn mark_read(
+        &self,
+        from: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), WhatsAppError> {
+        self.inner.mark_read(from, message_id, typing).await
     }
 }
 

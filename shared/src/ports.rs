@@ -296,7 +296,14 @@ pub trait WhatsApp: Send + Sync {
     ) -> Result<SentMessage, WhatsAppError>;
 
     /// Marks a customer's message as read.
-    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError>;
+    /// Marks a customer's message as read; with `typing`, shows "typing…" until the reply
+    /// (or 25 seconds).
+    async fn mark_read(
+        &self,
+        from: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), WhatsAppError>;
 
     /// Downloads a file a customer sent, by its WhatsApp media id (downloadable for some
     /// days after the message).

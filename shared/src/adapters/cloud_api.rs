@@ -234,14 +234,22 @@ impl WhatsApp for CloudApiWhatsApp {
         }
     }
 
-    /// Marks the message read and shows "typing…" until the reply (or 25 seconds).
-    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError> {
-        let body = json!({
+    /// Marks the message read and, with `typing`, shows "typing…" until the reply (or 25
+    /// seconds).
+    async fn mark_read(
+        &self,
+        from: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), WhatsAppError> {
+        let mut body = json!({
             "messaging_product": "whatsapp",
             "status": "read",
             "message_id": message_id,
-            "typing_indicator": { "type": "text" },
         });
+        if typing {
+            body["typing_indicator"] = json!({ "type": "text" });
+        }
         self.post(from, &body).await.map(|_| ())
     }
 

@@ -341,6 +341,8 @@ pub enum Delivery {
     Read {
         from: String,
         message_id: String,
+        /// "typing…" shown with it.
+        typing: bool,
     },
 }
 
@@ -428,10 +430,16 @@ impl WhatsApp for MemoryWhatsApp {
         Ok(SentMessage { id })
     }
 
-    async fn mark_read(&self, from: &str, message_id: &str) -> Result<(), WhatsAppError> {
+    async fn mark_read(
+        &self,
+        from: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), WhatsAppError> {
         lock(&self.deliveries).push(Delivery::Read {
             from: from.to_owned(),
             message_id: message_id.to_owned(),
+            typing,
         });
         Ok(())
     }

@@ -15,7 +15,13 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Mark the customer's message as read (blue ticks).
-    MarkRead { message_id: String },
+    MarkRead {
+        message_id: String,
+        /// Show "typing…" until the reply: only when one follows (not on a person's turn, not
+        /// for a reaction). Outboxes saved before this field existed showed it.
+        #[serde(default = "showing")]
+        typing: bool,
+    },
     /// Send a message to the customer of the session; `agent` wrote it (the bot otherwise).
     Send {
         message: OutboundMessage,
@@ -66,6 +72,10 @@ pub enum Command {
     /// Write a line of the conversation log under `key` (`Session::next_log_key`; writing it
     /// again replaces it).
     Log { key: String, entry: LogEntry },
+}
+
+fn showing() -> bool {
+    true
 }
 
 impl Command {

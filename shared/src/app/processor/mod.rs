@@ -556,9 +556,13 @@ impl Processor {
                     continue;
                 }
                 let result: Result<(), ProcessError> = match &out.command {
-                    Command::MarkRead { message_id } => {
+                    Command::MarkRead { message_id, typing } => {
                         // Read receipts are courtesy: a failure is logged, never retried.
-                        if let Err(e) = self.whatsapp.mark_read(&out.from, message_id).await {
+                        if let Err(e) = self
+                            .whatsapp
+                            .mark_read(&out.from, message_id, *typing)
+                            .await
+                        {
                             self.graph_error(&e);
                             tracing::warn!(customer = %customer.masked(), error = %e, "mark as read failed");
                         }

@@ -38,6 +38,8 @@ pub(super) fn on_message(
     let mut out = Replies {
         commands: vec![Command::MarkRead {
             message_id: message.id.clone(),
+            // Decided in `step`, once it is known whether a reply follows.
+            typing: false,
         }],
         now,
     };

@@ -79,6 +79,13 @@ pub fn step(
     config: &Config,
 ) -> (Session, Vec<Command>) {
     let (session, mut commands) = react(session, input, now, config);
+    // "Typing…" only when something is going to answer: a message, or the assistant.
+    let answering = commands
+        .iter()
+        .any(|c| matches!(c, Command::Send { .. } | Command::AskAssistant { .. }));
+    if let Some(Command::MarkRead { typing, .. }) = commands.first_mut() {
+        *typing = answering;
+    }
     // Timers are set before the step's messages (after the read receipt): the processor saves
     // after each message, so the first save records them too.
     let first = commands

@@ -171,9 +171,48 @@ fn every_message_is_marked_read_first() {
     assert_eq!(
         cmds[0],
         Command::MarkRead {
-            message_id: "wamid.1".into()
+            message_id: "wamid.1".into(),
+            typing: true,
         }
     );
+}
+
+/// Issue item "no typing indicator when no reply follows": a message to a person's turn, or a
+/// reaction, is marked read without "typing…"; one the bot answers shows it.
+#[test]
+fn no_typing_indicator_when_no_reply_follows() {
+    let typing = |cmds: &[Command]| match &cmds[0] {
+        Command::MarkRead { typing, .. } => *typing,
+        other => panic!("not marked read first: {other:?}"),
+    };
+    let mut s = Session::new(CustomerId::Phone("5511999990000".into()), at(12));
+    let (next, cmds) = step(s, Input::Message(&text("wamid.1", "oi")), at(12), &config());
+    assert!(typing(&cmds), "the greeting follows");
+    s = next;
+    let reaction = InboundMessage {
+        content: MessageContent::Reaction {
+            message_id: "wamid.out".into(),
+            emoji: Some("👍".into()),
+        },
+        ..text("wamid.2", "")
+    };
+    let (next, cmds) = step(s, Input::Message(&reaction), at(12), &config());
+    assert!(!typing(&cmds), "nothing answers a reaction: {cmds:?}");
+    s = next;
+    s.state = State::Human {
+        department: "suporte".into(),
+        since: at(12),
+        told_position: None,
+        agent: None,
+        awaiting_reply_since: None,
+    };
+    let (_, cmds) = step(
+        s,
+        Input::Message(&text("wamid.3", "alô?")),
+        at(12),
+        &config(),
+    );
+    assert!(!typing(&cmds), "a person's turn: {cmds:?}");
 }
 
 #[test]
