@@ -26,7 +26,16 @@ pub(super) fn on_message(
     config: &Config,
 ) -> (Session, Vec<Command>) {
     let (mut session, leave_queue) = begin_if_over(session, now);
-    session.last_inbound_at = now;
+    // WhatsApp's 24-hour window runs from when the customer sent the message, not from when
+    // it reached us (a delivery late by minutes shortens it by as much). Never later than now,
+    // never earlier than a message already seen (deliveries may come out of order).
+    let sent = message.sent_at.map_or(now, |sent| sent.min(now));
+    let wrote_before = session.history.iter().any(|t| t.from == Party::Customer);
+    session.last_inbound_at = if wrote_before {
+        sent.max(session.last_inbound_at)
+    } else {
+        sent
+    };
     session.followed_up = false;
     // The customer wrote: the window is open again.
     session.window_closed = false;

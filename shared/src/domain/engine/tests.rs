@@ -397,3 +397,45 @@ fn while_closed_a_customer_in_line_is_told_when_the_team_opens() {
         told(&commands)
     );
 }
+
+/// Issue item "the 24-hour window runs from when the customer sent the message": a message
+/// processed late opens the window from its sending time; an older one processed after a newer
+/// one does not move it back; a sending time in the future counts as now.
+#[test]
+fn the_window_runs_from_when_the_customer_sent_the_message() {
+    let sent = |id: &str, at: DateTime<Utc>| InboundMessage {
+        sent_at: Some(at),
+        ..text(id, "oi")
+    };
+    // The session is made when the message is processed, as the processor does.
+    let s = Session::new(CustomerId::Phone("5511999990000".into()), at(12));
+    let (s, _) = step(
+        s,
+        Input::Message(&sent("wamid.1", at(10))),
+        at(12),
+        &config(),
+    );
+    assert_eq!(s.expires_at(), at(10) + Duration::hours(24));
+    let (s, _) = step(
+        s,
+        Input::Message(&sent("wamid.0", at(9))),
+        at(12),
+        &config(),
+    );
+    assert_eq!(
+        s.expires_at(),
+        at(10) + Duration::hours(24),
+        "not moved back"
+    );
+    let (s, _) = step(
+        s,
+        Input::Message(&sent("wamid.2", at(15))),
+        at(12),
+        &config(),
+    );
+    assert_eq!(
+        s.expires_at(),
+        at(12) + Duration::hours(24),
+        "not later than now"
+    );
+}
