@@ -216,3 +216,47 @@ async fn an_overloaded_api_gets_an_apology_and_a_person() {
         1
     );
 }
+
+/// Item 7: each call's own timeout counts in the assistant's budget. An API that takes the
+/// connection and never answers: the first call waits its whole timeout (1 s), the retry only
+/// what the budget (1.5 s) has left, so the question ends within the budget, not after two
+/// full timeouts. On a paused clock: virtual time, the same on any machine.
+#[tokio::test(start_paused = true)]
+async fn one_record_cannot_outlive_the_invocation_the_assistant_ends_within_its_budget() {
+    // The kernel completes the handshake for a listener that never accepts; the request is
+    // written and no answer ever comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", silent.local_addr().unwrap());
+    let config = Config::embedded().unwrap();
+    let assistant = AnthropicAssistant::new(
+        &base_url,
+        Secret::new(KEY).unwrap(),
+        &config.assistant.handover_phrases,
+    )
+    .unwrap()
+    .with_timeout(Duration::from_secs(1))
+    .unwrap()
+    .with_retry(RetryPolicy {
+        base: Duration::from_millis(10),
+        max_wait: Duration::from_millis(40),
+        budget: Duration::from_millis(1500),
+        max_attempts: 3,
+    });
+    let started = tokio::time::Instant::now();
+    let answer = assistant
+        .answer(AssistantRequest {
+            model: "claude-sonnet-4-5",
+            max_tokens: 300,
+            system_prompt: "Você é um assistente.",
+            history: &[],
+            question: "qual o horário?",
+        })
+        .await;
+    let took = started.elapsed();
+    assert!(answer.is_err(), "{answer:?}");
+    assert!(
+        took <= Duration::from_millis(1550),
+        "the assistant took {took:?} with a budget of 1.5 s"
+    );
+    drop(silent);
+}

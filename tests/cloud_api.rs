@@ -494,3 +494,29 @@ mod processor {
         assert_eq!(texts[0], texts[1]);
     }
 }
+
+/// Item 7: each call's own timeout counts in a send's budget. The Graph API answers "try
+/// again" (code 1) after 6 s, then does not answer at all: the retry waits only what is left
+/// of the 10-second budget, so the send ends within it (it used to wait a whole timeout more,
+/// about 20 s). On a paused clock: virtual time, the same on any machine.
+#[tokio::test(start_paused = true)]
+async fn one_record_cannot_outlive_the_invocation_a_send_ends_within_its_budget() {
+    let graph = GraphStub::start().await;
+    graph.delay_next([Duration::from_secs(6), Duration::from_secs(60)]);
+    graph.respond_next([graph_error(500, 1)]);
+    let client = client(&graph.base_url).with_retry(RetryPolicy {
+        base: Duration::from_millis(500),
+        max_wait: Duration::from_secs(4),
+        budget: Duration::from_secs(10),
+        max_attempts: 10,
+    });
+    let started = tokio::time::Instant::now();
+    let err = send_text(&client).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(graph.requests().len(), 2, "one retry");
+    assert_eq!(err.failure(), Failure::Unknown, "{err:?}");
+    assert!(
+        took <= Duration::from_millis(10_100),
+        "the send took {took:?} with a budget of 10 s"
+    );
+}

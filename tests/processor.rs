@@ -1229,3 +1229,154 @@ async fn nobody_waits_in_line_forever() {
     rig.clock.advance(chrono::Duration::hours(21));
     assert_eq!(waiting().await, ["5522", "5533"]);
 }
+
+/// The Graph API answering each call after `delay` (on the test's paused clock).
+struct SlowWhatsApp {
+    delay: std::time::Duration,
+    inner: Arc<MemoryWhatsApp>,
+}
+
+#[async_trait::async_trait]
+impl atende_shared::ports::WhatsApp for SlowWhatsApp {
+    async fn send(
+        &self,
+        from: &str,
+        to: &CustomerId,
+        message: &atende_shared::domain::Sendable,
+    ) -> Result<atende_shared::ports::SentMessage, atende_shared::ports::WhatsAppError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.send(from, to, message).await
+    }
+
+    async fn mark_read(
+        &self,
+        from: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), atende_shared::ports::WhatsAppError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.mark_read(from, message_id, typing).await
+    }
+
+    async fn media(
+        &self,
+        media_id: &str,
+    ) -> Result<atende_shared::ports::Media, atende_shared::ports::WhatsAppError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.media(media_id).await
+    }
+}
+
+/// Item 7: one record cannot outlive the invocation. Every Graph API call takes 9 s: the
+/// greeting's read receipt and two replies would take 27 s, but 21 s are left. The record
+/// starts (20 s is enough to start one), stops before a call that could end past the
+/// deadline, and comes back; its return sends the rest, nothing twice. On a paused clock.
+#[tokio::test(start_paused = true)]
+async fn one_record_cannot_outlive_the_invocation() {
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let sessions = Arc::new(MemorySessionStore::new());
+    let processor = Processor::new(
+        sessions.clone(),
+        Arc::new(MemoryAttendanceQueue::new()),
+        Arc::new(SlowWhatsApp {
+            delay: std::time::Duration::from_secs(9),
+            inner: whatsapp.clone(),
+        }),
+        Arc::new(MemoryTimers::new()),
+        Arc::new(ManualClock::new(now())),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    let body = serde_json::to_string(&text("5511", "wamid.a1", "oi")).unwrap();
+    let batch = || fifo_batch(&[("5511", body.clone())]);
+    let started = tokio::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(21);
+    let response = edge::lambda::processor_until(&processor, batch(), Some(deadline)).await;
+    let took = started.elapsed();
+    assert!(
+        took <= std::time::Duration::from_secs(21),
+        "the record ran {took:?}, past the invocation's 21 s"
+    );
+    assert_eq!(failed_ids(&response), ["m0"], "the record comes back");
+    assert_eq!(
+        sent_texts(&whatsapp),
+        ["5511: Olá! 👋 Bem-vindo(a) à Atende Demo."]
+    );
+    // Its return (a new invocation) finishes the outbox.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let response = edge::lambda::processor_until(&processor, batch(), Some(deadline)).await;
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(
+        sent_texts(&whatsapp),
+        ["5511: Olá! 👋 Bem-vindo(a) à Atende Demo.", "5511: [list]"]
+    );
+}
+
+/// A staff channel answering after `delay` (on the test's paused clock).
+struct SlowChannel {
+    delay: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl atende_shared::ports::Notifications for SlowChannel {
+    async fn notify(
+        &self,
+        _notice: &atende_shared::domain::notice::Notice,
+        _from: Option<&str>,
+    ) -> Result<(), atende_shared::ports::NotifyError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(())
+    }
+}
+
+/// Item 7: handoff notices to several supervisors go out side by side within a deadline. Five
+/// supervisors on WhatsApp whose sends take 4 s each, a chat webhook that takes 8 s and one
+/// that never answers: the notice is done in the notice limit (10 s), not 20 s + 8 s + ever.
+#[tokio::test(start_paused = true)]
+async fn one_record_cannot_outlive_the_invocation_notices_go_out_side_by_side() {
+    use atende_shared::adapters::notify::WhatsAppNotifications;
+    use atende_shared::app::Staff;
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let supervisors: Vec<String> = (1..=5).map(|n| format!("551199990000{n}")).collect();
+    let staff = Staff::new()
+        .with(
+            "whatsapp",
+            Arc::new(WhatsAppNotifications::new(
+                Arc::new(SlowWhatsApp {
+                    delay: std::time::Duration::from_secs(4),
+                    inner: whatsapp.clone(),
+                }),
+                &supervisors,
+                None,
+            )),
+        )
+        .with(
+            "webhook",
+            Arc::new(SlowChannel {
+                delay: std::time::Duration::from_secs(8),
+            }),
+        )
+        .with(
+            "stuck",
+            Arc::new(SlowChannel {
+                delay: std::time::Duration::from_secs(3600),
+            }),
+        );
+    let notice = atende_shared::domain::notice::Notice {
+        kind: atende_shared::domain::notice::NoticeKind::Handoff,
+        customer: CustomerId::Phone("5511".into()),
+        department: "suporte".into(),
+        text: "Cliente aguardando atendimento".into(),
+    };
+    let started = tokio::time::Instant::now();
+    let delivered = staff.tell(&notice, Some("106540352242922")).await;
+    let took = started.elapsed();
+    assert_eq!(
+        delivered, 2,
+        "WhatsApp and the webhook took it; the stuck one did not"
+    );
+    assert_eq!(whatsapp.deliveries().len(), 5, "every supervisor got it");
+    assert!(
+        took <= atende_shared::ports::NOTICE_TIME_LIMIT,
+        "the notice took {took:?}"
+    );
+}

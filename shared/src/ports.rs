@@ -10,6 +10,7 @@ use crate::domain::sla::{SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +285,17 @@ pub struct SentMessage {
     pub id: String,
 }
 
+/// The longest one call of the `WhatsApp` port may take, its retries included (a send's, a
+/// read receipt's); the processor holds adapters to it (past it, the outcome is unknown).
+pub const WHATSAPP_CALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// The longest the assistant may take to answer, its retries included; past it the engine
+/// apologises and hands over.
+pub const ASSISTANT_TIME_LIMIT: Duration = Duration::from_secs(15);
+
+/// The longest a notice to the staff may take, every channel and supervisor side by side.
+pub const NOTICE_TIME_LIMIT: Duration = Duration::from_secs(10);
+
 /// The WhatsApp Cloud API, as the processor uses it.
 #[async_trait]
 pub trait WhatsApp: Send + Sync {
@@ -295,7 +307,6 @@ pub trait WhatsApp: Send + Sync {
         message: &Sendable,
     ) -> Result<SentMessage, WhatsAppError>;
 
-    /// Marks a customer's message as read.
     /// Marks a customer's message as read; with `typing`, shows "typing…" until the reply
     /// (or 25 seconds).
     async fn mark_read(

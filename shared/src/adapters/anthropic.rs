@@ -30,6 +30,8 @@ pub struct AnthropicAssistant {
     base_url: String,
     api_key: Secret,
     retry: RetryPolicy,
+    /// The longest one call waits for its answer (cut to what the retry budget has left).
+    timeout: Duration,
     /// Folded phrases that, in an answer, mean the model is handing over.
     handover_phrases: Vec<String>,
 }
@@ -53,7 +55,9 @@ impl AnthropicAssistant {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
-            // Three attempts at most; a timed-out call and one retry fit in 15 seconds.
+            timeout: Duration::from_secs(10),
+            // Three attempts at most, all within 15 seconds (each call's waiting included):
+            // a timed-out call leaves one retry about 4 seconds.
             retry: RetryPolicy {
                 base: Duration::from_millis(500),
                 max_wait: Duration::from_secs(2),
@@ -72,7 +76,8 @@ impl AnthropicAssistant {
         self
     }
 
-    /// Waits at most `timeout` per call (10 seconds by default).
+    /// Waits at most `timeout` per call (10 seconds by default), and never past the retry
+    /// budget.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, AssistantError> {
         self.http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -81,14 +86,16 @@ impl AnthropicAssistant {
             .map_err(|e| {
                 AssistantError::Unavailable(format!("cannot build the HTTP client: {e}"))
             })?;
+        self.timeout = timeout;
         Ok(self)
     }
 
-    /// One call. `Err((retryable, reason))`.
-    async fn call(&self, body: &Value) -> Result<Value, (bool, String)> {
+    /// One call, waiting at most `time` for the answer. `Err((retryable, reason))`.
+    async fn call(&self, body: &Value, time: Duration) -> Result<Value, (bool, String)> {
         let response = self
             .http
             .post(format!("{}/v1/messages", self.base_url))
+            .timeout(time)
             .header("x-api-key", self.api_key.expose())
             .header("anthropic-version", API_VERSION)
             .json(body)
@@ -183,7 +190,8 @@ impl Assistant for AnthropicAssistant {
         let started = Instant::now();
         let mut attempt = 0;
         let answer = loop {
-            let reason = match self.call(&body).await {
+            let time = self.retry.time_for_call(started.elapsed(), self.timeout);
+            let reason = match self.call(&body, time).await {
                 Ok(answer) => break answer,
                 Err((false, reason)) => return Err(AssistantError::Unavailable(reason)),
                 Err((true, reason)) => reason,

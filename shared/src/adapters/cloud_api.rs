@@ -54,6 +54,9 @@ pub struct CloudApiWhatsApp {
     base_url: String,
     access_token: Secret,
     retry: RetryPolicy,
+    /// The longest one request waits for its answer (a send's: cut to what its retry budget
+    /// has left).
+    timeout: Duration,
     pacer: Pacer,
 }
 
@@ -71,18 +74,20 @@ impl CloudApiWhatsApp {
             base_url: base_url.trim_end_matches('/').to_owned(),
             access_token,
             retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(10),
             pacer: Pacer::new(DEFAULT_MESSAGES_PER_SECOND),
         })
     }
 
-    /// Waits at most `timeout` for each answer (10 seconds by default); past it the outcome
-    /// is unknown.
+    /// Waits at most `timeout` for each answer (10 seconds by default), and a send never past
+    /// its retry budget; past it the outcome is unknown.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, WhatsAppError> {
         self.http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .timeout(timeout)
             .build()
             .map_err(|e| WhatsAppError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        self.timeout = timeout;
         Ok(self)
     }
 
@@ -132,11 +137,13 @@ impl CloudApiWhatsApp {
         })
     }
 
-    async fn post(&self, from: &str, body: &Value) -> Result<Value, WhatsAppError> {
+    /// POSTs `body`, waiting at most `time` for the answer.
+    async fn post(&self, from: &str, body: &Value, time: Duration) -> Result<Value, WhatsAppError> {
         let url = format!("{}/{from}/messages", self.base_url);
         let response = self
             .http
             .post(&url)
+            .timeout(time)
             .bearer_auth(self.access_token.expose())
             .json(body)
             .send()
@@ -197,7 +204,14 @@ impl WhatsApp for CloudApiWhatsApp {
         let mut attempt = 0;
         loop {
             self.pacer.wait().await;
-            let error = match self.post(from, &body).await {
+            let time = self.retry.time_for_call(started.elapsed(), self.timeout);
+            if time.is_zero() {
+                // The pacer took the whole budget: nothing went out, later may work.
+                return Err(WhatsAppError::Transport(
+                    "no time left in the send's budget".into(),
+                ));
+            }
+            let error = match self.post(from, &body, time).await {
                 Ok(answer) => {
                     let id = answer["messages"][0]["id"]
                         .as_str()
@@ -250,7 +264,7 @@ impl WhatsApp for CloudApiWhatsApp {
         if typing {
             body["typing_indicator"] = json!({ "type": "text" });
         }
-        self.post(from, &body).await.map(|_| ())
+        self.post(from, &body, self.timeout).await.map(|_| ())
     }
 
     /// `GET /{media-id}` gives a short-lived URL (and the type); that URL, with the same

@@ -11,7 +11,8 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// No single wait is longer.
     pub max_wait: Duration,
-    /// Retries stop when the next wait would end past this, counted from the first attempt.
+    /// Everything (calls, waits and retries) ends within this, counted from the first attempt:
+    /// each call waits for its answer only as long as the budget has left.
     pub budget: Duration,
     /// And after this many attempts in all.
     pub max_attempts: u32,
@@ -55,9 +56,16 @@ impl RetryPolicy {
     }
 
     /// Whether another attempt may follow `attempts` made so far, after `wait`, `elapsed`
-    /// after the first attempt.
+    /// after the first attempt: only with a tenth of the budget left for it once the wait is
+    /// over (a call cut shorter would rather end in doubt than in an answer).
     pub fn allows(&self, attempts: u32, elapsed: Duration, wait: Duration) -> bool {
-        attempts < self.max_attempts && elapsed + wait <= self.budget
+        attempts < self.max_attempts && elapsed + wait + self.budget / 10 <= self.budget
+    }
+
+    /// How long a call starting `elapsed` after the first attempt may wait for its answer:
+    /// its own `timeout`, cut to what is left of the budget.
+    pub fn time_for_call(&self, elapsed: Duration, timeout: Duration) -> Duration {
+        timeout.min(self.budget.saturating_sub(elapsed))
     }
 }
 
@@ -102,8 +110,26 @@ mod tests {
                 );
             }
         }
-        assert!(policy.allows(1, Duration::from_secs(4), Duration::from_secs(1)));
-        assert!(!policy.allows(1, Duration::from_secs(4), Duration::from_millis(1001)));
+        // A tenth of the budget (500 ms) must be left for the call after the wait.
+        assert!(policy.allows(1, Duration::from_secs(4), Duration::from_millis(500)));
+        assert!(!policy.allows(1, Duration::from_secs(4), Duration::from_millis(501)));
         assert!(!policy.allows(4, Duration::ZERO, Duration::ZERO));
+        // Each call's own timeout counts in the budget.
+        assert_eq!(
+            policy.time_for_call(Duration::ZERO, Duration::from_secs(10)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            policy.time_for_call(Duration::from_secs(4), Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.time_for_call(Duration::from_secs(1), Duration::from_millis(300)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            policy.time_for_call(Duration::from_secs(6), Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! customer's replies.
 
 use crate::domain::notice::Notice;
-use crate::ports::Notifications;
+use crate::ports::{NOTICE_TIME_LIMIT, Notifications, NotifyError};
 use std::sync::Arc;
 
 #[derive(Clone, Default)]
@@ -32,9 +32,22 @@ impl Staff {
             channels = self.channels.len(),
             "notice for the staff"
         );
+        // Side by side, each held to the limit: a slow channel does not hold up the others,
+        // nor the customer's replies behind the notice.
+        let deliveries = self.channels.iter().map(|(name, channel)| async move {
+            let outcome = tokio::time::timeout(NOTICE_TIME_LIMIT, channel.notify(notice, from))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(NotifyError::Failed(format!(
+                        "no answer within {} s",
+                        NOTICE_TIME_LIMIT.as_secs()
+                    )))
+                });
+            (name, outcome)
+        });
         let mut delivered = 0;
-        for (name, channel) in &self.channels {
-            match channel.notify(notice, from).await {
+        for (name, outcome) in futures_util::future::join_all(deliveries).await {
+            match outcome {
                 Ok(()) => delivered += 1,
                 Err(e) => tracing::error!(
                     channel = name,

@@ -128,7 +128,9 @@ pub async fn processor(processor: &Processor, event: SqsEvent) -> SqsBatchRespon
     processor_until(processor, event, None).await
 }
 
-/// What one record may take at worst: the assistant's budget (15 s) and a reply or two.
+/// Time enough to start a record: the assistant's limit (15 s) and the saves. Within the
+/// record, no outside call starts that could end past the deadline (the rest waits for the
+/// record's return).
 pub const MIN_TIME_PER_RECORD: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The invocation's deadline (Lambda gives it in milliseconds since the epoch) as an instant;
@@ -243,7 +245,7 @@ async fn run_line(
             skip = fifo;
             continue;
         }
-        if let Err(reason) = process_record(processor, record).await {
+        if let Err(reason) = process_record(processor, record, deadline).await {
             tracing::error!(sqs_message_id = %id, %reason, "record failed; it will be retried");
             failures.push(id);
             skip = fifo;
@@ -252,12 +254,16 @@ async fn run_line(
     failures
 }
 
-async fn process_record(processor: &Processor, record: &SqsMessage) -> Result<(), String> {
+async fn process_record(
+    processor: &Processor,
+    record: &SqsMessage,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<(), String> {
     let body = record.body.as_deref().ok_or("the record has no body")?;
     let event: QueueEvent = serde_json::from_str(body)
         .map_err(|e| format!("the record body is not a queue event: {e}"))?;
     processor
-        .handle(&event)
+        .handle_until(&event, crate::app::processor::Deadline(deadline))
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -1,13 +1,14 @@
 //! Sending one message of the outbox: the link of a kept file made first, then the Graph API,
 //! and what each kind of failure calls for.
 
+use super::outbox::within;
 use super::{ProcessError, Processor};
 use crate::domain::agent::AgentRef;
 use crate::domain::engine::Input;
 use crate::domain::log::{LogEntry, LogLine};
 use crate::domain::{OutboundMessage, Outgoing, SessionRecord};
 use crate::logging::IdDigest;
-use crate::ports::{Failure, Metric};
+use crate::ports::{Failure, Metric, WHATSAPP_CALL_LIMIT};
 
 impl Processor {
     /// Sends `message` (the outbox entry `out`); `sent` counts what went out (a re-engagement
@@ -34,7 +35,8 @@ impl Processor {
                 }
                 Ok(message) => {
                     let message = message.with_reference(&out.id);
-                    match self.whatsapp.send(&out.from, &customer, &message).await {
+                    let send = self.whatsapp.send(&out.from, &customer, &message);
+                    match within(WHATSAPP_CALL_LIMIT, send).await.and_then(|r| r) {
                         Ok(delivered) => {
                             *sent += 1;
                             self.count(Metric::RepliesOut);
@@ -107,6 +109,56 @@ impl Processor {
                     }
                 }
             },
+        }
+    }
+
+    /// The customer's 24-hour window closed (131047): free-form replies cannot reach them.
+    /// The first time, the configured re-engagement template goes instead (if any); the
+    /// window counts as closed until they write. Returns how many messages went out.
+    pub(super) async fn reengage(&self, record: &mut SessionRecord, from: &str) -> usize {
+        let first = !record.session.window_closed;
+        record.session.window_closed = true;
+        if !first {
+            tracing::warn!(customer = %record.session.customer.masked(), "window closed (131047); reply dropped");
+            return 0;
+        }
+        self.send_reengagement(record, from).await
+    }
+
+    /// Sends the configured re-engagement template, if any. Returns how many went out.
+    pub(super) async fn send_reengagement(&self, record: &mut SessionRecord, from: &str) -> usize {
+        let customer = record.session.customer.clone();
+        let template = match &self.config.reengagement {
+            Some(t) => OutboundMessage::Template {
+                name: t.template.clone(),
+                language: t.language.clone(),
+                parameters: Vec::new(),
+            },
+            None => {
+                tracing::warn!(customer = %customer.masked(), "window closed (131047); no re-engagement template configured");
+                return 0;
+            }
+        };
+        let template = match template.sendable() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(customer = %customer.masked(), error = %e, "the re-engagement template is invalid");
+                return 0;
+            }
+        };
+        let send = self.whatsapp.send(from, &customer, &template);
+        match within(WHATSAPP_CALL_LIMIT, send).await.and_then(|r| r) {
+            Ok(delivered) => {
+                record.session.track_sent(&delivered.id);
+                self.count(Metric::RepliesOut);
+                tracing::info!(customer = %customer.masked(), "window closed (131047); re-engagement template sent");
+                1
+            }
+            Err(e) => {
+                self.graph_error(&e);
+                tracing::error!(customer = %customer.masked(), code = ?e.code(), error = %e, "window closed (131047); the re-engagement template failed too");
+                0
+            }
         }
     }
 }
