@@ -520,3 +520,29 @@ async fn one_record_cannot_outlive_the_invocation_a_send_ends_within_its_budget(
         "the send took {took:?} with a budget of 10 s"
     );
 }
+
+/// Item 8: a 5xx without a Graph error code (a proxy's 502, a load balancer's 503) cannot say
+/// whether the message went out: an unknown outcome, sent once, left to its status webhook;
+/// a 5xx carrying WhatsApp's own code (1, 2, 131000) is still tried again.
+#[tokio::test]
+async fn a_5xx_without_a_graph_error_code_is_an_unknown_outcome_not_a_blind_resend() {
+    for status in [500, 502, 503, 504] {
+        let graph = GraphStub::start().await;
+        graph.respond_next([(status, json!({"message": "upstream connect error"}))]);
+        let err = send_text(&client(&graph.base_url).with_retry(quick()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), err.failure()),
+            (None, Failure::Unknown),
+            "{status}"
+        );
+        assert_eq!(graph.requests().len(), 1, "{status}: not sent again");
+    }
+    let graph = GraphStub::start().await;
+    graph.respond_next([graph_error(503, 2)]);
+    let id = send_text(&client(&graph.base_url).with_retry(quick()))
+        .await
+        .unwrap();
+    assert_eq!(id, "wamid.stub.2", "code 2: tried again, then delivered");
+}

@@ -1380,3 +1380,29 @@ async fn one_record_cannot_outlive_the_invocation_notices_go_out_side_by_side() 
         "the notice took {took:?}"
     );
 }
+
+/// Item 8: a 5xx without a Graph error code is an unknown outcome: the processor does not
+/// fail the event to resend it blindly (the customer might get the greeting twice); it waits
+/// for the message's status, and the rest of the outbox goes on.
+#[tokio::test]
+async fn a_5xx_without_a_graph_error_code_is_an_unknown_outcome_not_a_blind_resend() {
+    let rig = rig();
+    let event = text("5511", "wamid.1", "oi");
+    rig.whatsapp.fail_next_sends_with(1, 502, None);
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Applied { sent: 1 }
+    );
+    assert_eq!(
+        rig.processor.handle(&event).await.unwrap(),
+        Outcome::Duplicate { sent: 0 }
+    );
+    assert_eq!(sent_texts(&rig.whatsapp), ["5511: [list]"]);
+    let stored = rig
+        .sessions
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.session.unconfirmed.len(), 1, "waits for its status");
+}

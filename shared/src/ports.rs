@@ -264,7 +264,12 @@ impl WhatsAppError {
                 Some(131047) => Failure::WindowClosed,
                 None if *status == 401 || *status == 403 => Failure::Account,
                 _ if *status == 429 => Failure::Throttled,
-                _ if *status >= 500 => Failure::Retry,
+                // A 5xx with a Graph error code (1, 2, 131000) is WhatsApp's own "not done,
+                // try again". Without one it came from something in between (a proxy, a load
+                // balancer) that cannot say whether the message went out: wait for its status
+                // rather than resend it blindly.
+                Some(_) if *status >= 500 => Failure::Retry,
+                None if *status >= 500 => Failure::Unknown,
                 _ if (400..500).contains(status) => Failure::Permanent,
                 _ => Failure::Retry,
             },

@@ -30,7 +30,10 @@ impl Processor {
             Err(e) => {
                 self.graph_error(&e);
                 return match e.failure() {
-                    Failure::Retry | Failure::Throttled | Failure::Account => Err(e.into()),
+                    // A download changes nothing: one of unknown outcome is simply tried again.
+                    Failure::Retry | Failure::Throttled | Failure::Account | Failure::Unknown => {
+                        Err(e.into())
+                    }
                     _ => {
                         tracing::warn!(
                             customer = %customer.masked(),
