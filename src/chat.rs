@@ -172,6 +172,7 @@ impl ChatSession {
     pub async fn close(&mut self) -> Result<String, atende_shared::app::ProcessError> {
         self.counter += 1;
         let event = QueueEvent {
+            also: None,
             id: format!("close.chat.{}", self.counter),
             customer: Some(self.customer.clone()),
             business_number: Some(LOCAL_BUSINESS_NUMBER.into()),
@@ -309,6 +310,7 @@ impl ChatSession {
     ) -> Result<String, atende_shared::app::ProcessError> {
         self.counter += 1;
         let event = QueueEvent {
+            also: None,
             id: format!("wamid.chat.{}", self.counter),
             customer: Some(self.customer.clone()),
             business_number: Some(LOCAL_BUSINESS_NUMBER.into()),

@@ -144,6 +144,7 @@ fn rig(stub: &AnthropicStub) -> Rig {
 
 fn says(n: usize, body: &str) -> QueueEvent {
     QueueEvent {
+        also: None,
         id: format!("wamid.A{n}"),
         customer: Some(CustomerId::Phone("5511".into())),
         business_number: Some("106540352242922".into()),

@@ -311,6 +311,7 @@ mod processor {
 
     fn oi(id: &str) -> QueueEvent {
         QueueEvent {
+            also: None,
             id: id.into(),
             customer: Some(CustomerId::Phone("5511".into())),
             business_number: Some("106540352242922".into()),
@@ -458,6 +459,7 @@ mod processor {
         assert_eq!(reference, "wamid.1#3");
         let customer = CustomerId::Phone("5511".into());
         let status = QueueEvent {
+            also: None,
             id: "wamid.greeting:delivered".into(),
             customer: Some(customer.clone()),
             business_number: Some("106540352242922".into()),

@@ -215,6 +215,16 @@ impl SessionStore for FaultySessions {
     async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
         self.inner.erase(customer).await
     }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.link(alias, customer, until, now).await
+    }
 }
 
 struct FaultyWhatsApp {

@@ -333,6 +333,7 @@ impl Rig {
 
     async fn says(&self, customer: &str, id: &str, text: &str) {
         let event = QueueEvent {
+            also: None,
             id: id.into(),
             customer: Some(CustomerId::Phone(customer.into())),
             business_number: Some(BUSINESS.into()),

@@ -117,6 +117,84 @@ async fn session_store_contract(store: &dyn SessionStore) {
     store.save(&fresh, later).await.unwrap();
 }
 
+/// Item 9: a customer known by two names (a user id, a phone) has one session: the other name
+/// is a link to it, never over a live session of its own, replaced by one saved under it,
+/// ended with its time or with the session's erasure.
+async fn a_customer_known_by_two_names_has_one_session(store: &dyn SessionStore) {
+    let user = CustomerId::User("US.13491208655302741918".into());
+    let phone = phone("5511912345678");
+    let mut record = SessionRecord::new(Session::new(user.clone(), t0()));
+    store.save(&record, t0()).await.unwrap();
+    let until = t0() + Duration::days(2);
+    assert!(store.link(&phone, &user, until, t0()).await.unwrap());
+    let found = store
+        .load(&phone, t0())
+        .await
+        .unwrap()
+        .expect("through the link");
+    assert_eq!(found.session.customer, user);
+    record.version = found.version;
+    // Saved through either name, it is the one record.
+    record.session.state = State::MainMenu;
+    record.session.aliases.push(phone.clone());
+    let v = store.save(&record, t0()).await.unwrap();
+    let by_user = store.load(&user, t0()).await.unwrap().unwrap();
+    let by_phone = store.load(&phone, t0()).await.unwrap().unwrap();
+    assert_eq!((by_user.version, by_phone.version), (v, v));
+    assert_eq!(by_phone.session.state, State::MainMenu);
+    // A name with a live session of its own is not linked away from it.
+    assert!(!store.link(&user, &phone, until, t0()).await.unwrap());
+    assert_eq!(
+        store
+            .load(&user, t0())
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .customer,
+        user
+    );
+    // Erasing the session ends its links.
+    assert!(store.erase(&user).await.unwrap());
+    assert!(store.load(&phone, t0()).await.unwrap().is_none());
+    assert!(store.load(&user, t0()).await.unwrap().is_none());
+
+    // A link ends with its time.
+    let other = CustomerId::User("US.2".into());
+    store
+        .save(&SessionRecord::new(Session::new(other.clone(), t0())), t0())
+        .await
+        .unwrap();
+    let short = t0() + Duration::hours(1);
+    assert!(store.link(&phone, &other, short, t0()).await.unwrap());
+    assert!(store.load(&phone, t0()).await.unwrap().is_some());
+    assert!(store.load(&phone, short).await.unwrap().is_none());
+    // A session saved under a linked name replaces the link.
+    assert!(store.link(&phone, &other, until, t0()).await.unwrap());
+    let own = SessionRecord::new(Session::new(phone.clone(), t0()));
+    store.save(&own, t0()).await.unwrap();
+    assert_eq!(
+        store
+            .load(&phone, t0())
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .customer,
+        phone
+    );
+    assert_eq!(
+        store
+            .load(&other, t0())
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .customer,
+        other
+    );
+}
+
 // ---------------------------------------------------------------- AttendanceQueue
 
 async fn attendance_queue_contract(queue: &dyn AttendanceQueue) {
@@ -396,6 +474,7 @@ async fn enqueue_in_line(queue: &dyn AttendanceQueue, who: &[&str], vip: &str) {
 
 fn event(customer: &str, n: usize) -> QueueEvent {
     QueueEvent {
+        also: None,
         id: format!("wamid.{customer}.{n}"),
         customer: Some(phone(customer)),
         business_number: Some("106540352242922".into()),
@@ -452,6 +531,7 @@ where
 fn timer(customer: &str, kind: TimerKind, due: DateTime<Utc>) -> QueueEvent {
     let fired = TimerFired { timer: kind, due };
     QueueEvent {
+        also: None,
         id: fired.event_id(),
         customer: Some(phone(customer)),
         business_number: Some("106540352242922".into()),
@@ -574,6 +654,7 @@ async fn whatsapp_notifications() {
 #[tokio::test]
 async fn memory_session_store() {
     session_store_contract(&MemorySessionStore::new()).await;
+    a_customer_known_by_two_names_has_one_session(&MemorySessionStore::new()).await;
 }
 
 #[tokio::test]
@@ -614,7 +695,12 @@ async fn dynamodb_session_store() {
     resources::create_sessions_table(&client, &table)
         .await
         .unwrap();
-    session_store_contract(&DynamoDbSessionStore::new(client, table)).await;
+    session_store_contract(&DynamoDbSessionStore::new(client.clone(), table.clone())).await;
+    let table = unique("sessions");
+    resources::create_sessions_table(&client, &table)
+        .await
+        .unwrap();
+    a_customer_known_by_two_names_has_one_session(&DynamoDbSessionStore::new(client, table)).await;
 }
 
 #[tokio::test]

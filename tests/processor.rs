@@ -65,6 +65,7 @@ fn rig_with(config: Config, assistant: Option<Arc<dyn atende_shared::ports::Assi
 
 fn text(customer: &str, id: &str, body: &str) -> QueueEvent {
     QueueEvent {
+        also: None,
         id: id.into(),
         customer: Some(CustomerId::Phone(customer.into())),
         business_number: Some("106540352242922".into()),
@@ -229,6 +230,16 @@ impl SessionStore for FlakyStore {
     }
     async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
         self.inner.erase(customer).await
+    }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.link(alias, customer, until, now).await
     }
 }
 
@@ -515,6 +526,7 @@ async fn when_the_agent_closes_the_customer_leaves_the_queue_and_gets_the_survey
         .unwrap();
     assert_eq!(attendance.waiting(now()).await.unwrap().len(), 1);
     let close = QueueEvent {
+        also: None,
         id: "close-1".into(),
         customer: Some(CustomerId::Phone("5511".into())),
         business_number: Some("106540352242922".into()),
@@ -676,6 +688,7 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
         .unwrap();
     // The memory WhatsApp numbers what it sends: wamid.memory.1 (greeting), .2 (menu).
     let status = |id: &str, s: &str, code: Option<i64>| QueueEvent {
+        also: None,
         id: format!("{id}:{s}"),
         customer: Some(CustomerId::Phone("5511".into())),
         business_number: Some("106540352242922".into()),
@@ -738,6 +751,7 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
     assert!(!stored.session.window_closed);
     // A status for a customer without a session opens nothing.
     let stranger = QueueEvent {
+        also: None,
         customer: Some(CustomerId::Phone("5599".into())),
         ..status("wamid.x", "read", None)
     };
@@ -1041,6 +1055,7 @@ async fn a_131047_in_a_status_gets_the_reengagement_template_once() {
         .await
         .unwrap();
     let failed = |n: usize| QueueEvent {
+        also: None,
         id: format!("wamid.out{n}:failed"),
         customer: Some(CustomerId::Phone("5511".into())),
         business_number: Some("106540352242922".into()),
@@ -1405,4 +1420,87 @@ async fn a_5xx_without_a_graph_error_code_is_an_unknown_outcome_not_a_blind_rese
         .unwrap()
         .unwrap();
     assert_eq!(stored.session.unconfirmed.len(), 1, "waits for its status");
+}
+
+/// A message from `customer`, naming `also` beside them (as a payload with both a phone and a
+/// user id does).
+fn text_also(customer: CustomerId, also: Option<CustomerId>, id: &str, body: &str) -> QueueEvent {
+    QueueEvent {
+        customer: Some(customer),
+        also,
+        ..text("0", id, body)
+    }
+}
+
+/// Item 9: a customer known first by their business-scoped user id and later also by phone
+/// number keeps one session (the phone linked to it): no second greeting, statuses matched,
+/// and a later message under the phone alone finds it too. The same the other way round.
+#[tokio::test]
+async fn a_customer_known_by_user_id_and_later_by_phone_keeps_one_session() {
+    use atende_shared::domain::{DeliveryStatus, StatusUpdate};
+    let user = CustomerId::User("US.13491208655302741918".into());
+    let phone = CustomerId::Phone("5511912345678".into());
+    for (first, then) in [(user.clone(), phone.clone()), (phone.clone(), user.clone())] {
+        let rig = rig();
+        let (leading, other) = match &first {
+            CustomerId::User(_) => (then.clone(), first.clone()),
+            CustomerId::Phone(_) => (first.clone(), then.clone()),
+        };
+        rig.processor
+            .handle(&text_also(first.clone(), None, "wamid.1", "oi"))
+            .await
+            .unwrap();
+        // The payload now names both (the phone leads).
+        let both = text_also(leading.clone(), Some(other.clone()), "wamid.2", "1");
+        assert_eq!(
+            rig.processor.handle(&both).await.unwrap(),
+            Outcome::Applied { sent: 1 }
+        );
+        // The status of that reply, naming both, is kept on the session.
+        let status = QueueEvent {
+            id: "wamid.memory.3:read".into(),
+            customer: Some(leading.clone()),
+            also: Some(other.clone()),
+            business_number: Some("106540352242922".into()),
+            kind: EventKind::Status(StatusUpdate {
+                message_id: "wamid.memory.3".into(),
+                status: DeliveryStatus::parse("read"),
+                at: None,
+                errors: Vec::new(),
+                reference: None,
+            }),
+        };
+        rig.processor.handle(&status).await.unwrap();
+        // Later, a message under the other name alone.
+        rig.processor
+            .handle(&text_also(then.clone(), None, "wamid.3", "menu"))
+            .await
+            .unwrap();
+        let sent = sent_texts(&rig.whatsapp);
+        let greetings = sent.iter().filter(|s| s.contains("Bem-vindo")).count();
+        assert_eq!(greetings, 1, "{first:?} then {then:?}: {sent:#?}");
+        assert!(
+            sent.iter()
+                .all(|s| s.starts_with(&format!("{}:", first.key()))),
+            "every reply to the session's own name: {sent:#?}"
+        );
+        let session = rig
+            .sessions
+            .load(&then, now())
+            .await
+            .unwrap()
+            .expect("found under the other name")
+            .session;
+        assert_eq!(session.customer, first);
+        assert_eq!(session.outbound["wamid.memory.3"], DeliveryStatus::Read);
+        assert!(
+            rig.sessions
+                .load(&first, now())
+                .await
+                .unwrap()
+                .unwrap()
+                .has_applied("wamid.3"),
+            "one session"
+        );
+    }
 }

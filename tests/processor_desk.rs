@@ -75,6 +75,7 @@ async fn rig() -> Rig {
 
 fn event(id: &str, kind: EventKind) -> QueueEvent {
     QueueEvent {
+        also: None,
         id: id.into(),
         customer: Some(CustomerId::Phone(MARIA.into())),
         business_number: Some("106540352242922".into()),

@@ -332,6 +332,7 @@ async fn serve_puts_each_timer_on_the_queue_when_it_is_due() {
         due: start + chrono::Duration::minutes(10),
     };
     let event = QueueEvent {
+        also: None,
         id: fired.event_id(),
         customer: Some(CustomerId::Phone(MARIA.into())),
         business_number: Some(BUSINESS_NUMBER.into()),

@@ -40,8 +40,21 @@ pub trait SessionStore: Send + Sync {
     /// The record expires at `record.session.expires_at()`.
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Deletes the customer's record, live or expired; true when there was one.
+    /// Deletes the customer's record, live or expired, and the links to it (its session's
+    /// `aliases`); true when there was one.
     async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError>;
+
+    /// Makes `alias` another name of `customer` until `until`: `load(alias)` gives the record
+    /// kept under `customer` (one hop). `Ok(false)`, and nothing changes, while a live record
+    /// of its own is kept under `alias`. A record saved under `alias` (version 0) replaces the
+    /// link.
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The customers waiting for a human, per department.

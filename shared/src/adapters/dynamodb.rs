@@ -46,6 +46,8 @@ pub(super) fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
 
 /// Sessions table: partition key `customer` (S); attributes `record` (the session as JSON),
 /// `version` (N) for optimistic locking, `expires_at` (N, epoch seconds) as the TTL attribute.
+/// A link (another name of a customer) is an item of its own: `customer` (the other name),
+/// `alias_of` (the key its record is kept under) and `expires_at`.
 pub struct DynamoDbSessionStore {
     client: Client,
     table: String,
@@ -58,6 +60,29 @@ impl DynamoDbSessionStore {
             table: table.into(),
         }
     }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("customer", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+}
+
+/// The record in a session item.
+fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
+    let mut record: SessionRecord = serde_json::from_str(get_s(item, "record")?)
+        .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+    record.version = get_n(item, "version")?
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("negative version".into()))?;
+    Ok(record)
 }
 
 #[async_trait]
@@ -67,27 +92,23 @@ impl SessionStore for DynamoDbSessionStore {
         customer: &CustomerId,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("customer", s(customer.key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item() else {
+        let Some(mut item) = self.get(customer.key()).await? else {
             return Ok(None);
         };
-        if get_n(item, "expires_at")? <= now.timestamp() {
+        if get_n(&item, "expires_at")? <= now.timestamp() {
             return Ok(None);
         }
-        let mut record: SessionRecord = serde_json::from_str(get_s(item, "record")?)
-            .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
-        record.version = get_n(item, "version")?
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("negative version".into()))?;
-        Ok(Some(record))
+        // A link: the record is kept under the customer's other name (one hop).
+        if let Some(target) = item.get("alias_of").and_then(|v| v.as_s().ok()) {
+            let Some(linked) = self.get(target).await? else {
+                return Ok(None);
+            };
+            if linked.contains_key("alias_of") || get_n(&linked, "expires_at")? <= now.timestamp() {
+                return Ok(None);
+            }
+            item = linked;
+        }
+        record_of(&item).map(Some)
     }
 
     async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
@@ -100,7 +121,65 @@ impl SessionStore for DynamoDbSessionStore {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(output.attributes().is_some_and(|a| !a.is_empty()))
+        let Some(old) = output.attributes().filter(|a| !a.is_empty()) else {
+            return Ok(false);
+        };
+        // The links to it go too (only those still pointing at it).
+        let aliases = if old.contains_key("record") {
+            record_of(old)?.session.aliases
+        } else {
+            Vec::new()
+        };
+        for alias in aliases {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("customer", s(alias.key()))
+                .condition_expression("alias_of = :customer")
+                .expression_attribute_values(":customer", s(customer.key()))
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => {}
+                Err(e) => match e.into_service_error() {
+                    e if e.is_conditional_check_failed_exception() => {}
+                    e => return Err(unavailable(e)),
+                },
+            }
+        }
+        Ok(true)
+    }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("customer", s(alias.key()))
+            .item("alias_of", s(customer.key()))
+            .item("expires_at", n(until.timestamp()))
+            // Never over a live record of the alias's own.
+            .condition_expression(
+                "attribute_not_exists(customer) OR attribute_exists(alias_of) \
+                 OR expires_at <= :now",
+            )
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Ok(false),
+                e => Err(unavailable(e)),
+            },
+        }
     }
 
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -111,7 +190,10 @@ impl SessionStore for DynamoDbSessionStore {
             .update_item()
             .table_name(&self.table)
             .key("customer", s(record.session.customer.key()))
-            .update_expression("SET #record = :record, expires_at = :expires ADD version :one")
+            // A record of its own replaces a link under its key.
+            .update_expression(
+                "SET #record = :record, expires_at = :expires ADD version :one REMOVE alias_of",
+            )
             .expression_attribute_names("#record", "record")
             .expression_attribute_values(":record", s(json))
             .expression_attribute_values(":expires", n(record.session.expires_at().timestamp()))
@@ -119,7 +201,10 @@ impl SessionStore for DynamoDbSessionStore {
             .return_values(ReturnValue::UpdatedNew);
         update = if record.version == 0 {
             update
-                .condition_expression("attribute_not_exists(customer) OR expires_at <= :now")
+                .condition_expression(
+                    "attribute_not_exists(customer) OR attribute_exists(alias_of) \
+                     OR expires_at <= :now",
+                )
                 .expression_attribute_values(":now", n(now.timestamp()))
         } else {
             update

@@ -80,11 +80,23 @@ impl Timers for MemoryTimers {
 #[derive(Default)]
 pub struct MemorySessionStore {
     records: Mutex<HashMap<String, (u64, SessionRecord)>>,
+    /// Another name of a customer → (their key, until).
+    links: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
 }
 
 impl MemorySessionStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn load_key(&self, key: &str, now: DateTime<Utc>) -> Option<SessionRecord> {
+        lock(&self.records)
+            .get(key)
+            .filter(|(_, r)| !r.session.is_expired(now))
+            .map(|(version, record)| SessionRecord {
+                version: *version,
+                ..record.clone()
+            })
     }
 }
 
@@ -95,17 +107,31 @@ impl SessionStore for MemorySessionStore {
         customer: &CustomerId,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(lock(&self.records)
+        if let Some(record) = self.load_key(customer.key(), now) {
+            return Ok(Some(record));
+        }
+        let target = lock(&self.links)
             .get(customer.key())
-            .filter(|(_, r)| !r.session.is_expired(now))
-            .map(|(version, record)| SessionRecord {
-                version: *version,
-                ..record.clone()
-            }))
+            .filter(|(_, until)| *until > now)
+            .map(|(key, _)| key.clone());
+        Ok(target.and_then(|key| self.load_key(&key, now)))
     }
 
     async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
-        Ok(lock(&self.records).remove(customer.key()).is_some())
+        let removed = lock(&self.records).remove(customer.key());
+        let mut links = lock(&self.links);
+        let linked = links.remove(customer.key()).is_some();
+        if let Some((_, record)) = &removed {
+            for alias in &record.session.aliases {
+                if links
+                    .get(alias.key())
+                    .is_some_and(|(key, _)| key == customer.key())
+                {
+                    links.remove(alias.key());
+                }
+            }
+        }
+        Ok(removed.is_some() || linked)
     }
 
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -122,7 +148,27 @@ impl SessionStore for MemorySessionStore {
             _ => return Err(StoreError::Conflict),
         };
         records.insert(key.to_owned(), (next, record.clone()));
+        // A record of its own replaces a link under its key.
+        lock(&self.links).remove(key);
         Ok(next)
+    }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let records = lock(&self.records);
+        if records
+            .get(alias.key())
+            .is_some_and(|(_, r)| !r.session.is_expired(now))
+        {
+            return Ok(false);
+        }
+        lock(&self.links).insert(alias.key().to_owned(), (customer.key().to_owned(), until));
+        Ok(true)
     }
 }
 

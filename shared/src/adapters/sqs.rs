@@ -191,6 +191,7 @@ mod tests {
 
     fn event(customer: &str, n: usize) -> QueueEvent {
         QueueEvent {
+            also: None,
             id: format!("{customer}-{n}"),
             customer: Some(CustomerId::Phone(customer.into())),
             business_number: None,

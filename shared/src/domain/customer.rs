@@ -4,8 +4,9 @@ use std::fmt;
 /// Who a conversation is with.
 ///
 /// WhatsApp identifies a customer by phone (`wa_id`) and, since business-scoped user ids, by a
-/// `user_id` that may be the only identity of a customer who adopted a username. The phone wins
-/// when both are known, so that a customer keeps one session however Meta names them.
+/// `user_id` that may be the only identity of a customer who adopted a username. The phone leads
+/// when both are known; the other name travels beside it (`QueueEvent::also`), and the session
+/// store links the two, so that a customer keeps one session however Meta names them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum CustomerId {
@@ -24,6 +25,17 @@ impl CustomerId {
             (None, Some(user)) => Some(Self::User(user.to_owned())),
             (None, None) => None,
         }
+    }
+
+    /// The customer (`from_parts`) and, when both are known, their other name: the user id
+    /// beside the phone.
+    pub fn names(wa_id: Option<&str>, user_id: Option<&str>) -> (Option<Self>, Option<Self>) {
+        let customer = Self::from_parts(wa_id, user_id);
+        let also = match (non_empty(wa_id), non_empty(user_id)) {
+            (Some(_), Some(user)) => Some(Self::User(user.to_owned())),
+            _ => None,
+        };
+        (customer, also)
     }
 
     /// The stable key of this customer: the ordering group on the queue, the session key.

@@ -16,6 +16,10 @@ pub struct QueueEvent {
     /// The customer the event belongs to, when the payload names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerId>,
+    /// The customer's other name in the same payload, when it gives both: their user id
+    /// beside their phone. Their session may live under either; the processor links them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also: Option<CustomerId>,
     /// The business phone number id that received the webhook (`metadata.phone_number_id`);
     /// replies go out from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -165,6 +165,13 @@ pub struct Session {
     /// Why and with what the bot handed this conversation to a person, for the agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<Handoff>,
+    /// The customer's other names linked to this session (their phone beside a user id, or
+    /// the reverse): events under them find it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<CustomerId>,
+    /// When the links of `aliases` end (renewed before the session can outlive them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aliases_until: Option<DateTime<Utc>>,
 }
 
 /// What the bot learned before handing the conversation to a person.
@@ -206,6 +213,8 @@ impl Session {
             followed_up: false,
             log_lines: 0,
             handoff: None,
+            aliases: Vec::new(),
+            aliases_until: None,
         }
     }
 

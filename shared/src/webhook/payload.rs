@@ -296,6 +296,7 @@ pub fn split(body: &[u8]) -> Result<Split, ParseError> {
                 .map(ApiError::from)
                 .unwrap_or_default();
             out.events.push(QueueEvent {
+                also: None,
                 id: format!("error:{}", digest(raw.get())),
                 customer: None,
                 business_number: business_number.clone(),
@@ -314,6 +315,7 @@ fn message_event(
     // An element that is not even an object still travels, as Unsupported.
     let Some(m) = element::<RawMessage>(raw) else {
         return QueueEvent {
+            also: None,
             id: format!("message:{}", digest(raw.get())),
             customer: None,
             business_number: business_number.clone(),
@@ -328,7 +330,7 @@ fn message_event(
             }),
         };
     };
-    let customer = customer_of(&m, contacts);
+    let (customer, also) = names_of(&m, contacts);
     let profile_name = contacts
         .iter()
         .find(|c| {
@@ -347,6 +349,7 @@ fn message_event(
         bounded_id(message_id.clone())
     };
     QueueEvent {
+        also,
         id,
         customer,
         business_number: business_number.clone(),
@@ -359,14 +362,24 @@ fn message_event(
     }
 }
 
-fn customer_of(m: &RawMessage, contacts: &[Contact]) -> Option<CustomerId> {
-    CustomerId::from_parts(m.from.as_deref(), m.from_user_id.as_deref()).or_else(|| {
-        // `from` is missing only in unusual payloads; a sole contact then names the customer.
-        match contacts {
-            [only] => CustomerId::from_parts(only.wa_id.as_deref(), only.user_id.as_deref()),
-            _ => None,
+/// The customer (their phone when known, else their user id) and their other name when the
+/// message gives both. `from` is missing only in unusual payloads; a sole contact then names
+/// the customer. The contact naming the customer may add the user id `from_user_id` left out.
+fn names_of(m: &RawMessage, contacts: &[Contact]) -> (Option<CustomerId>, Option<CustomerId>) {
+    let (phone, user) = match (m.from.as_deref(), m.from_user_id.as_deref(), contacts) {
+        (None, None, [only]) => (only.wa_id.as_deref(), only.user_id.as_deref()),
+        (phone, user, _) => {
+            let contact = contacts.iter().find(|c| {
+                (phone.is_some() && c.wa_id.as_deref() == phone)
+                    || (user.is_some() && c.user_id.as_deref() == user)
+            });
+            (
+                phone.or_else(|| contact.and_then(|c| c.wa_id.as_deref())),
+                user.or_else(|| contact.and_then(|c| c.user_id.as_deref())),
+            )
         }
-    })
+    };
+    CustomerId::names(phone, user)
 }
 
 fn content_of(m: RawMessage) -> MessageContent {
@@ -439,11 +452,11 @@ fn content_of(m: RawMessage) -> MessageContent {
 
 fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent {
     let s = element::<RawStatus>(raw);
-    let (status, message_id, customer, at, errors, reference) = match s {
+    let (status, message_id, (customer, also), at, errors, reference) = match s {
         Some(s) => (
             DeliveryStatus::parse(s.status.as_deref().unwrap_or("unknown")),
             s.id.unwrap_or_default(),
-            CustomerId::from_parts(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
+            CustomerId::names(s.recipient_id.as_deref(), s.recipient_user_id.as_deref()),
             parse_timestamp(s.timestamp.as_deref()),
             api_errors(s.errors),
             s.biz_opaque_callback_data,
@@ -451,7 +464,7 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
         None => (
             DeliveryStatus::parse("unknown"),
             String::new(),
-            None,
+            (None, None),
             None,
             Vec::new(),
             None,
@@ -463,6 +476,7 @@ fn status_event(raw: &RawValue, business_number: &Option<String>) -> QueueEvent 
         bounded_id(format!("{message_id}:{}", status.as_str()))
     };
     QueueEvent {
+        also,
         id,
         customer,
         business_number: business_number.clone(),

@@ -201,6 +201,7 @@ impl Desk {
             return Err(refusal);
         }
         let event = QueueEvent {
+            also: None,
             // One claim per wait: the wait is taken out of the line once.
             id: action_id(
                 "claim",

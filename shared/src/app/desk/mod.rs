@@ -257,6 +257,7 @@ impl Desk {
                 DeskError::Unavailable("no business number to answer from is known".into())
             })?;
         let event = QueueEvent {
+            also: None,
             id: action_id(action.name(), &customer, request),
             customer: Some(customer),
             business_number: Some(business_number),

@@ -6,6 +6,7 @@
 //! are sent, the record saved after each send. A redelivered event finds itself applied and only
 //! finishes the outbox, so a crash can repeat at most the one send in flight.
 
+mod identity;
 mod media;
 mod outbox;
 
@@ -331,9 +332,16 @@ impl Processor {
         let Some(customer) = &event.customer else {
             return Ok(Outcome::Recorded);
         };
+        let found = self.find(event, customer, self.clock.now()).await?;
+        let customer = &found.customer;
+        let mut preloaded = Some(found.record);
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
-            let Some(mut record) = self.sessions.load(customer, now).await? else {
+            let loaded = match preloaded.take() {
+                Some(loaded) => loaded,
+                None => self.sessions.load(customer, now).await?,
+            };
+            let Some(mut record) = loaded else {
                 return Ok(Outcome::Recorded);
             };
             // Statuses only move forward, so one applied twice changes nothing: they are not
@@ -386,9 +394,16 @@ impl Processor {
             tracing::warn!(event_id = %IdDigest(&event.id), "event without a customer or business number; not applied");
             return Ok(Outcome::Unanswerable);
         };
+        let found = self.find(event, customer, self.clock.now()).await?;
+        let customer = &found.customer;
+        let mut preloaded = Some(found.record);
         for _ in 0..MAX_CONFLICTS {
             let now = self.clock.now();
-            let mut record = match self.sessions.load(customer, now).await? {
+            let loaded = match preloaded.take() {
+                Some(loaded) => loaded,
+                None => self.sessions.load(customer, now).await?,
+            };
+            let mut record = match loaded {
                 Some(record) => record,
                 // Only a customer's message opens a conversation. What the desk reserved for
                 // an action on one that is over is given back.
@@ -431,6 +446,9 @@ impl Processor {
                 }
                 let sent = self.flush(&mut record, &event.id, deadline).await?;
                 return Ok(Outcome::Duplicate { sent });
+            }
+            if matches!(incoming, Incoming::Message(_)) {
+                self.link_names(&mut record, event, now).await?;
             }
             let input = match incoming {
                 Incoming::Message(message) => Input::Message(message),

@@ -250,6 +250,7 @@ impl Processor {
                     due: *at,
                 };
                 let event = QueueEvent {
+                    also: None,
                     id: bounded_id(fired.event_id()),
                     customer: Some(customer.clone()),
                     business_number: Some(out.from.clone()),
