@@ -212,6 +212,7 @@ function lineView(line) {
         transferred: () => e.transferred(line.by.name, line.to.department ? departmentName(line.to.department) : line.to.agent?.name),
         closed: () => e.closed(line.by?.name),
         rated: () => e.rated(line.score),
+        whatsapp_notice: () => e.whatsappNotice(line.notice, line.new_number),
       }[line.event];
       return el("li", { class: "event" }, text ? text() : line.event);
     }

@@ -66,6 +66,10 @@ export const T = {
     transferred: (by, to) => `Transferido por ${by} para ${to}`,
     closed: (by) => (by ? `Encerrado por ${by}` : "Encerrado"),
     rated: (s) => `Nota ${s}`,
+    whatsappNotice: (kind, number) =>
+      kind === "user_changed_number"
+        ? `O cliente mudou de número${number ? ` para ${number}` : ""}`
+        : `Aviso do WhatsApp (${kind})`,
   },
   status: { sent: "enviada", delivered: "entregue", read: "lida", failed: "falhou", played: "ouvida" },
   message: "Mensagem",

@@ -154,6 +154,12 @@ pub fn log_line(logged: &LoggedLine) -> String {
             ConversationEvent::Closed { by: Some(by) } => format!("closed by {}", by.name),
             ConversationEvent::Closed { by: None } => "closed".to_owned(),
             ConversationEvent::Rated { score } => format!("rated {score}"),
+            ConversationEvent::WhatsAppNotice {
+                notice, new_number, ..
+            } => match new_number {
+                Some(number) => format!("WhatsApp: {notice} ({number})"),
+                None => format!("WhatsApp: {notice}"),
+            },
         },
     }
 }

@@ -1504,3 +1504,101 @@ async fn a_customer_known_by_user_id_and_later_by_phone_keeps_one_session() {
         );
     }
 }
+
+/// A message WhatsApp itself sends about `customer` (`type: "system"`, a number change), at
+/// `sent_at`: Meta's payload (the fixture) through the webhook's split.
+fn whatsapp_notice(customer: &str, id: &str, sent_at: DateTime<Utc>) -> QueueEvent {
+    let payload = include_str!("fixtures/webhooks/system-without-contacts.json")
+        .replace("\"5511987654321\"", &format!("\"{customer}\""))
+        .replace("1795521600", &sent_at.timestamp().to_string())
+        .replace(
+            "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA013QUFBQUFBQUFBQUFBQUFBAA==",
+            id,
+        );
+    let mut events = atende_shared::webhook::split(payload.as_bytes())
+        .unwrap()
+        .events;
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+/// Item 10: system messages (`user_changed_number` and the like) are not answered as customer
+/// text and do not move the window; the number change is recorded in the conversation log.
+/// One for a customer without a conversation opens none.
+#[tokio::test]
+async fn system_messages_are_not_answered_and_do_not_move_the_window() {
+    use atende_shared::adapters::{MemoryAgents, MemoryConversationLog};
+    use atende_shared::domain::log::{ConversationEvent, LogLine};
+    use atende_shared::ports::ConversationLog;
+    let rig = rig();
+    let log = Arc::new(MemoryConversationLog::new());
+    let processor = Processor::new(
+        rig.sessions.clone(),
+        rig.attendance.clone(),
+        rig.whatsapp.clone(),
+        rig.timers.clone(),
+        rig.clock.clone(),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_desk(Arc::new(MemoryAgents::new()), log.clone());
+    let customer = CustomerId::Phone("5511987654321".into());
+    processor
+        .handle(&text("5511987654321", "wamid.1", "oi"))
+        .await
+        .unwrap();
+    let before = rig.sessions.load(&customer, now()).await.unwrap().unwrap();
+    let timers_before = rig.timers.pending().len();
+    rig.whatsapp.take();
+    let later = now() + chrono::Duration::hours(23);
+    rig.clock.set(later);
+    assert_eq!(
+        processor
+            .handle(&whatsapp_notice("5511987654321", "wamid.sys1", later))
+            .await
+            .unwrap(),
+        Outcome::Applied { sent: 0 }
+    );
+    assert!(
+        rig.whatsapp.deliveries().is_empty(),
+        "no answer, no read receipt: {:?}",
+        rig.whatsapp.deliveries()
+    );
+    assert_eq!(rig.timers.pending().len(), timers_before, "no timer moved");
+    let after = rig.sessions.load(&customer, later).await.unwrap().unwrap();
+    assert_eq!(
+        after.session.last_inbound_at,
+        before.session.last_inbound_at
+    );
+    assert_eq!(
+        after.session.expires_at(),
+        now() + chrono::Duration::hours(24)
+    );
+    assert_eq!(after.session.history, before.session.history);
+    assert_eq!(after.session.state, before.session.state);
+    let page = log.page(&customer, None, 50, later).await.unwrap();
+    assert!(
+        page.lines.iter().any(|l| l.entry.line
+            == LogLine::Event(ConversationEvent::WhatsAppNotice {
+                notice: "user_changed_number".into(),
+                text: Some("User A changed from 5511987654321 to 5511987650000".into()),
+                new_number: Some("5511987650000".into()),
+            })),
+        "the number change is in the conversation log"
+    );
+    // Without a conversation, nothing is opened.
+    assert_eq!(
+        processor
+            .handle(&whatsapp_notice("5521999990000", "wamid.sys2", later))
+            .await
+            .unwrap(),
+        Outcome::NoSession
+    );
+    assert!(rig.whatsapp.deliveries().is_empty());
+    assert!(
+        rig.sessions
+            .load(&CustomerId::Phone("5521999990000".into()), later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

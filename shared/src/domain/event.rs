@@ -152,8 +152,20 @@ pub enum MessageContent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         emoji: Option<String>,
     },
-    /// Any other type (contacts, order, system, unsupported, or one Meta adds later), or a known
-    /// type whose object was missing.
+    /// A notice from WhatsApp itself, not written by the customer (`type: "system"`): the
+    /// customer changed their number (`user_changed_number`, with the new one), their identity
+    /// changed, and the like. Never answered; it does not open or move the 24-hour window.
+    System {
+        /// Meta's `system.type` (`user_changed_number`, `customer_identity_changed`, …).
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        /// For a number change: the customer's new WhatsApp id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_wa_id: Option<String>,
+    },
+    /// Any other type (contacts, order, unsupported, or one Meta adds later), or a known type
+    /// whose object was missing.
     Unsupported {
         message_type: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -162,6 +174,11 @@ pub enum MessageContent {
 }
 
 impl MessageContent {
+    /// Whether this is WhatsApp's own notice rather than something the customer sent.
+    pub fn is_system(&self) -> bool {
+        matches!(self, Self::System { .. })
+    }
+
     /// The text a customer typed, if this is a text message.
     pub fn text(&self) -> Option<&str> {
         match self {

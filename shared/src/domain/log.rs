@@ -83,6 +83,16 @@ pub enum ConversationEvent {
     },
     /// The customer's satisfaction score.
     Rated { score: u8 },
+    /// WhatsApp's own notice about the customer (`notice`: its type as Meta names it): a
+    /// number change (`new_number`), a changed identity.
+    #[serde(rename = "whatsapp_notice")]
+    WhatsAppNotice {
+        notice: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_number: Option<String>,
+    },
 }
 
 /// A log line as read back: its key in the log (the page cursor) and, for a sent message, its

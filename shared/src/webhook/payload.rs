@@ -112,8 +112,21 @@ struct RawMessage {
     location: Lenient<Location>,
     #[serde(default)]
     reaction: Lenient<Reaction>,
+    #[serde(default)]
+    system: Lenient<RawSystem>,
     #[serde(default, deserialize_with = "lenient::vec")]
     errors: Vec<Lenient<RawError>>,
+}
+
+#[derive(Deserialize)]
+struct RawSystem {
+    #[serde(default, deserialize_with = "lenient::string")]
+    body: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient::string")]
+    kind: Option<String>,
+    /// The new WhatsApp id of a customer who changed their number.
+    #[serde(default, deserialize_with = "lenient::string")]
+    wa_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +447,18 @@ fn content_of(m: RawMessage) -> MessageContent {
                 address: l.address,
             })
         }),
+        // Always a system notice, whatever is missing from it: never the customer's words.
+        "system" => {
+            let system = m.system.0;
+            Some(MessageContent::System {
+                kind: system
+                    .as_ref()
+                    .and_then(|s| s.kind.clone())
+                    .unwrap_or_else(|| "unknown".to_owned()),
+                body: system.as_ref().and_then(|s| s.body.clone()),
+                new_wa_id: system.and_then(|s| s.wa_id),
+            })
+        }
         "reaction" => m.reaction.0.map(|r| MessageContent::Reaction {
             message_id: r.message_id.unwrap_or_default(),
             emoji: r.emoji.filter(|e| !e.is_empty()),

@@ -422,6 +422,10 @@ impl Processor {
                     session.window_closed = true;
                     SessionRecord::new(session)
                 }
+                // WhatsApp's own notice (a number change) opens no conversation.
+                None if matches!(incoming, Incoming::Message(m) if m.content.is_system()) => {
+                    return Ok(Outcome::NoSession);
+                }
                 None if !matches!(incoming, Incoming::Message(_)) => {
                     if let Incoming::Agent(action) = incoming {
                         self.release_reserved(action, customer).await?;
@@ -496,7 +500,7 @@ impl Processor {
             }
             match self.sessions.save(&record, now).await {
                 Ok(version) if mine => {
-                    if matches!(incoming, Incoming::Message(_)) {
+                    if matches!(incoming, Incoming::Message(m) if !m.content.is_system()) {
                         self.count(Metric::MessagesIn);
                     }
                     record.version = version;
@@ -506,7 +510,7 @@ impl Processor {
                     return Ok(Outcome::Applied { sent: sent? });
                 }
                 Ok(_) => {
-                    if matches!(incoming, Incoming::Message(_)) {
+                    if matches!(incoming, Incoming::Message(m) if !m.content.is_system()) {
                         self.count(Metric::MessagesIn);
                     }
                     self.publish(&change).await;

@@ -6,7 +6,7 @@ use super::{assistant, human, line::Handover, timers::arm};
 use crate::domain::command::{Command, OutboundMessage};
 use crate::domain::config::Config;
 use crate::domain::event::{InboundMessage, MessageContent};
-use crate::domain::log::{LogLine, MediaRef};
+use crate::domain::log::{ConversationEvent, LogLine, MediaRef};
 use crate::domain::session::{Party, Session, State};
 use crate::domain::text::{fold, has_folded_phrase};
 use crate::domain::timer::TimerKind;
@@ -25,6 +25,14 @@ pub(super) fn on_message(
     now: DateTime<Utc>,
     config: &Config,
 ) -> (Session, Vec<Command>) {
+    if let MessageContent::System {
+        kind,
+        body,
+        new_wa_id,
+    } = &message.content
+    {
+        return on_whatsapp_notice(session, kind, body, new_wa_id, now);
+    }
     let (mut session, leave_queue) = begin_if_over(session, now);
     // WhatsApp's 24-hour window runs from when the customer sent the message, not from when
     // it reached us (a delivery late by minutes shortens it by as much). Never later than now,
@@ -82,6 +90,35 @@ pub(super) fn on_message(
         typed: typed.as_deref(),
     };
     respond(&mut session, &mut out, &said, now, config);
+    (session, out.commands)
+}
+
+/// WhatsApp's own notice about the customer (a number change, a new identity): written to the
+/// conversation log for the agents, and nothing else. It is not the customer writing: no
+/// answer, no read receipt, no line of history, and the 24-hour window neither opens nor moves.
+/// A conversation that is over is not started again by it.
+fn on_whatsapp_notice(
+    mut session: Session,
+    kind: &str,
+    body: &Option<String>,
+    new_wa_id: &Option<String>,
+    now: DateTime<Utc>,
+) -> (Session, Vec<Command>) {
+    if session.is_expired(now) || session.state == State::Finished {
+        return (session, Vec::new());
+    }
+    let mut out = Replies {
+        commands: Vec::new(),
+        now,
+    };
+    out.log(
+        &mut session,
+        LogLine::Event(ConversationEvent::WhatsAppNotice {
+            notice: kind.to_owned(),
+            text: body.clone(),
+            new_number: new_wa_id.clone(),
+        }),
+    );
     (session, out.commands)
 }
 

@@ -105,7 +105,8 @@ fn react(
     match input {
         Input::Message(message) => {
             let (mut session, mut commands) = message::on_message(session, message, now, config);
-            if timers::waits_for_customer(&session.state)
+            if !message.content.is_system()
+                && timers::waits_for_customer(&session.state)
                 && let Some(due) = timers::inactivity_due(&session, config)
             {
                 timers::arm(&mut session, &mut commands, TimerKind::Inactivity, due, now);
@@ -183,6 +184,7 @@ fn describe(content: &MessageContent) -> String {
         MessageContent::Reaction { emoji, .. } => {
             format!("[reação {}]", emoji.as_deref().unwrap_or("removida"))
         }
+        MessageContent::System { kind, .. } => format!("[aviso do WhatsApp: {kind}]"),
         MessageContent::Unsupported { message_type, .. } => format!("[{message_type}]"),
     }
 }
