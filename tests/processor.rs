@@ -1602,3 +1602,149 @@ async fn system_messages_are_not_answered_and_do_not_move_the_window() {
             .is_none()
     );
 }
+
+/// A session store that keeps the largest record it was asked to save (as the DynamoDB item's
+/// `record` attribute holds it: JSON, UTF-8).
+#[derive(Default)]
+struct SizeWatchingStore {
+    inner: MemorySessionStore,
+    largest: std::sync::Mutex<(usize, String)>,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SizeWatchingStore {
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<atende_shared::domain::SessionRecord>, StoreError> {
+        self.inner.load(customer, now).await
+    }
+
+    async fn save(
+        &self,
+        record: &atende_shared::domain::SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let size = serde_json::to_vec(record).unwrap().len();
+        {
+            let mut largest = self.largest.lock().unwrap();
+            if size > largest.0 {
+                *largest = (size, format!("{:?}", record.session.state));
+            }
+        }
+        self.inner.save(record, now).await
+    }
+
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.erase(customer).await
+    }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.link(alias, customer, until, now).await
+    }
+}
+
+/// The longest text WhatsApp lets a customer send (4,096 characters), of the heaviest kind:
+/// family emoji (7 characters, 25 bytes each), flags, faces, accents.
+fn longest_text(n: usize) -> String {
+    let pieces = ["👨‍👩‍👧‍👦", "🇧🇷", "😀", "ção ", "🏳️‍🌈"];
+    let mut text = format!("{n} ");
+    let mut i = 0;
+    while text.chars().count() + 7 <= 4096 {
+        text.push_str(pieces[i % pieces.len()]);
+        i += 1;
+    }
+    text
+}
+
+/// Item 12: a session stays under DynamoDB's 400 KB item limit whatever customers type. Every
+/// path that keeps a customer's words (the menu, the assistant, a support ticket, a person's
+/// turn, a Flow's answers) is fed the longest, heaviest texts WhatsApp allows, many times;
+/// no record the processor saves comes near the limit.
+#[tokio::test]
+async fn a_session_stays_under_dynamodbs_item_limit_whatever_customers_type() {
+    use atende_shared::adapters::MemoryAssistant;
+    let store = Arc::new(SizeWatchingStore::default());
+    let mut config_text = atende_shared::domain::config::EMBEDDED.to_owned();
+    config_text.push('\n');
+    config_text.push_str(include_str!("fixtures/config/scheduling-flow.toml"));
+    let config = Arc::new(Config::from_toml(&config_text).unwrap());
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let bare = |assistant: Option<Arc<MemoryAssistant>>| {
+        let processor = Processor::new(
+            store.clone(),
+            Arc::new(MemoryAttendanceQueue::new()),
+            whatsapp.clone(),
+            Arc::new(MemoryTimers::new()),
+            Arc::new(ManualClock::new(now())),
+            config.clone(),
+        );
+        match assistant {
+            Some(a) => processor.with_assistant(a),
+            None => processor,
+        }
+    };
+    let chatty = Arc::new(MemoryAssistant::new().otherwise(&longest_text(0), false));
+    let with_assistant = bare(Some(chatty));
+    let without = bare(None);
+    // (processor, customer, what they say first)
+    let flow_reply = {
+        let mut fields = serde_json::Map::new();
+        fields.insert("flow_token".into(), json!("agendamento:1795521600"));
+        for n in 0..200 {
+            fields.insert(
+                format!("field_{n}_{}", longest_text(n)),
+                json!(longest_text(n)),
+            );
+        }
+        serde_json::Value::Object(fields).to_string()
+    };
+    let paths: [(&Processor, &str, Vec<MessageContent>); 4] = [
+        (&with_assistant, "5501", vec![]),
+        (&without, "5502", vec![]),
+        (
+            &without,
+            "5503",
+            vec![MessageContent::Text {
+                body: "suporte".into(),
+            }],
+        ),
+        (
+            &without,
+            "5504",
+            vec![
+                MessageContent::Text { body: "5".into() },
+                MessageContent::FlowReply {
+                    response_json: flow_reply,
+                },
+            ],
+        ),
+    ];
+    for (processor, customer, first) in paths {
+        let mut said = vec![MessageContent::Text { body: "oi".into() }];
+        said.extend(first);
+        said.extend((1..=40).map(|n| MessageContent::Text {
+            body: longest_text(n),
+        }));
+        for (n, content) in said.into_iter().enumerate() {
+            let mut event = text(customer, &format!("wamid.{customer}.{n}"), "");
+            if let EventKind::Message(message) = &mut event.kind {
+                message.content = content;
+            }
+            processor.handle(&event).await.unwrap();
+        }
+    }
+    let (largest, state) = store.largest.lock().unwrap().clone();
+    eprintln!("largest session record: {largest} bytes ({state})");
+    assert!(
+        largest < 100 * 1024,
+        "a session record of {largest} bytes (in {state}); DynamoDB takes 400 KB at most"
+    );
+}

@@ -114,6 +114,22 @@ pub const OUTBOUND_TRACKED: usize = 50;
 /// How many lines of conversation a session keeps for the handoff.
 pub const HISTORY_TURNS: usize = 12;
 
+/// A customer's words kept in the session (a line of history, a ticket's description, a Flow's
+/// answer) are cut to this many characters: whatever customers type, a session stays far under
+/// DynamoDB's 400 KB item limit. The whole text is in the conversation log.
+pub const KEPT_TEXT_CHARS: usize = 1000;
+
+/// At most this many answers of WhatsApp Flows are kept (the labelled ones first).
+pub const FLOW_ANSWERS_KEPT: usize = 30;
+
+/// `text` cut to at most `max` characters, with "…" when it was longer.
+pub fn cut_to(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((end, _)) if text.chars().count() > max => format!("{}…", &text[..end]),
+        _ => text.to_owned(),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub customer: CustomerId,
@@ -290,14 +306,16 @@ impl Session {
         self.unconfirmed.push_back(unconfirmed);
     }
 
-    /// Records a line of conversation, forgetting the oldest beyond `HISTORY_TURNS`.
+    /// Records a line of conversation (cut to `KEPT_TEXT_CHARS`), forgetting the oldest beyond
+    /// `HISTORY_TURNS`.
     pub fn record(&mut self, from: Party, text: impl Into<String>, at: DateTime<Utc>) {
         if self.history.len() >= HISTORY_TURNS {
             self.history.pop_front();
         }
+        let text: String = text.into();
         self.history.push_back(Turn {
             from,
-            text: text.into(),
+            text: cut_to(&text, KEPT_TEXT_CHARS),
             at,
         });
     }
@@ -420,6 +438,22 @@ fn is_zero(n: &u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_text_is_cut_by_characters_not_bytes() {
+        assert_eq!(cut_to("abc", 3), "abc");
+        assert_eq!(cut_to("abcd", 3), "ab…");
+        assert_eq!(cut_to("😀😀😀😀", 3), "😀😀…");
+        assert_eq!(cut_to("", 3), "");
+        let at: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+        let mut session = Session::new(CustomerId::Phone("5511".into()), at);
+        session.record(Party::Customer, "ç".repeat(5000), at);
+        assert_eq!(
+            session.history[0].text.chars().count(),
+            KEPT_TEXT_CHARS,
+            "999 characters and the ellipsis"
+        );
+    }
     use crate::domain::event::{ApiError, DeliveryStatus as S, StatusUpdate};
 
     fn update(status: S, code: Option<i64>) -> StatusUpdate {

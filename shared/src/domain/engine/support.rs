@@ -5,7 +5,7 @@ use super::{Replies, line, menu};
 use crate::domain::command::{Button, OutboundMessage};
 use crate::domain::config::{Config, OptionFlow};
 use crate::domain::event::MessageContent;
-use crate::domain::session::{Session, State};
+use crate::domain::session::{KEPT_TEXT_CHARS, Session, State, cut_to};
 use line::Handover;
 
 /// The reply id of the "no attachment" button.
@@ -37,7 +37,7 @@ pub(super) fn on_details(
             );
             session.state = State::SupportAttachment {
                 department,
-                details: body.clone(),
+                details: cut_to(body, KEPT_TEXT_CHARS),
             };
         }
         MessageContent::Media {
@@ -48,7 +48,7 @@ pub(super) fn on_details(
                 "support_ticket",
                 &config.texts.department_handoff,
             );
-            handover.problem = caption.clone();
+            handover.problem = caption.as_deref().map(|c| cut_to(c, KEPT_TEXT_CHARS));
             handover.attachments = vec![format!("{}:{id}", kind.as_str())];
             line::hand_over(session, out, config, handover);
         }
@@ -81,11 +81,13 @@ pub(super) fn on_attachment(
         } => {
             handover.attachments = vec![format!("{}:{id}", kind.as_str())];
             handover.problem = Some(match caption {
-                Some(c) => format!("{details}\n{c}"),
+                Some(c) => format!("{details}\n{}", cut_to(c, KEPT_TEXT_CHARS)),
                 None => details,
             });
         }
-        MessageContent::Text { body } => handover.problem = Some(format!("{details}\n{body}")),
+        MessageContent::Text { body } => {
+            handover.problem = Some(format!("{details}\n{}", cut_to(body, KEPT_TEXT_CHARS)));
+        }
         _ => handover.problem = Some(details),
     }
     line::hand_over(session, out, config, handover);

@@ -3,7 +3,7 @@
 use super::cut;
 use crate::domain::command::OutboundMessage;
 use crate::domain::config::{Config, FlowConfig};
-use crate::domain::session::Session;
+use crate::domain::session::{FLOW_ANSWERS_KEPT, KEPT_TEXT_CHARS, Session, cut_to};
 
 /// A configured WhatsApp Flow, with a token naming the flow and this conversation.
 pub(super) fn message(flow: &FlowConfig, session: &Session) -> OutboundMessage {
@@ -22,6 +22,9 @@ pub(super) fn message(flow: &FlowConfig, session: &Session) -> OutboundMessage {
     }
 }
 
+/// A Flow's field names longer than this are not kept (a form's names are short).
+const FLOW_FIELD_NAME_CHARS: usize = 64;
+
 /// A submitted Flow: its answers are kept in the session and repeated back in words. `None`
 /// when the response is not a JSON object or names no configured flow.
 pub(super) fn answers(
@@ -35,18 +38,26 @@ pub(super) fn answers(
     let token = fields.get("flow_token")?.as_str()?;
     let flow = config.flow(token.split(':').next()?)?;
     let mut lines = Vec::new();
-    for (name, value) in &fields {
-        if name == "flow_token" {
-            continue;
-        }
+    // The labelled answers first; every answer cut, and only so many kept: the customer's
+    // client could send any fields.
+    let (labelled, others): (Vec<_>, Vec<_>) = fields
+        .iter()
+        .filter(|(name, _)| *name != "flow_token")
+        .partition(|(name, _)| flow.labels.contains_key(*name));
+    for (name, value) in labelled.into_iter().chain(others) {
         let value = match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
+            serde_json::Value::String(s) => cut_to(s, KEPT_TEXT_CHARS),
+            other => cut_to(&other.to_string(), KEPT_TEXT_CHARS),
         };
         if let Some(label) = flow.labels.get(name) {
             lines.push(format!("{label}: {value}"));
         }
-        session.flow_answers.insert(name.clone(), value);
+        if name.chars().count() <= FLOW_FIELD_NAME_CHARS
+            && (session.flow_answers.len() < FLOW_ANSWERS_KEPT
+                || session.flow_answers.contains_key(name))
+        {
+            session.flow_answers.insert(name.clone(), value);
+        }
     }
     // The customer's answers are theirs to size: the confirmation is cut to fit a text.
     let text = flow.confirmation.replace("{answers}", &lines.join("\n"));
