@@ -330,7 +330,7 @@ async fn claim_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
 /// them; a new wait (the customer left and came back) starts unmarked; a customer no longer
 /// waiting cannot be marked.
 async fn alert_marks_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
-    use atende_shared::domain::sla::SlaLevel;
+    use atende_shared::domain::sla::{SlaAlert, SlaLevel};
     let entry = WaitingCustomer {
         customer: phone("5511"),
         department: "suporte".into(),
@@ -338,38 +338,93 @@ async fn alert_marks_contract(queue: std::sync::Arc<dyn AttendanceQueue>) {
         entered_at: t0(),
         expires_at: None,
     };
+    let alert = |entry: &WaitingCustomer, level| SlaAlert::Wait {
+        entry: entry.clone(),
+        level,
+    };
+    let lease = t0() + Duration::minutes(2);
+    let warning = alert(&entry, SlaLevel::Warning);
     assert!(
-        !queue.mark_alerted(&entry, SlaLevel::Warning).await.unwrap(),
+        !queue.claim_alert(&warning, t0(), lease).await.unwrap(),
         "not waiting yet"
     );
     queue.enqueue(entry.clone()).await.unwrap();
-    let marks: Vec<_> = (0..10)
+    let claims: Vec<_> = (0..10)
         .map(|_| {
-            let (q, e) = (queue.clone(), entry.clone());
-            tokio::spawn(async move { q.mark_alerted(&e, SlaLevel::Warning).await.unwrap() })
+            let (q, a) = (queue.clone(), warning.clone());
+            tokio::spawn(async move { q.claim_alert(&a, t0(), lease).await.unwrap() })
         })
         .collect();
     let mut won = 0;
-    for m in marks {
-        won += usize::from(m.await.unwrap());
+    for c in claims {
+        won += usize::from(c.await.unwrap());
     }
-    assert_eq!(won, 1, "one of ten concurrent checkers alerts");
-    assert!(queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
-    assert!(!queue.mark_alerted(&entry, SlaLevel::Breach).await.unwrap());
+    assert_eq!(won, 1, "one of ten concurrent checkers claims it");
+    // Item 13: not delivered, let go: the next run claims it again.
+    queue.settle_alert(&warning, false).await.unwrap();
+    assert!(queue.claim_alert(&warning, t0(), lease).await.unwrap());
+    // Sent: never again.
+    queue.settle_alert(&warning, true).await.unwrap();
+    let later = t0() + Duration::minutes(10);
+    assert!(!queue.claim_alert(&warning, later, later).await.unwrap());
+    // A claim never settled (the checker died) ends with its lease.
+    let breach = alert(&entry, SlaLevel::Breach);
+    assert!(queue.claim_alert(&breach, t0(), lease).await.unwrap());
+    assert!(
+        !queue
+            .claim_alert(&breach, lease - Duration::seconds(1), lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        queue
+            .claim_alert(&breach, lease, lease + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    queue.settle_alert(&breach, true).await.unwrap();
     // Marks are not part of the line: the customer still waits, in place.
     assert_eq!(
         queue.waiting(t0()).await.unwrap(),
         std::slice::from_ref(&entry)
     );
     queue.remove("suporte", &entry.customer).await.unwrap();
+    // Settling a wait that is over changes nothing (and creates nothing).
+    queue.settle_alert(&breach, true).await.unwrap();
+    assert!(queue.waiting(t0()).await.unwrap().is_empty());
     let again = WaitingCustomer {
         entered_at: t0() + Duration::hours(1),
         expires_at: None,
         ..entry
     };
     queue.enqueue(again.clone()).await.unwrap();
-    assert!(queue.mark_alerted(&again, SlaLevel::Warning).await.unwrap());
+    assert!(
+        queue
+            .claim_alert(&alert(&again, SlaLevel::Warning), t0(), lease)
+            .await
+            .unwrap(),
+        "a new wait, new alerts"
+    );
     queue.remove("suporte", &again.customer).await.unwrap();
+
+    // A reply alert: the same, on an item of its own.
+    let reply = SlaAlert::Reply {
+        department: "suporte".into(),
+        customer: phone("5522"),
+        since: t0(),
+        keep_until: t0() + Duration::hours(24),
+    };
+    assert!(queue.claim_alert(&reply, t0(), lease).await.unwrap());
+    assert!(!queue.claim_alert(&reply, t0(), lease).await.unwrap());
+    queue.settle_alert(&reply, false).await.unwrap();
+    assert!(queue.claim_alert(&reply, t0(), lease).await.unwrap());
+    assert!(
+        queue.claim_alert(&reply, lease, later).await.unwrap(),
+        "lease over"
+    );
+    queue.settle_alert(&reply, true).await.unwrap();
+    assert!(!queue.claim_alert(&reply, later, later).await.unwrap());
+    assert!(queue.waiting(t0()).await.unwrap().is_empty());
 }
 
 /// Issue item "nobody waits in line forever": a wait ends with the customer's window. Past

@@ -217,3 +217,131 @@ async fn a_customer_waiting_for_the_agents_answer_is_announced_once_per_wait_on_
     .await;
     assert_eq!(alerts, expected_reply_alerts());
 }
+
+/// A staff channel that refuses the first `refusals` notices, and hangs (announcing it on
+/// `entered`) while `hang` is set; then takes them, like the memory channel.
+struct Unreliable {
+    refusals: std::sync::atomic::AtomicUsize,
+    hang: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    inner: MemoryNotifications,
+}
+
+#[async_trait::async_trait]
+impl atende_shared::ports::Notifications for Unreliable {
+    async fn notify(
+        &self,
+        notice: &atende_shared::domain::notice::Notice,
+        from: Option<&str>,
+    ) -> Result<(), atende_shared::ports::NotifyError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.hang.load(SeqCst) {
+            self.entered.notify_one();
+            std::future::pending::<()>().await;
+        }
+        if self
+            .refusals
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(atende_shared::ports::NotifyError::Failed(
+                "HTTP 503 (injected)".into(),
+            ));
+        }
+        self.inner.notify(notice, from).await
+    }
+}
+
+/// Item 13: SLA alerts are marked as sent only once delivered. A channel that refuses the
+/// warning: the next run sends it. A checker stopped while it delivers the breach (a timed-out
+/// function): an overlapping run does not send it twice, and once the stopped run's claim
+/// ends a later run sends it. Each alert reaches the staff once.
+async fn sla_alerts_are_marked_as_sent_only_once_delivered(queue: Arc<dyn AttendanceQueue>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let channel = Arc::new(Unreliable {
+        refusals: 1.into(),
+        hang: false.into(),
+        entered: tokio::sync::Notify::new(),
+        inner: MemoryNotifications::new(),
+    });
+    let checker = SlaChecker::new(
+        queue.clone(),
+        clock.clone(),
+        Arc::new(Config::embedded().unwrap()),
+    )
+    .with_staff(Staff::new().with("unreliable", channel.clone()));
+    queue
+        .enqueue(WaitingCustomer {
+            customer: CustomerId::Phone("5511988887777".into()),
+            department: "vendas".into(),
+            priority: Priority::Normal,
+            entered_at: t0(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let texts = || -> Vec<String> {
+        channel
+            .inner
+            .notices()
+            .into_iter()
+            .map(|n| n.text)
+            .collect()
+    };
+    // Minute 3: the warning is refused, so not marked; 30 s later it goes.
+    clock.advance(Duration::minutes(3));
+    assert!(checker.run().await.unwrap().alerts.is_empty());
+    assert!(texts().is_empty());
+    clock.advance(Duration::seconds(30));
+    assert_eq!(checker.run().await.unwrap().alerts.len(), 1);
+    assert_eq!(texts(), expected_texts()[..1]);
+    // Minute 5: the checker is stopped while the channel holds the breach.
+    clock.advance(Duration::seconds(90));
+    channel.hang.store(true, SeqCst);
+    tokio::select! {
+        _ = checker.run() => panic!("the channel hangs"),
+        () = channel.entered.notified() => {}
+    }
+    channel.hang.store(false, SeqCst);
+    // A run a moment later finds it claimed: no second breach in flight.
+    clock.advance(Duration::seconds(30));
+    assert!(checker.run().await.unwrap().alerts.is_empty());
+    // Once the stopped run's claim has ended, the breach goes.
+    clock.advance(Duration::minutes(2));
+    assert_eq!(checker.run().await.unwrap().alerts.len(), 1);
+    clock.advance(Duration::minutes(1));
+    assert!(checker.run().await.unwrap().alerts.is_empty());
+    assert_eq!(
+        texts(),
+        [
+            expected_texts()[0].clone(),
+            "🚨 SLA estourado: 5511988887777 espera há 7 min na fila de Vendas (máximo 5 min)."
+                .to_owned()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sla_alerts_are_marked_as_sent_only_once_delivered_on_memory() {
+    sla_alerts_are_marked_as_sent_only_once_delivered(Arc::new(MemoryAttendanceQueue::new())).await;
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn sla_alerts_are_marked_as_sent_only_once_delivered_on_dynamodb() {
+    let sdk = aws::sdk_config().await;
+    let client = aws::dynamodb(&sdk);
+    let table = format!(
+        "sla-sent-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    resources::create_attendance_table(&client, &table)
+        .await
+        .unwrap();
+    sla_alerts_are_marked_as_sent_only_once_delivered(Arc::new(DynamoDbAttendanceQueue::new(
+        client, table,
+    )))
+    .await;
+}

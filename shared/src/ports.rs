@@ -6,7 +6,7 @@ use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
 use crate::domain::live::{Connection, Listener};
 use crate::domain::log::{Erasure, LogEntry, LoggedLine};
-use crate::domain::sla::{SlaLevel, WaitingCustomer};
+use crate::domain::sla::{SlaAlert, WaitingCustomer};
 use crate::domain::{CustomerId, QueueEvent, Sendable, SessionRecord, Turn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -87,24 +87,19 @@ pub trait AttendanceQueue: Send + Sync {
     async fn take(&self, entry: &WaitingCustomer) -> Result<bool, StoreError>;
     /// Takes a customer out of a department's queue; absent customers are not an error.
     async fn remove(&self, department: &str, customer: &CustomerId) -> Result<(), StoreError>;
-    /// Records that supervisors were alerted at `level` about this wait (the entry as
-    /// `waiting` returned it). True only the first time for that wait and level, however many
-    /// checkers run at once; false too when the customer no longer waits there.
-    async fn mark_alerted(
+    /// Claims `alert` for the caller until `until`, to deliver it: true only when it was
+    /// neither sent nor claimed by a live claim, however many checkers run at once; false too
+    /// when the customer no longer waits there. A claim never settled (the checker died)
+    /// ends at `until`, and a later run claims the alert again.
+    async fn claim_alert(
         &self,
-        entry: &WaitingCustomer,
-        level: SlaLevel,
+        alert: &SlaAlert,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Records that supervisors were alerted that the customer, held in `department`, waits
-    /// for the agent's answer since `since`. True only the first time for that wait, however
-    /// many checkers run at once. The mark is forgotten after `keep_until`.
-    async fn mark_reply_alerted(
-        &self,
-        department: &str,
-        customer: &CustomerId,
-        since: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    /// Settles a claimed alert: `sent` marks it sent for good; otherwise the claim is let go
+    /// and the next run tries again. Nothing happens when the wait is over.
+    async fn settle_alert(&self, alert: &SlaAlert, sent: bool) -> Result<(), StoreError>;
 }
 
 /// The staff: who they are, where they work, whether they take customers now, and whose

@@ -3,7 +3,7 @@
 //! DynamoDB deletes expired items lazily (often days late), so every read filters on the TTL
 //! attribute itself.
 
-use crate::domain::sla::{Priority, SlaLevel, WaitingCustomer};
+use crate::domain::sla::{Priority, SlaAlert, SlaLevel, WaitingCustomer};
 use crate::domain::{CustomerId, SessionRecord};
 use crate::ports::{AttendanceQueue, SessionStore, StoreError};
 use async_trait::async_trait;
@@ -325,6 +325,23 @@ fn place_key(entry: &WaitingCustomer) -> String {
     )
 }
 
+/// The attributes of a wait's alert at `level` on its place: the claim's end, the sent mark.
+fn alert_attributes(level: SlaLevel) -> (&'static str, &'static str) {
+    match level {
+        SlaLevel::Warning => ("alerting_warning", "alerted_warning"),
+        SlaLevel::Breach => ("alerting_breach", "alerted_breach"),
+    }
+}
+
+/// The item marking a reply alert about `customer` waiting since `since`.
+fn reply_alert_key(customer: &CustomerId, since: DateTime<Utc>) -> String {
+    format!(
+        "reply#{}#{}",
+        customer.key(),
+        since.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    )
+}
+
 fn guard_key(customer: &CustomerId) -> String {
     format!("customer#{}", customer.key())
 }
@@ -547,43 +564,8 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         Ok(())
     }
 
-    /// A conditional put of a mark item (`reply#<customer>#<since>`), kept until `keep_until`
-    /// (the table's TTL attribute): of any number of concurrent checkers one writes it.
-    async fn mark_reply_alerted(
-        &self,
-        department: &str,
-        customer: &CustomerId,
-        since: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("department", s(department))
-            .item(
-                "sk",
-                s(format!(
-                    "reply#{}#{}",
-                    customer.key(),
-                    since.format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                )),
-            )
-            .item("expires_at", n(keep_until.timestamp()))
-            .condition_expression("attribute_not_exists(sk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => Ok(false),
-                e => Err(unavailable(e)),
-            },
-        }
-    }
-
-    /// A conditional write on the place in line itself: the mark goes with the wait, and
-    /// only one of any number of concurrent checkers gets to write it.
+    /// Renews the place and its guard together (their TTL attribute), if the customer still
+    /// waits.
     async fn renew(
         &self,
         department: &str,
@@ -633,31 +615,109 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
         }
     }
 
-    async fn mark_alerted(
+    /// A wait's alerts are attributes of its place in line (`alerting_<level>`: a claim's end;
+    /// `alerted_<level>`: sent), so they go with the wait; a reply alert is an item of its own
+    /// (`reply#<customer>#<since>`, kept until `keep_until`, the table's TTL attribute).
+    /// Conditional writes: of any number of concurrent checkers one claims.
+    async fn claim_alert(
         &self,
-        entry: &WaitingCustomer,
-        level: SlaLevel,
+        alert: &SlaAlert,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let attribute = match level {
-            SlaLevel::Warning => "alerted_warning",
-            SlaLevel::Breach => "alerted_breach",
+        let result = match alert {
+            SlaAlert::Wait { entry, level } => {
+                let (claim, sent) = alert_attributes(*level);
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("department", s(&entry.department))
+                    .key("sk", s(place_key(entry)))
+                    .update_expression("SET #claim = :until")
+                    .condition_expression(
+                        "attribute_exists(sk) AND attribute_not_exists(#sent) \
+                         AND (attribute_not_exists(#claim) OR #claim <= :now)",
+                    )
+                    .expression_attribute_names("#claim", claim)
+                    .expression_attribute_names("#sent", sent)
+                    .expression_attribute_values(":until", n(until.timestamp_millis()))
+                    .expression_attribute_values(":now", n(now.timestamp_millis()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.into_service_error())
+                    .map_err(|e| (e.is_conditional_check_failed_exception(), unavailable(e)))
+            }
+            SlaAlert::Reply {
+                department,
+                customer,
+                since,
+                keep_until,
+            } => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("department", s(department))
+                .item("sk", s(reply_alert_key(customer, *since)))
+                .item("expires_at", n(keep_until.timestamp()))
+                .item("claimed_until", n(until.timestamp_millis()))
+                .condition_expression(
+                    "attribute_not_exists(sk) OR (attribute_not_exists(sent) \
+                     AND (attribute_not_exists(claimed_until) OR claimed_until <= :now))",
+                )
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.into_service_error())
+                .map_err(|e| (e.is_conditional_check_failed_exception(), unavailable(e))),
         };
-        let result = self
+        match result {
+            Ok(()) => Ok(true),
+            Err((true, _)) => Ok(false),
+            Err((false, e)) => Err(e),
+        }
+    }
+
+    async fn settle_alert(&self, alert: &SlaAlert, sent: bool) -> Result<(), StoreError> {
+        let (department, sk, claim, sent_attribute) = match alert {
+            SlaAlert::Wait { entry, level } => {
+                let (claim, sent) = alert_attributes(*level);
+                (entry.department.as_str(), place_key(entry), claim, sent)
+            }
+            SlaAlert::Reply {
+                department,
+                customer,
+                since,
+                ..
+            } => (
+                department.as_str(),
+                reply_alert_key(customer, *since),
+                "claimed_until",
+                "sent",
+            ),
+        };
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("department", s(&entry.department))
-            .key("sk", s(place_key(entry)))
-            .update_expression("SET #mark = :at")
-            .condition_expression("attribute_exists(sk) AND attribute_not_exists(#mark)")
-            .expression_attribute_names("#mark", attribute)
-            .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
+            .key("department", s(department))
+            .key("sk", s(sk))
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_names("#claim", claim);
+        let update = if sent {
+            update
+                .update_expression("SET #sent = :at REMOVE #claim")
+                .expression_attribute_names("#sent", sent_attribute)
+                .expression_attribute_values(":at", s(Utc::now().to_rfc3339()))
+        } else {
+            update.update_expression("REMOVE #claim")
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => Ok(false),
+                // The wait is over (taken, removed): nothing to mark.
+                e if e.is_conditional_check_failed_exception() => Ok(()),
                 e => Err(unavailable(e)),
             },
         }

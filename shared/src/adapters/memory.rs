@@ -1,7 +1,7 @@
 //! In-process adapters: the local runner's backends and the reference behaviour every other
 //! adapter of a port is tested against.
 
-use crate::domain::sla::WaitingCustomer;
+use crate::domain::sla::{SlaAlert, WaitingCustomer};
 use crate::domain::{CustomerId, OutboundMessage, QueueEvent, SessionRecord};
 use crate::ports::{
     AttendanceQueue, Clock, EventQueue, QueueError, SentMessage, SessionStore, StoreError,
@@ -176,12 +176,8 @@ impl SessionStore for MemorySessionStore {
 #[derive(Default)]
 pub struct MemoryAttendanceQueue {
     entries: Mutex<Vec<WaitingCustomer>>,
-    reply_alerts: Mutex<std::collections::HashSet<WaitingCustomerKey>>,
-    alerted: Mutex<std::collections::HashSet<(WaitingCustomerKey, crate::domain::sla::SlaLevel)>>,
+    alerts: Mutex<HashMap<String, AlertMark>>,
 }
-
-/// One wait: the department, the customer and when they entered the line.
-type WaitingCustomerKey = (String, String, DateTime<Utc>);
 
 impl MemoryAttendanceQueue {
     pub fn new() -> Self {
@@ -262,36 +258,67 @@ impl AttendanceQueue for MemoryAttendanceQueue {
         Ok(())
     }
 
-    async fn mark_alerted(
+    async fn claim_alert(
         &self,
-        entry: &WaitingCustomer,
-        level: crate::domain::sla::SlaLevel,
+        alert: &SlaAlert,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let waiting = lock(&self.entries).iter().any(|e| {
-            e.department == entry.department
-                && e.customer == entry.customer
-                && e.entered_at == entry.entered_at
-        });
-        let key = (
-            entry.department.clone(),
-            entry.customer.key().to_owned(),
-            entry.entered_at,
-        );
-        Ok(waiting && lock(&self.alerted).insert((key, level)))
+        if let SlaAlert::Wait { entry, .. } = alert {
+            let waiting = lock(&self.entries).iter().any(|e| {
+                e.department == entry.department
+                    && e.customer == entry.customer
+                    && e.entered_at == entry.entered_at
+            });
+            if !waiting {
+                return Ok(false);
+            }
+        }
+        let mut alerts = lock(&self.alerts);
+        let mark = alerts.entry(alert_id(alert)).or_default();
+        if mark.sent || mark.claimed_until.is_some_and(|end| end > now) {
+            return Ok(false);
+        }
+        mark.claimed_until = Some(until);
+        Ok(true)
     }
 
-    async fn mark_reply_alerted(
-        &self,
-        department: &str,
-        customer: &CustomerId,
-        since: DateTime<Utc>,
-        _keep_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Ok(lock(&self.reply_alerts).insert((
-            department.to_owned(),
-            customer.key().to_owned(),
+    async fn settle_alert(&self, alert: &SlaAlert, sent: bool) -> Result<(), StoreError> {
+        let mut alerts = lock(&self.alerts);
+        if let Some(mark) = alerts.get_mut(&alert_id(alert)) {
+            mark.claimed_until = None;
+            mark.sent |= sent;
+        }
+        Ok(())
+    }
+}
+
+/// Where an alert stands: claimed by a checker until a time, or sent.
+#[derive(Default)]
+struct AlertMark {
+    claimed_until: Option<DateTime<Utc>>,
+    sent: bool,
+}
+
+/// The one key of an alert: the wait it is about and, in line, the level.
+fn alert_id(alert: &SlaAlert) -> String {
+    match alert {
+        SlaAlert::Wait { entry, level } => format!(
+            "wait#{}#{}#{}#{level:?}",
+            entry.department,
+            entry.customer.key(),
+            entry.entered_at.to_rfc3339()
+        ),
+        SlaAlert::Reply {
+            department,
+            customer,
             since,
-        )))
+            ..
+        } => format!(
+            "reply#{department}#{}#{}",
+            customer.key(),
+            since.to_rfc3339()
+        ),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::app::Staff;
 use crate::domain::Config;
 use crate::domain::CustomerId;
 use crate::domain::sla::reply_overdue;
-use crate::domain::sla::{SlaFinding, SlaLevel, overdue};
+use crate::domain::sla::{SlaAlert, SlaFinding, SlaLevel, overdue};
 use crate::ports::{Agents, AttendanceQueue, Clock, SessionStore, StoreError};
 use std::sync::Arc;
 
@@ -64,12 +64,14 @@ impl SlaChecker {
                     continue;
                 }
                 // Kept as long as the session could still be waiting (24 hours).
-                let keep = awaiting.since + crate::domain::session::SERVICE_WINDOW;
-                if !self
-                    .queue
-                    .mark_reply_alerted(&awaiting.department, &customer, awaiting.since, keep)
-                    .await?
-                {
+                let alert = SlaAlert::Reply {
+                    department: awaiting.department.clone(),
+                    customer: customer.clone(),
+                    since: awaiting.since,
+                    keep_until: awaiting.since + crate::domain::session::SERVICE_WINDOW,
+                };
+                let notice = crate::domain::notice::reply_overdue(&awaiting, &self.config);
+                if !self.alert_once(&alert, &notice, now).await? {
                     continue;
                 }
                 tracing::warn!(
@@ -84,12 +86,6 @@ impl SlaChecker {
                         department: awaiting.department.clone(),
                     });
                 }
-                self.staff
-                    .tell(
-                        &crate::domain::notice::reply_overdue(&awaiting, &self.config),
-                        None,
-                    )
-                    .await;
                 alerts += 1;
             }
         }
@@ -126,9 +122,24 @@ impl SlaChecker {
             };
             if f.level == SlaLevel::Breach {
                 // The warning is past too: never sent after the breach.
-                self.queue.mark_alerted(entry, SlaLevel::Warning).await?;
+                let warning = SlaAlert::Wait {
+                    entry: entry.clone(),
+                    level: SlaLevel::Warning,
+                };
+                if self
+                    .queue
+                    .claim_alert(&warning, now, now + ALERT_CLAIM)
+                    .await?
+                {
+                    self.queue.settle_alert(&warning, true).await?;
+                }
             }
-            if !self.queue.mark_alerted(entry, f.level).await? {
+            let alert = SlaAlert::Wait {
+                entry: entry.clone(),
+                level: f.level,
+            };
+            let notice = crate::domain::notice::sla(f, &self.config);
+            if !self.alert_once(&alert, &notice, now).await? {
                 continue;
             }
             let level = match f.level {
@@ -149,9 +160,6 @@ impl SlaChecker {
                     SlaLevel::Breach => crate::ports::Metric::SlaBreaches { department },
                 });
             }
-            self.staff
-                .tell(&crate::domain::notice::sla(f, &self.config), None)
-                .await;
             alerts.push(f.clone());
         }
         let reply_alerts = self.check_replies().await?;
@@ -169,6 +177,42 @@ impl SlaChecker {
         })
     }
 }
+
+impl SlaChecker {
+    /// Delivers `notice` about `alert` once: claimed (so that overlapping runs do not both
+    /// send it), told, and marked sent only when a channel took it (or there is no channel but
+    /// the logs). When none took it, or the run dies before marking, the claim ends and a
+    /// later run tries again: an alert may, rarely, come twice, but is never lost.
+    async fn alert_once(
+        &self,
+        alert: &SlaAlert,
+        notice: &crate::domain::notice::Notice,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        if !self
+            .queue
+            .claim_alert(alert, now, now + ALERT_CLAIM)
+            .await?
+        {
+            return Ok(false);
+        }
+        let delivered = self.staff.tell(notice, None).await;
+        let sent = delivered > 0 || self.staff.is_empty();
+        self.queue.settle_alert(alert, sent).await?;
+        if !sent {
+            tracing::error!(
+                customer = %notice.customer.masked(),
+                department = %notice.department,
+                "no staff channel took the SLA alert; the next run tries again"
+            );
+        }
+        Ok(sent)
+    }
+}
+
+/// How long a checker holds an alert it is delivering: longer than a run can last (the
+/// function's 30-second timeout), so that a live run is never overtaken.
+const ALERT_CLAIM: chrono::Duration = chrono::Duration::minutes(2);
 
 /// What one SLA check found.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,6 +23,11 @@ impl Staff {
         self
     }
 
+    /// Whether notices go to the logs only.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
     /// Delivers `notice` to every channel; returns how many took it.
     pub async fn tell(&self, notice: &Notice, from: Option<&str>) -> usize {
         tracing::info!(

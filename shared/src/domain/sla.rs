@@ -42,6 +42,25 @@ pub enum SlaLevel {
     Breach,
 }
 
+/// An alert to the staff about one wait, as the attendance queue keeps track of it: claimed by
+/// one checker while it delivers, then marked sent (or let go for a later run to try again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlaAlert {
+    /// A customer in line past a threshold (the entry as `waiting` returned it).
+    Wait {
+        entry: WaitingCustomer,
+        level: SlaLevel,
+    },
+    /// A customer held in `department`, waiting for the agent's answer since `since`; the mark
+    /// is kept until `keep_until`.
+    Reply {
+        department: String,
+        customer: CustomerId,
+        since: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlaFinding {
     pub customer: CustomerId,
