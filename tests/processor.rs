@@ -1748,3 +1748,117 @@ async fn a_session_stays_under_dynamodbs_item_limit_whatever_customers_type() {
         "a session record of {largest} bytes (in {state}); DynamoDB takes 400 KB at most"
     );
 }
+
+/// A session store where, the first time a record with a send of unknown outcome is saved,
+/// another delivery has just written the customer's record (a status, say): the save meets a
+/// conflict.
+#[derive(Default)]
+struct InterferingStore {
+    inner: MemorySessionStore,
+    interfered: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for InterferingStore {
+    async fn load(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<atende_shared::domain::SessionRecord>, StoreError> {
+        self.inner.load(customer, now).await
+    }
+
+    async fn save(
+        &self,
+        record: &atende_shared::domain::SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if !record.session.unconfirmed.is_empty()
+            && !self
+                .interfered
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let mut other = self
+                .inner
+                .load(&record.session.customer, now)
+                .await?
+                .unwrap();
+            other.session.profile_name = Some("Maria".into());
+            self.inner.save(&other, now).await?;
+        }
+        self.inner.save(record, now).await
+    }
+
+    async fn erase(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.erase(customer).await
+    }
+
+    async fn link(
+        &self,
+        alias: &CustomerId,
+        customer: &CustomerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.link(alias, customer, until, now).await
+    }
+}
+
+/// Item 14: after a save conflict, a pending "resend if unconfirmed" timer is kept. The
+/// greeting's send ends in doubt (a 502 without a Graph code); the save after it meets another
+/// delivery's write, and the processor adopts the newer record: the timer set for the doubtful
+/// send is carried into it (and scheduled), so two minutes later, unconfirmed, it goes again.
+#[tokio::test]
+async fn after_a_save_conflict_the_resend_if_unconfirmed_timer_is_kept() {
+    use atende_shared::domain::TimerKind;
+    let store = Arc::new(InterferingStore::default());
+    let whatsapp = Arc::new(MemoryWhatsApp::new());
+    let timers = Arc::new(MemoryTimers::new());
+    let clock = Arc::new(ManualClock::new(now()));
+    let processor = Processor::new(
+        store.clone(),
+        Arc::new(MemoryAttendanceQueue::new()),
+        whatsapp.clone(),
+        timers.clone(),
+        clock.clone(),
+        Arc::new(Config::embedded().unwrap()),
+    );
+    whatsapp.fail_next_sends_with(1, 502, None);
+    processor
+        .handle(&text("5511", "wamid.1", "oi"))
+        .await
+        .unwrap();
+    assert!(
+        store.interfered.load(std::sync::atomic::Ordering::SeqCst),
+        "the save met a conflict"
+    );
+    assert_eq!(sent_texts(&whatsapp), ["5511: [list]"]);
+    let session = store
+        .load(&CustomerId::Phone("5511".into()), now())
+        .await
+        .unwrap()
+        .unwrap()
+        .session;
+    assert_eq!(
+        session.profile_name.as_deref(),
+        Some("Maria"),
+        "the newer record"
+    );
+    assert_eq!(session.unconfirmed.len(), 1);
+    let due = session.timers.get(&TimerKind::Unconfirmed).copied();
+    assert_eq!(due, Some(now() + chrono::Duration::minutes(2)));
+    assert!(
+        timers.pending().iter().any(|(at, _)| Some(*at) == due),
+        "scheduled: {:?}",
+        timers.pending()
+    );
+    clock.advance(chrono::Duration::minutes(2));
+    for event in timers.due(clock.now()) {
+        processor.handle(&event).await.unwrap();
+    }
+    assert_eq!(
+        sent_texts(&whatsapp),
+        ["5511: [list]", "5511: Olá! 👋 Bem-vindo(a) à Atende Demo."],
+        "unconfirmed, the greeting went again"
+    );
+}

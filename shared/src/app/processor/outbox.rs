@@ -6,6 +6,7 @@ use super::{MAX_CONFLICTS, MAX_SEND_ATTEMPTS, ProcessError, Processor};
 use crate::domain::engine::Input;
 use crate::domain::event::bounded_id;
 use crate::domain::log::LogEntry;
+use crate::domain::timer::TimerKind;
 use crate::domain::{Command, EventKind, Outgoing, QueueEvent, Session, SessionRecord, TimerFired};
 use crate::logging::IdDigest;
 use crate::ports::{
@@ -368,6 +369,18 @@ impl Processor {
                         return Err(ProcessError::Busy);
                     }
                     stored.outbox.retain(|o| !done.contains(&o.id));
+                    // What the engine answered to a command done here (the timer that resends
+                    // a send of unknown outcome) is only in ours: carried over, first.
+                    let carried: Vec<Outgoing> = record
+                        .outbox
+                        .iter()
+                        .filter(|o| follows_one_of(&o.id, done))
+                        .filter(|o| stored.outbox.iter().all(|s| s.id != o.id))
+                        .cloned()
+                        .collect();
+                    for o in carried.into_iter().rev() {
+                        stored.outbox.push_front(o);
+                    }
                     stored.sending = (!stored.outbox.is_empty()).then(|| self.lease(holder, now));
                     keep_what_was_learned(&record.session, &mut stored.session, done);
                     *record = stored;
@@ -377,6 +390,15 @@ impl Processor {
         }
         Err(ProcessError::Contended)
     }
+}
+
+/// Whether the outbox entry `id` is the engine's answer to one of the commands `done` (its id
+/// followed by `.<n>`, as `follow_up` numbers them).
+fn follows_one_of(id: &str, done: &[String]) -> bool {
+    done.iter().any(|d| {
+        id.strip_prefix(d.as_str())
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 /// What sending taught us (the ids of messages sent, sends of unknown outcome in this flush —
@@ -401,6 +423,13 @@ fn keep_what_was_learned(ours: &Session, newer: &mut Session, done: &[String]) {
         {
             newer.unconfirmed.push_back(unconfirmed.clone());
         }
+    }
+    // The timer that resends them, unless the newer record has one armed (it fires first or
+    // re-arms for ours).
+    if let Some(due) = ours.timers.get(&TimerKind::Unconfirmed)
+        && !newer.unconfirmed.is_empty()
+    {
+        newer.timers.entry(TimerKind::Unconfirmed).or_insert(*due);
     }
     // Lines are numbered once: the newer record continues after ours.
     newer.log_lines = newer.log_lines.max(ours.log_lines);
