@@ -199,8 +199,16 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
 
 /// Wires everything from the environment and serves until Ctrl-C.
 pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError> {
-    let secrets = WebhookSecrets::from_env()?;
-    let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
+    // The local runner reads its secrets from the environment.
+    let env_secrets = settings::Secrets::from_env(&[
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN",
+        "WHATSAPP_ACCESS_TOKEN",
+        "ANTHROPIC_API_KEY",
+        "NOTIFY_WEBHOOK_URL",
+    ]);
+    let secrets = WebhookSecrets::from(&env_secrets)?;
+    let token = env_secrets.required("WHATSAPP_ACCESS_TOKEN")?;
     let base_url = settings::whatsapp_base_url();
     let whatsapp = Arc::new(
         CloudApiWhatsApp::new(&base_url, token)?
@@ -263,7 +271,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         .with_live(live.clone(), format!("ws://{addr}/live")),
     );
     // One attendance queue: the processor puts customers in it, the SLA checker watches it.
-    let staff = settings::staff(&config, Some(whatsapp.clone()))?;
+    let staff = settings::staff(&config, Some(whatsapp.clone()), &env_secrets)?;
     let processor = Processor::new(
         sessions.clone(),
         attendance.clone(),
@@ -276,13 +284,15 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
     .with_desk(agents.clone(), log)
     .with_media(media)
     .with_live(live.clone());
-    let processor = Arc::new(match settings::anthropic_assistant(&config)? {
-        Some(assistant) => {
-            tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
-            processor.with_assistant(Arc::new(assistant))
-        }
-        None => processor,
-    });
+    let processor = Arc::new(
+        match settings::anthropic_assistant(&config, &env_secrets)? {
+            Some(assistant) => {
+                tracing::info!("free text goes to the AI assistant (ANTHROPIC_API_KEY is set)");
+                processor.with_assistant(Arc::new(assistant))
+            }
+            None => processor,
+        },
+    );
     let checker = SlaChecker::new(attendance, clock.clone(), config)
         .with_staff(staff)
         .with_desk(agents, sessions);

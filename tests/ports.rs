@@ -704,6 +704,92 @@ async fn whatsapp_notifications() {
     assert!(channel.notify(&notice(), None).await.is_err());
 }
 
+// ---------------------------------------------------------------- SecretStore
+
+/// `present` holds `value`; `missing` names nothing.
+async fn secret_store_contract(
+    store: &dyn atende_shared::ports::SecretStore,
+    present: &str,
+    value: &str,
+    missing: &str,
+) {
+    let secret = store.secret(present).await.unwrap().expect("kept");
+    assert_eq!(secret.expose(), value);
+    assert_eq!(format!("{secret:?}"), "[redacted]");
+    assert!(store.secret(missing).await.unwrap().is_none());
+}
+
+/// Item 17: secrets out of the environment. A function reads each secret once, at start:
+/// from the store when its environment names the secret (`<NAME>_ARN`), from the environment
+/// itself otherwise (the local runner); a secret named but absent stops the start.
+async fn secrets_out_of_the_environment(
+    store: &dyn atende_shared::ports::SecretStore,
+    present: &str,
+    value: &str,
+    missing: &str,
+) {
+    use atende_shared::app::settings::{Secrets, SettingsError};
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+    let names = [
+        "WHATSAPP_ACCESS_TOKEN",
+        "ANTHROPIC_API_KEY",
+        "NOTIFY_WEBHOOK_URL",
+    ];
+    let vars = [
+        ("WHATSAPP_ACCESS_TOKEN_ARN", present),
+        // A value in the environment is not used when the secret is named…
+        ("WHATSAPP_ACCESS_TOKEN", "from-the-environment"),
+        // …and is, locally, when none is.
+        ("ANTHROPIC_API_KEY", "sk-ant-local"),
+        // Blank: unset.
+        ("NOTIFY_WEBHOOK_URL_ARN", " "),
+    ];
+    let secrets = Secrets::load(&names, env(&vars), store).await.unwrap();
+    assert_eq!(
+        secrets.required("WHATSAPP_ACCESS_TOKEN").unwrap().expose(),
+        value
+    );
+    assert_eq!(
+        secrets.optional("ANTHROPIC_API_KEY").unwrap().expose(),
+        "sk-ant-local"
+    );
+    assert!(secrets.optional("NOTIFY_WEBHOOK_URL").is_none());
+    assert!(!format!("{secrets:?}").contains(value), "never printed");
+    let vars = [("WHATSAPP_ACCESS_TOKEN_ARN", missing)];
+    assert!(matches!(
+        Secrets::load(&names, env(&vars), store).await,
+        Err(SettingsError::SecretMissing {
+            name: "WHATSAPP_ACCESS_TOKEN"
+        })
+    ));
+}
+
+#[tokio::test]
+async fn memory_secret_store() {
+    let store = atende_shared::adapters::MemorySecretStore::new();
+    store.put("atende/access-token", "EAAG-test-token");
+    secret_store_contract(
+        &store,
+        "atende/access-token",
+        "EAAG-test-token",
+        "atende/none",
+    )
+    .await;
+    secrets_out_of_the_environment(
+        &store,
+        "atende/access-token",
+        "EAAG-test-token",
+        "atende/none",
+    )
+    .await;
+}
+
 // ---------------------------------------------------------------- memory adapters
 
 #[tokio::test]
@@ -1064,4 +1150,25 @@ async fn the_emulator_resources_match_the_template() {
         .await
         .unwrap();
     assert_eq!(group.name(), Some(created.schedule_group.as_str()));
+}
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn secrets_manager_secret_store() {
+    let sdk = emulator().await;
+    let client = aws::secrets_manager(&sdk);
+    let name = unique("access-token");
+    let created = client
+        .create_secret()
+        .name(&name)
+        .secret_string("EAAG-test-token")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let store = atende_shared::adapters::SecretsManagerSecretStore::new(client);
+    let missing = format!("{arn}-gone");
+    secret_store_contract(&store, &arn, "EAAG-test-token", &missing).await;
+    secret_store_contract(&store, &name, "EAAG-test-token", &unique("none")).await;
+    secrets_out_of_the_environment(&store, &arn, "EAAG-test-token", &missing).await;
 }

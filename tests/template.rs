@@ -395,3 +395,95 @@ fn live_updates_go_through_a_websocket_api_the_pushers_may_post_to() {
     .unwrap();
     assert!(url.contains("wss://${LiveApi}"), "{url}");
 }
+
+/// The secret names a `!Ref`, or either branch of an `!If`, points at.
+fn secret_refs(value: &Value) -> Vec<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => tagged
+            .value
+            .as_sequence()
+            .map(|branches| branches.iter().skip(1).flat_map(secret_refs).collect())
+            .unwrap_or_default(),
+        other => reference(other).into_iter().collect(),
+    }
+}
+
+/// Item 17: secrets out of the environment. The NoEcho parameters become Secrets Manager
+/// secrets; no function's environment holds a secret's value (only `<NAME>_ARN`, naming a
+/// secret); each function may read exactly the secrets its environment names, and no other.
+#[test]
+fn secrets_out_of_the_environment() {
+    let t = template();
+    let secret_parameters: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect();
+    assert!(secret_parameters.len() >= 5, "{secret_parameters:?}");
+    let resources = t["Resources"].as_mapping().unwrap();
+    let secrets: Vec<String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect();
+    for parameter in &secret_parameters {
+        assert!(
+            resources.iter().any(|(_, r)| {
+                r["Type"].as_str() == Some("AWS::SecretsManager::Secret")
+                    && reference(&r["Properties"]["SecretString"]).as_deref()
+                        == Some(parameter.as_str())
+            }),
+            "{parameter} is not kept in Secrets Manager"
+        );
+    }
+    let functions = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"));
+    let mut readers = 0;
+    for (name, function) in functions {
+        let name = name.as_str().unwrap();
+        let variables = function["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let mut named = Vec::new();
+        for (variable, value) in &variables {
+            let variable = variable.as_str().unwrap();
+            for target in secret_refs(value) {
+                assert!(
+                    !secret_parameters.contains(&target),
+                    "{name}: {variable} holds the secret parameter {target} itself"
+                );
+                if secrets.contains(&target) {
+                    assert!(variable.ends_with("_ARN"), "{name}: {variable}");
+                    named.push(target);
+                }
+            }
+        }
+        let mut readable: Vec<String> = function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .filter(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue"))
+            .flat_map(|s| match &s["Resource"] {
+                Value::Sequence(items) => items.iter().flat_map(secret_refs).collect(),
+                other => secret_refs(other),
+            })
+            .filter(|r| r != "AWS::NoValue")
+            .collect();
+        named.sort();
+        readable.sort();
+        assert_eq!(
+            readable, named,
+            "{name} may read exactly the secrets it names"
+        );
+        readers += usize::from(!named.is_empty());
+    }
+    assert!(
+        readers >= 3,
+        "webhook, processor and SLA checker read secrets"
+    );
+}

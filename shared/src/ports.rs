@@ -454,3 +454,17 @@ pub use crate::metrics::{Metric, Metrics};
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where the deployment keeps its secrets (the app secret, tokens, keys): read once, at start.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret kept under `id` (a Secrets Manager ARN or name); `None` when there is none,
+    /// or it is blank.
+    async fn secret(&self, id: &str) -> Result<Option<crate::secret::Secret>, SecretsError>;
+}

@@ -5,7 +5,8 @@ use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbConversationLog,
     DynamoDbSessionStore, S3MediaStore, SchedulerTimers, SystemClock, aws,
 };
-use atende_shared::app::{Processor, settings};
+use atende_shared::app::Processor;
+use atende_shared::app::settings::{self, Secrets};
 use atende_shared::metrics::EmfMetrics;
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -15,7 +16,17 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     logging::init_lambda();
     let config = Arc::new(settings::load_config()?);
-    let token = settings::required_secret("WHATSAPP_ACCESS_TOKEN")?;
+    let sdk = aws::sdk_config().await;
+    let secrets = Secrets::on_aws(
+        &[
+            "WHATSAPP_ACCESS_TOKEN",
+            "ANTHROPIC_API_KEY",
+            "NOTIFY_WEBHOOK_URL",
+        ],
+        &sdk,
+    )
+    .await?;
+    let token = secrets.required("WHATSAPP_ACCESS_TOKEN")?;
     let whatsapp = Arc::new(
         CloudApiWhatsApp::new(&settings::whatsapp_base_url(), token)?
             .with_messages_per_second(settings::messages_per_second()?),
@@ -28,7 +39,6 @@ async fn main() -> Result<(), Error> {
     let schedule_group = settings::required("SCHEDULE_GROUP")?;
     let queue_arn = settings::required("EVENTS_QUEUE_ARN")?;
     let scheduler_role = settings::required("SCHEDULER_ROLE_ARN")?;
-    let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let clock = Arc::new(SystemClock);
     let sessions = Arc::new(DynamoDbSessionStore::new(dynamodb.clone(), sessions_table));
@@ -45,8 +55,8 @@ async fn main() -> Result<(), Error> {
         scheduler_role,
         clock.clone(),
     ));
-    let assistant = settings::anthropic_assistant(&config)?;
-    let staff = settings::staff(&config, Some(whatsapp.clone()))?;
+    let assistant = settings::anthropic_assistant(&config, &secrets)?;
+    let staff = settings::staff(&config, Some(whatsapp.clone()), &secrets)?;
     let live = settings::live_on_aws(&sdk, clock.clone())?;
     let processor = Processor::new(sessions, attendance, whatsapp, timers, clock, config)
         .with_staff(staff)

@@ -5,7 +5,8 @@ use atende_shared::adapters::{
     CloudApiWhatsApp, DynamoDbAgents, DynamoDbAttendanceQueue, DynamoDbSessionStore, SystemClock,
     aws,
 };
-use atende_shared::app::{SlaChecker, settings};
+use atende_shared::app::SlaChecker;
+use atende_shared::app::settings::{self, Secrets};
 use atende_shared::metrics::EmfMetrics;
 use atende_shared::{edge, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -19,20 +20,21 @@ async fn main() -> Result<(), Error> {
     let agents_table = settings::required("AGENTS_TABLE")?;
     let sessions_table = settings::required("SESSIONS_TABLE")?;
     let sdk = aws::sdk_config().await;
+    let secrets = Secrets::on_aws(&["WHATSAPP_ACCESS_TOKEN", "NOTIFY_WEBHOOK_URL"], &sdk).await?;
     let dynamodb = aws::dynamodb(&sdk);
     let queue = Arc::new(DynamoDbAttendanceQueue::new(dynamodb.clone(), table));
     let agents = Arc::new(DynamoDbAgents::new(dynamodb.clone(), agents_table));
     let sessions = Arc::new(DynamoDbSessionStore::new(dynamodb, sessions_table));
     // Supervisors on WhatsApp need the Graph API; a webhook channel does not.
     let whatsapp: Option<Arc<dyn atende_shared::ports::WhatsApp>> =
-        match settings::optional_secret("WHATSAPP_ACCESS_TOKEN") {
+        match secrets.optional("WHATSAPP_ACCESS_TOKEN") {
             Some(token) => Some(Arc::new(CloudApiWhatsApp::new(
                 &settings::whatsapp_base_url(),
                 token,
             )?)),
             None => None,
         };
-    let staff = settings::staff(&config, whatsapp)?;
+    let staff = settings::staff(&config, whatsapp, &secrets)?;
     let checker = SlaChecker::new(queue, Arc::new(SystemClock), config)
         .with_staff(staff)
         .with_desk(agents, sessions)

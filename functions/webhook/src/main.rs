@@ -2,7 +2,8 @@
 //! events on the FIFO queue. Wiring only; the behaviour lives in `atende_shared`.
 
 use atende_shared::adapters::{SqsEventQueue, aws};
-use atende_shared::app::{Webhook, WebhookSecrets, settings};
+use atende_shared::app::settings::{self, Secrets};
+use atende_shared::app::{Webhook, WebhookSecrets};
 use atende_shared::{edge, logging};
 use lambda_http::{Error, service_fn};
 use std::sync::Arc;
@@ -10,10 +11,10 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init_lambda();
-    // Fail closed: without the app secret and verify token the function does not start.
-    let secrets = WebhookSecrets::from_env()?;
     let queue_url = settings::required("EVENTS_QUEUE_URL")?;
     let sdk = aws::sdk_config().await;
+    // Fail closed: without the app secret and verify token the function does not start.
+    let secrets = WebhookSecrets::from(&Secrets::on_aws(&WebhookSecrets::NAMES, &sdk).await?)?;
     let queue = Arc::new(SqsEventQueue::new(aws::sqs(&sdk), queue_url));
     let webhook = Webhook::new(secrets, queue);
     let webhook = &webhook;

@@ -27,6 +27,10 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+pub fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
+}
+
 pub fn scheduler(config: &SdkConfig) -> aws_sdk_scheduler::Client {
     aws_sdk_scheduler::Client::new(config)
 }
@@ -401,4 +405,5 @@ pub mod resources {
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_s3;
 pub use aws_sdk_scheduler;
+pub use aws_sdk_secretsmanager;
 pub use aws_sdk_sqs;

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod retry;
 pub mod s3;
 pub mod scheduler;
+pub mod secrets;
 pub mod sqs;
 
 pub use anthropic::AnthropicAssistant;
@@ -33,6 +34,7 @@ pub use memory_media::MemoryMediaStore;
 pub use notify::{MemoryNotifications, WebhookNotifications, WhatsAppNotifications};
 pub use s3::S3MediaStore;
 pub use scheduler::SchedulerTimers;
+pub use secrets::{MemorySecretStore, SecretsManagerSecretStore};
 pub use sqs::SqsEventQueue;
 
 use crate::domain::QueueEvent;

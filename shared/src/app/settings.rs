@@ -14,6 +14,10 @@ pub enum SettingsError {
     },
     #[error("configuration {origin}: {source}")]
     Config { origin: String, source: ConfigError },
+    #[error("{name}_ARN names a secret that Secrets Manager does not have (or it is blank)")]
+    SecretMissing { name: &'static str },
+    #[error("cannot read {name} from Secrets Manager: {reason}")]
+    SecretStore { name: &'static str, reason: String },
     #[error("{name} is `{value}`; {expected}")]
     Invalid {
         name: &'static str,
@@ -63,17 +67,81 @@ pub fn load_config() -> Result<Config, SettingsError> {
     }
 }
 
-/// A required secret from the environment.
-pub fn required_secret(name: &'static str) -> Result<Secret, SettingsError> {
-    std::env::var(name)
-        .ok()
-        .and_then(Secret::new)
-        .ok_or(SettingsError::Missing(name))
+/// The deployment's secrets, read once at start. On AWS each lives in Secrets Manager and
+/// the function's environment names it (`<NAME>_ARN`, its ARN): the value never sits in the
+/// environment. Locally (and wherever no `<NAME>_ARN` is set) the value is read from
+/// `<NAME>` itself.
+#[derive(Clone, Debug, Default)]
+pub struct Secrets {
+    values: std::collections::HashMap<&'static str, Secret>,
 }
 
-/// An optional secret from the environment; blank counts as unset.
-pub fn optional_secret(name: &str) -> Option<Secret> {
-    std::env::var(name).ok().and_then(Secret::new)
+impl Secrets {
+    /// Every one of `names` from the environment (the local runner).
+    pub fn from_env(names: &[&'static str]) -> Self {
+        let mut values = std::collections::HashMap::new();
+        for name in names {
+            if let Some(secret) = std::env::var(name).ok().and_then(Secret::new) {
+                values.insert(*name, secret);
+            }
+        }
+        Self { values }
+    }
+
+    /// Each of `names` from `store` when `env` gives `<NAME>_ARN`, else from `env(<NAME>)`. A
+    /// secret named but not found, or a store that does not answer, stops the start: a
+    /// function never runs half-configured.
+    pub async fn load(
+        names: &[&'static str],
+        env: impl Fn(&str) -> Option<String>,
+        store: &dyn crate::ports::SecretStore,
+    ) -> Result<Self, SettingsError> {
+        let mut values = std::collections::HashMap::new();
+        for name in names {
+            let arn = env(&format!("{name}_ARN")).filter(|v| !v.trim().is_empty());
+            let secret = match arn {
+                Some(arn) => Some(
+                    store
+                        .secret(&arn)
+                        .await
+                        .map_err(|e| SettingsError::SecretStore {
+                            name,
+                            reason: e.to_string(),
+                        })?
+                        .ok_or(SettingsError::SecretMissing { name })?,
+                ),
+                None => env(name).and_then(Secret::new),
+            };
+            if let Some(secret) = secret {
+                values.insert(*name, secret);
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// At start on Lambda: `names` from Secrets Manager, or the environment (`load`).
+    pub async fn on_aws(
+        names: &[&'static str],
+        sdk: &crate::adapters::aws::SdkConfig,
+    ) -> Result<Self, SettingsError> {
+        let store = crate::adapters::SecretsManagerSecretStore::new(
+            crate::adapters::aws::secrets_manager(sdk),
+        );
+        Self::load(names, |n| std::env::var(n).ok(), &store).await
+    }
+
+    /// A secret the function cannot work without.
+    pub fn required(&self, name: &'static str) -> Result<Secret, SettingsError> {
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or(SettingsError::Missing(name))
+    }
+
+    /// A secret that turns something on when present.
+    pub fn optional(&self, name: &str) -> Option<Secret> {
+        self.values.get(name).cloned()
+    }
 }
 
 /// Live updates on AWS, when `LIVE_TABLE` (the connections) and `LIVE_ENDPOINT` (the WebSocket
@@ -108,8 +176,9 @@ pub fn live_on_aws(
 /// `ANTHROPIC_BASE_URL` (default the public API).
 pub fn anthropic_assistant(
     config: &crate::domain::Config,
+    secrets: &Secrets,
 ) -> Result<Option<crate::adapters::AnthropicAssistant>, crate::ports::AssistantError> {
-    let Some(key) = optional_secret("ANTHROPIC_API_KEY") else {
+    let Some(key) = secrets.optional("ANTHROPIC_API_KEY") else {
         return Ok(None);
     };
     let base_url = optional("ANTHROPIC_BASE_URL")
@@ -124,9 +193,10 @@ pub fn anthropic_assistant(
 pub fn staff(
     config: &crate::domain::Config,
     whatsapp: Option<std::sync::Arc<dyn crate::ports::WhatsApp>>,
+    secrets: &Secrets,
 ) -> Result<crate::app::Staff, crate::ports::NotifyError> {
     let mut staff = crate::app::Staff::new();
-    if let Some(url) = optional_secret("NOTIFY_WEBHOOK_URL") {
+    if let Some(url) = secrets.optional("NOTIFY_WEBHOOK_URL") {
         staff = staff.with(
             "webhook",
             std::sync::Arc::new(crate::adapters::WebhookNotifications::new(url)?),

@@ -1,7 +1,7 @@
 //! The webhook service: verifies Meta's subscription handshake and signed deliveries, splits
 //! every delivery into events and enqueues them. It answers fast and never drops a signed event.
 
-use crate::app::settings::{SettingsError, required_secret};
+use crate::app::settings::{Secrets, SettingsError};
 use crate::domain::customer::Masked;
 use crate::logging::IdDigest;
 use crate::ports::{EventQueue, QueueError};
@@ -19,11 +19,14 @@ pub struct WebhookSecrets {
 }
 
 impl WebhookSecrets {
-    /// From `WHATSAPP_APP_SECRET` and `WHATSAPP_VERIFY_TOKEN`; both are required (fail closed).
-    pub fn from_env() -> Result<Self, SettingsError> {
+    /// The secrets it reads.
+    pub const NAMES: [&'static str; 2] = ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"];
+
+    /// `WHATSAPP_APP_SECRET` and `WHATSAPP_VERIFY_TOKEN`; both are required (fail closed).
+    pub fn from(secrets: &Secrets) -> Result<Self, SettingsError> {
         Ok(Self {
-            app_secret: required_secret("WHATSAPP_APP_SECRET")?,
-            verify_token: required_secret("WHATSAPP_VERIFY_TOKEN")?,
+            app_secret: secrets.required("WHATSAPP_APP_SECRET")?,
+            verify_token: secrets.required("WHATSAPP_VERIFY_TOKEN")?,
         })
     }
 }
