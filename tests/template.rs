@@ -487,3 +487,53 @@ fn secrets_out_of_the_environment() {
         "webhook, processor and SLA checker read secrets"
     );
 }
+
+/// Item 18: the number's throughput holds across processors. The queue's event source bounds
+/// how many processors run at once, and each gets the number's rate divided by that bound:
+/// together they never exceed it, whatever the parameters.
+#[test]
+fn the_numbers_throughput_holds_across_processors() {
+    use atende_shared::app::settings::share_of_throughput;
+    let t = template();
+    let processor = props(&t, "ProcessorFunction");
+    let bound =
+        &processor["Events"]["CustomerEvents"]["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+    assert_eq!(reference(bound).as_deref(), Some("ProcessorMaxConcurrency"));
+    let variables = &processor["Environment"]["Variables"];
+    assert_eq!(
+        reference(&variables["PROCESSOR_MAX_CONCURRENCY"]).as_deref(),
+        Some("ProcessorMaxConcurrency")
+    );
+    assert_eq!(
+        reference(&variables["WHATSAPP_MESSAGES_PER_SECOND"]).as_deref(),
+        Some("WhatsAppMessagesPerSecond")
+    );
+    let parameter = &t["Parameters"]["ProcessorMaxConcurrency"];
+    // SQS event sources take 2 to 1000.
+    assert_eq!(parameter["MinValue"].as_u64(), Some(2));
+    let default_rate = t["Parameters"]["WhatsAppMessagesPerSecond"]["Default"]
+        .as_u64()
+        .unwrap() as u32;
+    let default_bound = parameter["Default"].as_u64().unwrap() as u32;
+    assert_eq!(default_rate, 80);
+    for (rate, processors) in [
+        (default_rate, default_bound),
+        (80, 2),
+        (80, 3),
+        (80, 80),
+        (1000, 7),
+        (1000, 1000),
+    ] {
+        let share = share_of_throughput(rate, processors).unwrap();
+        assert!(share >= 1);
+        assert!(
+            share * processors <= rate,
+            "{processors} × {share} > {rate}"
+        );
+    }
+    assert_eq!(
+        share_of_throughput(80, 81),
+        None,
+        "under a message a second each"
+    );
+}

@@ -26,10 +26,13 @@ pub enum SettingsError {
     },
 }
 
-/// The business number's throughput, `WHATSAPP_MESSAGES_PER_SECOND` (80 unless Meta raised it).
+/// The messages per second this process may send: the business number's throughput
+/// (`WHATSAPP_MESSAGES_PER_SECOND`, 80 unless Meta raised it) shared among the processors that
+/// may run at once (`PROCESSOR_MAX_CONCURRENCY`, the queue's event source bound on AWS; 1 by
+/// default, as for the one-process local runner).
 pub fn messages_per_second() -> Result<u32, SettingsError> {
-    match optional("WHATSAPP_MESSAGES_PER_SECOND") {
-        None => Ok(crate::adapters::cloud_api::DEFAULT_MESSAGES_PER_SECOND),
+    let rate = match optional("WHATSAPP_MESSAGES_PER_SECOND") {
+        None => crate::adapters::cloud_api::DEFAULT_MESSAGES_PER_SECOND,
         Some(value) => value
             .trim()
             .parse::<u32>()
@@ -39,8 +42,32 @@ pub fn messages_per_second() -> Result<u32, SettingsError> {
                 name: "WHATSAPP_MESSAGES_PER_SECOND",
                 value,
                 expected: "a whole number from 1 to 1000",
-            }),
-    }
+            })?,
+    };
+    let processors = match optional("PROCESSOR_MAX_CONCURRENCY") {
+        None => 1,
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or(SettingsError::Invalid {
+                name: "PROCESSOR_MAX_CONCURRENCY",
+                value,
+                expected: "a whole number from 1 to 1000",
+            })?,
+    };
+    share_of_throughput(rate, processors).ok_or(SettingsError::Invalid {
+        name: "PROCESSOR_MAX_CONCURRENCY",
+        value: processors.to_string(),
+        expected: "at most WHATSAPP_MESSAGES_PER_SECOND: each processor must get a message a second",
+    })
+}
+
+/// Each of `processors`' share of the number's `rate` (messages per second), so that all of
+/// them together never exceed it; `None` when there is less than one message a second each.
+pub fn share_of_throughput(rate: u32, processors: u32) -> Option<u32> {
+    rate.checked_div(processors).filter(|share| *share >= 1)
 }
 
 /// The business configuration: the file named by `ATENDE_CONFIG`, else the embedded default.
