@@ -493,13 +493,18 @@ impl Config {
 
     /// The answer of the menu option that runs `flow` for `department` (a flow's question,
     /// asked again when the reply does not fit).
+    ///
+    /// A conversation saved under an earlier configuration may name a department no option of
+    /// that flow has now: then the flow's first option answers, and without one the "não
+    /// entendi" text (never an empty message).
     pub fn menu_option_answer(&self, department: &str, flow: OptionFlow) -> String {
-        self.menu
-            .options
-            .iter()
-            .find(|o| o.flow == flow && o.department.as_deref() == Some(department))
+        let options = || self.menu.options.iter().filter(|o| o.flow == flow);
+        options()
+            .find(|o| o.department.as_deref() == Some(department))
+            .or_else(|| options().next())
             .map(|o| o.answer.clone())
-            .unwrap_or_default()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| self.texts.not_understood.clone())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -439,3 +439,36 @@ fn the_window_runs_from_when_the_customer_sent_the_message() {
         "not later than now"
     );
 }
+
+/// Found by fuzzing: a conversation saved under an earlier configuration (its support flow's
+/// department since renamed) got an empty text, which WhatsApp refuses, when it did not
+/// understand the customer. The flow's own question, or "não entendi", goes instead.
+#[test]
+fn a_conversation_from_an_earlier_configuration_never_gets_an_empty_message() {
+    let config = config();
+    let mut session = Session::new(CustomerId::Phone("5511".into()), at(10));
+    session.state = State::SupportDetails {
+        department: "renamed".into(),
+    };
+    let location = InboundMessage {
+        content: MessageContent::Location {
+            latitude: -23.5,
+            longitude: -46.6,
+            name: None,
+            address: None,
+        },
+        ..text("wamid.1", "")
+    };
+    let (_, commands) = step(session, Input::Message(&location), at(10), &config);
+    let sent: Vec<_> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(!sent.is_empty());
+    for message in sent {
+        assert!(message.check_limits().is_ok(), "{message:?}");
+    }
+}
