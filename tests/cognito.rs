@@ -28,7 +28,7 @@ fn atende(args: &[&str], env: &HashMap<String, String>) -> (bool, String, String
 /// The emulator's pool is set up as the stack's: admin-created users, e-mail as the name, the
 /// same groups.
 async fn the_pool_is_the_templates(cognito: &aws_sdk_cognitoidentityprovider::Client, pool: &str) {
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap(),
     )
     .unwrap();

@@ -3,11 +3,11 @@
 //! document against `atende serve`, checking every response against it.)
 
 use atende_shared::edge::agent_api::ROUTES;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 
 fn document() -> Value {
-    serde_yaml::from_str(
+    serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap(),
     )
     .unwrap()

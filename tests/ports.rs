@@ -1002,7 +1002,7 @@ async fn scheduler_timers() {
 async fn the_emulator_resources_match_the_template() {
     use aws::aws_sdk_dynamodb;
     use aws_sdk_sqs::types::QueueAttributeName as Q;
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap(),
     )
     .unwrap();
@@ -1113,9 +1113,9 @@ async fn the_emulator_resources_match_the_template() {
         .unwrap();
     let attributes = attributes.attributes().unwrap();
     let queue = props("EventsQueue");
-    let yaml = |v: &serde_yaml::Value| match v {
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
+    let yaml = |v: &serde_norway::Value| match v {
+        serde_norway::Value::Bool(b) => b.to_string(),
+        serde_norway::Value::Number(n) => n.to_string(),
         other => other.as_str().unwrap().to_owned(),
     };
     for (attribute, property) in [

@@ -4,12 +4,12 @@
 //! processor's timeout (AWS's advice for SQS event sources).
 
 use atende_shared::adapters::aws::resources;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn template() -> Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
         .expect("template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
 }
 
 fn props<'a>(t: &'a Value, resource: &str) -> &'a Value {
@@ -242,7 +242,7 @@ fn the_desk_routes_need_a_cognito_token_and_the_groups_are_the_roles() {
         jwt["IdentitySource"].as_str(),
         Some("$request.header.Authorization")
     );
-    let issuer = serde_yaml::to_string(&jwt["JwtConfiguration"]["issuer"]).unwrap();
+    let issuer = serde_norway::to_string(&jwt["JwtConfiguration"]["issuer"]).unwrap();
     assert!(
         issuer.contains("cognito-idp") && issuer.contains("${DeskUserPool}"),
         "{issuer}"
@@ -352,7 +352,7 @@ fn live_updates_go_through_a_websocket_api_the_pushers_may_post_to() {
     ] {
         let p = props(&t, route);
         routes.push(p["RouteKey"].as_str().unwrap().to_owned());
-        let target = serde_yaml::to_string(&p["Target"]).unwrap();
+        let target = serde_norway::to_string(&p["Target"]).unwrap();
         assert!(
             target.contains("integrations/${LiveIntegration}"),
             "{target}"
@@ -360,7 +360,7 @@ fn live_updates_go_through_a_websocket_api_the_pushers_may_post_to() {
     }
     assert_eq!(routes, ["$connect", "$disconnect", "$default"]);
     let integration =
-        serde_yaml::to_string(&props(&t, "LiveIntegration")["IntegrationUri"]).unwrap();
+        serde_norway::to_string(&props(&t, "LiveIntegration")["IntegrationUri"]).unwrap();
     assert!(integration.contains("${LiveFunction.Arn}"), "{integration}");
     let permission = props(&t, "LiveFunctionPermission");
     assert_eq!(
@@ -377,19 +377,19 @@ fn live_updates_go_through_a_websocket_api_the_pushers_may_post_to() {
             Some("LiveTable"),
             "{function}"
         );
-        let endpoint = serde_yaml::to_string(&env["LIVE_ENDPOINT"]).unwrap();
+        let endpoint = serde_norway::to_string(&env["LIVE_ENDPOINT"]).unwrap();
         assert!(
             endpoint.contains("https://${LiveApi}") && endpoint.contains("/live"),
             "{endpoint}"
         );
-        let policies = serde_yaml::to_string(&p["Policies"]).unwrap();
+        let policies = serde_norway::to_string(&p["Policies"]).unwrap();
         assert!(
             policies.contains("execute-api:ManageConnections")
                 && policies.contains("${LiveApi}/live/POST/@connections/*"),
             "{function}: {policies}"
         );
     }
-    let url = serde_yaml::to_string(
+    let url = serde_norway::to_string(
         &props(&t, "AgentApiFunction")["Environment"]["Variables"]["LIVE_URL"],
     )
     .unwrap();
@@ -536,4 +536,42 @@ fn the_numbers_throughput_holds_across_processors() {
         None,
         "under a message a second each"
     );
+}
+
+/// Alarms go somewhere: with an `AlarmEmail`, every alarm notifies the SNS topic that e-mails
+/// it; without one (the default), the topic is not created and the alarms stay in CloudWatch.
+#[test]
+fn every_alarm_notifies_the_alarm_topic_when_an_address_is_given() {
+    let t = template();
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"].as_str(), Some(""));
+    let topic = &t["Resources"]["AlarmTopic"];
+    assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(topic["Condition"].as_str(), Some("HasAlarmEmail"));
+    let subscription = &topic["Properties"]["Subscription"][0];
+    assert_eq!(subscription["Protocol"].as_str(), Some("email"));
+    assert_eq!(
+        reference(&subscription["Endpoint"]).as_deref(),
+        Some("AlarmEmail")
+    );
+    let alarms: Vec<_> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    assert!(alarms.len() >= 8, "{} alarms", alarms.len());
+    for (name, alarm) in alarms {
+        let actions = &alarm["Properties"]["AlarmActions"];
+        let Value::Tagged(tagged) = actions else {
+            panic!("{name:?}: no AlarmActions");
+        };
+        assert_eq!(tagged.tag, "If", "{name:?}");
+        let branches = tagged.value.as_sequence().unwrap();
+        assert_eq!(branches[0].as_str(), Some("HasAlarmEmail"), "{name:?}");
+        assert_eq!(
+            reference(&branches[1][0]).as_deref(),
+            Some("AlarmTopic"),
+            "{name:?}"
+        );
+    }
 }

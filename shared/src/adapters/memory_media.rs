@@ -30,7 +30,7 @@ impl MemoryMediaStore {
     /// Links point at `base_url` (set it later with `set_base_url` when the port is known).
     pub fn new(base_url: &str) -> Result<Self, StoreError> {
         let mut key = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut key)
             .map_err(|_| StoreError::Unavailable("no randomness for the link key".into()))?;
         Ok(Self {
             files: Mutex::default(),

@@ -63,9 +63,9 @@ impl Live {
 
     /// A fresh one-time ticket for `listener` (random, 256 bits).
     pub async fn ticket(&self, listener: &Listener) -> Result<Ticket, LiveError> {
-        use ring::rand::SecureRandom;
+        use aws_lc_rs::rand::SecureRandom;
         let mut bytes = [0u8; 32];
-        ring::rand::SystemRandom::new()
+        aws_lc_rs::rand::SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| StoreError::Unavailable("no randomness for a ticket".to_owned()))?;
         let ticket = Ticket {

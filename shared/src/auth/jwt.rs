@@ -2,11 +2,13 @@
 //! issuer signs) and a local issuer for running without an account.
 
 use super::Principal;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, KeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -219,7 +221,7 @@ impl LocalIssuer {
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng)
             .map_err(|_| AuthError::Keys("cannot make a signing key".into()))?;
-        let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
+        let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref())
             .map_err(|_| AuthError::Keys("cannot read the signing key".into()))?;
         let kid = hex::encode(&key.public_key().as_ref()[1..9]);
         Ok(Self {
