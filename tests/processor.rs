@@ -1862,3 +1862,77 @@ async fn after_a_save_conflict_the_resend_if_unconfirmed_timer_is_kept() {
         "unconfirmed, the greeting went again"
     );
 }
+
+/// Lines written to a buffer, as CloudWatch would receive them.
+#[derive(Clone, Default)]
+struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs carry the invocation and the event: every line the processor writes while it handles
+/// a record (its adapters' too) names the event by its digest, and the invocation says whether
+/// it was a cold start (the request id comes from the runtime's own span, around ours); no
+/// line names the message id itself.
+#[tokio::test]
+async fn logs_carry_the_event_and_whether_the_start_was_cold() {
+    use tracing_subscriber::fmt::MakeWriter;
+    struct Make(Lines);
+    impl<'a> MakeWriter<'a> for Make {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Lines {
+            self.0.clone()
+        }
+    }
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(Make(lines.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rig = rig();
+    let id = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA013QUFBQUFBQUFBQUFBQUFBAA==";
+    let batch = || {
+        fifo_batch(&[(
+            "5511",
+            serde_json::to_string(&text("5511", id, "oi")).unwrap(),
+        )])
+    };
+    for _ in 0..2 {
+        edge::lambda::processor_until(&rig.processor, batch(), None).await;
+    }
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(logged.len() >= 2, "{text}");
+    let digest = atende_shared::logging::IdDigest(id).to_string();
+    let mut cold = Vec::new();
+    for line in &logged {
+        let spans = line["spans"].as_array().expect("the spans a line is in");
+        let invocation = spans
+            .iter()
+            .find(|s| s["name"] == "invocation")
+            .expect("every line in its invocation");
+        cold.push(invocation["cold_start"].as_bool().unwrap());
+        let event = spans
+            .iter()
+            .find(|s| s["name"] == "event")
+            .expect("in its event");
+        assert_eq!(event["event_id"].as_str(), Some(digest.as_str()), "{line}");
+    }
+    assert!(!text.contains("wamid."), "a message id in clear: {text}");
+    // The process's first invocation is the cold one (another test may have had it).
+    assert_eq!(cold.last(), Some(&false), "a later invocation is warm");
+}

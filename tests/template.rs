@@ -575,3 +575,43 @@ fn every_alarm_notifies_the_alarm_topic_when_an_address_is_given() {
         );
     }
 }
+
+/// The runtime's logging conventions: JSON lines at the `LogLevel` parameter's level
+/// (`ApplicationLogLevel`, read by the functions as `AWS_LAMBDA_LOG_LEVEL`), and each
+/// function's log group kept `LogRetentionDays` (30 by default), not forever.
+#[test]
+fn functions_log_as_the_runtime_says_to_groups_that_expire() {
+    let t = template();
+    let logging = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(
+        reference(&logging["ApplicationLogLevel"]).as_deref(),
+        Some("LogLevel")
+    );
+    assert_eq!(
+        t["Parameters"]["LogRetentionDays"]["Default"].as_u64(),
+        Some(30)
+    );
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut functions = 0;
+    for (name, function) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+    {
+        functions += 1;
+        let group = reference(&function["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name:?} logs to the default group, kept forever"));
+        let group = &t["Resources"][group.as_str()];
+        assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+        assert_eq!(
+            reference(&group["Properties"]["RetentionInDays"]).as_deref(),
+            Some("LogRetentionDays"),
+            "{name:?}"
+        );
+        assert!(
+            function["Properties"]["Environment"]["Variables"]["RUST_LOG"].is_null(),
+            "{name:?}: the level comes from LoggingConfig"
+        );
+    }
+    assert_eq!(functions, 5);
+}

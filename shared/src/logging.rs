@@ -1,23 +1,77 @@
 //! Log set-up: JSON lines for Lambda (CloudWatch), compact text for the local runner.
-//! Level from `RUST_LOG` (default `info`). Customer ids are masked where they are logged;
-//! secrets are `Secret`s and print as `[redacted]`.
+//! On Lambda the runtime's conventions hold: `AWS_LAMBDA_LOG_LEVEL` and `AWS_LAMBDA_LOG_FORMAT`
+//! (set from the function's `LoggingConfig`), `RUST_LOG` over them when set. Each line carries
+//! the spans it was logged in: the invocation's request id and whether it was a cold start,
+//! and, in the processor, the event's (digested) id, so adapter lines carry them too.
+//! Customer ids are masked where they are logged; secrets are `Secret`s and print as
+//! `[redacted]`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_subscriber::EnvFilter;
 
 fn filter(default: &str) -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
 }
 
-/// For Lambda functions: JSON, no ANSI colours, no timestamps (CloudWatch stamps each line).
+/// How a Lambda function logs: the filter and whether lines are JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LambdaLogSettings {
+    pub filter: String,
+    pub json: bool,
+}
+
+impl LambdaLogSettings {
+    /// From `RUST_LOG`, `AWS_LAMBDA_LOG_LEVEL` (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) and
+    /// `AWS_LAMBDA_LOG_FORMAT` (JSON or Text): a `RUST_LOG` filter wins; the runtime's level
+    /// otherwise; `info` without either. JSON unless the format says Text.
+    pub fn from(rust_log: Option<&str>, level: Option<&str>, format: Option<&str>) -> Self {
+        let filter = match (rust_log.map(str::trim).filter(|f| !f.is_empty()), level) {
+            (Some(filter), _) => filter.to_owned(),
+            (None, Some(level)) => match level.trim().to_ascii_uppercase().as_str() {
+                "TRACE" => "trace",
+                "DEBUG" => "debug",
+                "WARN" => "warn",
+                "ERROR" | "FATAL" => "error",
+                _ => "info",
+            }
+            .to_owned(),
+            (None, None) => "info".to_owned(),
+        };
+        let json = !format.is_some_and(|f| f.trim().eq_ignore_ascii_case("text"));
+        Self { filter, json }
+    }
+}
+
+/// For Lambda functions: JSON (or text, as `AWS_LAMBDA_LOG_FORMAT` says), no ANSI colours, no
+/// timestamps (CloudWatch stamps each line), the fields of the spans a line is in.
 pub fn init_lambda() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter("info"))
-        .with_current_span(false)
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = LambdaLogSettings::from(
+        env("RUST_LOG").as_deref(),
+        env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env("AWS_LAMBDA_LOG_FORMAT").as_deref(),
+    );
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_ansi(false)
         .without_time()
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if settings.json {
+        builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// True the first time it is asked in this process: the invocation is a cold start.
+pub fn cold_start() -> bool {
+    static WARM: AtomicBool = AtomicBool::new(false);
+    !WARM.swap(true, Ordering::Relaxed)
 }
 
 /// For the local runner: human-readable lines on stderr at `default` level unless `RUST_LOG`;
@@ -96,6 +150,41 @@ mod tests {
         ];
         for (age, want) in cases {
             assert_eq!(Age(age).to_string(), want);
+        }
+    }
+}
+
+#[cfg(test)]
+mod lambda_log_settings {
+    use super::LambdaLogSettings;
+
+    #[test]
+    fn the_runtime_conventions_hold_and_rust_log_wins() {
+        // (RUST_LOG, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT) -> (filter, JSON)
+        for (rust_log, level, format, filter, json) in [
+            (None, None, None, "info", true),
+            (None, Some("DEBUG"), Some("JSON"), "debug", true),
+            (None, Some("WARN"), None, "warn", true),
+            (None, Some("FATAL"), None, "error", true),
+            (None, Some("odd"), None, "info", true),
+            (None, Some("TRACE"), Some("Text"), "trace", false),
+            (
+                Some("atende_shared=debug"),
+                Some("ERROR"),
+                Some("JSON"),
+                "atende_shared=debug",
+                true,
+            ),
+            (Some("  "), Some("ERROR"), None, "error", true),
+        ] {
+            assert_eq!(
+                LambdaLogSettings::from(rust_log, level, format),
+                LambdaLogSettings {
+                    filter: filter.to_owned(),
+                    json
+                },
+                "{rust_log:?} {level:?} {format:?}"
+            );
         }
     }
 }

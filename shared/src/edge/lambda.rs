@@ -9,10 +9,26 @@ use crate::edge::http;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
+use tracing::Instrument;
+
+/// The span every line of an invocation is logged in (inside the runtime's own, which carries
+/// the request id): whether it is the process's first, a cold start.
+fn invocation_span() -> tracing::Span {
+    tracing::info_span!("invocation", cold_start = crate::logging::cold_start())
+}
 
 /// API Gateway (HTTP API, payload v2) → the webhook. lambda_http has already decoded
 /// `isBase64Encoded` bodies, so `req.body()` holds the exact bytes Meta sent.
 pub async fn webhook(
+    webhook: &Webhook,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    webhook_invocation(webhook, req)
+        .instrument(invocation_span())
+        .await
+}
+
+async fn webhook_invocation(
     webhook: &Webhook,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
@@ -44,6 +60,16 @@ pub async fn webhook(
 /// caller and their groups, and the desk checks roles and departments. `GET /desk/…` (no
 /// authorizer) is the console's page, which logs in with `login`.
 pub async fn agent_api(
+    desk: &Desk,
+    login: &crate::edge::console::Login,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    agent_api_invocation(desk, login, req)
+        .instrument(invocation_span())
+        .await
+}
+
+async fn agent_api_invocation(
     desk: &Desk,
     login: &crate::edge::console::Login,
     req: Request,
@@ -176,6 +202,16 @@ pub async fn processor_until(
     event: SqsEvent,
     deadline: Option<tokio::time::Instant>,
 ) -> SqsBatchResponse {
+    processor_invocation(processor, event, deadline)
+        .instrument(invocation_span())
+        .await
+}
+
+async fn processor_invocation(
+    processor: &Processor,
+    event: SqsEvent,
+    deadline: Option<tokio::time::Instant>,
+) -> SqsBatchResponse {
     let fifo = event.records.first().is_some_and(is_fifo);
     let grouped = fifo
         && event
@@ -262,8 +298,10 @@ async fn process_record(
     let body = record.body.as_deref().ok_or("the record has no body")?;
     let event: QueueEvent = serde_json::from_str(body)
         .map_err(|e| format!("the record body is not a queue event: {e}"))?;
+    let span = tracing::info_span!("event", event_id = %crate::logging::IdDigest(&event.id));
     processor
         .handle_until(&event, crate::app::processor::Deadline(deadline))
+        .instrument(span)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -278,6 +316,15 @@ fn is_fifo(record: &SqsMessage) -> bool {
 
 /// EventBridge Scheduler → the SLA checker. The schedule's input is not used.
 pub async fn sla_checker(
+    checker: &SlaChecker,
+    input: Value,
+) -> Result<Value, lambda_runtime::Error> {
+    sla_checker_invocation(checker, input)
+        .instrument(invocation_span())
+        .await
+}
+
+async fn sla_checker_invocation(
     checker: &SlaChecker,
     _input: Value,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -294,6 +341,15 @@ pub async fn sla_checker(
 /// `$disconnect` forgets it. Anything the page sends (its pings, `$default`) is only kept
 /// from the idle timeout: 200, nothing answered.
 pub async fn live(
+    live: &crate::app::live::Live,
+    event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
+    live_invocation(live, event)
+        .instrument(invocation_span())
+        .await
+}
+
+async fn live_invocation(
     live: &crate::app::live::Live,
     event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
 ) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
