@@ -31,37 +31,32 @@ pub enum SettingsError {
 /// may run at once (`PROCESSOR_MAX_CONCURRENCY`, the queue's event source bound on AWS; 1 by
 /// default, as for the one-process local runner).
 pub fn messages_per_second() -> Result<u32, SettingsError> {
-    let rate = match optional("WHATSAPP_MESSAGES_PER_SECOND") {
-        None => crate::adapters::cloud_api::DEFAULT_MESSAGES_PER_SECOND,
-        Some(value) => value
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or(SettingsError::Invalid {
-                name: "WHATSAPP_MESSAGES_PER_SECOND",
-                value,
-                expected: "a whole number from 1 to 1000",
-            })?,
-    };
-    let processors = match optional("PROCESSOR_MAX_CONCURRENCY") {
-        None => 1,
-        Some(value) => value
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or(SettingsError::Invalid {
-                name: "PROCESSOR_MAX_CONCURRENCY",
-                value,
-                expected: "a whole number from 1 to 1000",
-            })?,
-    };
+    let rate = from_1_to_1000("WHATSAPP_MESSAGES_PER_SECOND")?
+        .unwrap_or(crate::adapters::cloud_api::DEFAULT_MESSAGES_PER_SECOND);
+    let processors = from_1_to_1000("PROCESSOR_MAX_CONCURRENCY")?.unwrap_or(1);
     share_of_throughput(rate, processors).ok_or(SettingsError::Invalid {
         name: "PROCESSOR_MAX_CONCURRENCY",
         value: processors.to_string(),
         expected: "at most WHATSAPP_MESSAGES_PER_SECOND: each processor must get a message a second",
     })
+}
+
+/// A whole number from 1 to 1000 in `name`, if set.
+fn from_1_to_1000(name: &'static str) -> Result<Option<u32>, SettingsError> {
+    optional(name)
+        .map(|value| {
+            value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or(SettingsError::Invalid {
+                    name,
+                    value,
+                    expected: "a whole number from 1 to 1000",
+                })
+        })
+        .transpose()
 }
 
 /// Each of `processors`' share of the number's `rate` (messages per second), so that all of
