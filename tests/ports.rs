@@ -120,6 +120,17 @@ async fn session_store_contract(store: &dyn SessionStore) {
 /// Item 9: a customer known by two names (a user id, a phone) has one session: the other name
 /// is a link to it, never over a live session of its own, replaced by one saved under it,
 /// ended with its time or with the session's erasure.
+/// The name the record `name` leads to is kept under (following a link).
+async fn kept_under(store: &dyn SessionStore, name: &CustomerId, at: DateTime<Utc>) -> CustomerId {
+    store
+        .load(name, at)
+        .await
+        .unwrap()
+        .expect("a record")
+        .session
+        .customer
+}
+
 async fn a_customer_known_by_two_names_has_one_session(store: &dyn SessionStore) {
     let user = CustomerId::User("US.13491208655302741918".into());
     let phone = phone("5511912345678");
@@ -144,16 +155,7 @@ async fn a_customer_known_by_two_names_has_one_session(store: &dyn SessionStore)
     assert_eq!(by_phone.session.state, State::MainMenu);
     // A name with a live session of its own is not linked away from it.
     assert!(!store.link(&user, &phone, until, t0()).await.unwrap());
-    assert_eq!(
-        store
-            .load(&user, t0())
-            .await
-            .unwrap()
-            .unwrap()
-            .session
-            .customer,
-        user
-    );
+    assert_eq!(kept_under(store, &user, t0()).await, user);
     // Erasing the session ends its links.
     assert!(store.erase(&user).await.unwrap());
     assert!(store.load(&phone, t0()).await.unwrap().is_none());
@@ -173,26 +175,8 @@ async fn a_customer_known_by_two_names_has_one_session(store: &dyn SessionStore)
     assert!(store.link(&phone, &other, until, t0()).await.unwrap());
     let own = SessionRecord::new(Session::new(phone.clone(), t0()));
     store.save(&own, t0()).await.unwrap();
-    assert_eq!(
-        store
-            .load(&phone, t0())
-            .await
-            .unwrap()
-            .unwrap()
-            .session
-            .customer,
-        phone
-    );
-    assert_eq!(
-        store
-            .load(&other, t0())
-            .await
-            .unwrap()
-            .unwrap()
-            .session
-            .customer,
-        other
-    );
+    assert_eq!(kept_under(store, &phone, t0()).await, phone);
+    assert_eq!(kept_under(store, &other, t0()).await, other);
 }
 
 // ---------------------------------------------------------------- AttendanceQueue
