@@ -8,6 +8,7 @@ use atende_shared::adapters::{
     DynamoDbConversationLog, DynamoDbSessionStore, MemoryAgents, MemoryAttendanceQueue,
     MemoryConversationLog, MemoryEventQueue, MemoryLiveConnections, MemoryMediaStore,
     MemorySessionStore, MemoryTimers, S3MediaStore, SchedulerTimers, SqsEventQueue, SystemClock,
+    TakenEvent,
 };
 use atende_shared::app::live::Live;
 use atende_shared::app::settings::{self, SettingsError};
@@ -106,7 +107,7 @@ struct Backends {
 async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, ServeError> {
     Ok(match backend {
         Backend::Memory => {
-            let queue = Arc::new(MemoryEventQueue::new());
+            let queue = Arc::new(MemoryEventQueue::bounded(EVENTS_HELD_AT_MOST));
             let timers = Arc::new(MemoryTimers::new());
             let media = Arc::new(MemoryMediaStore::new("http://127.0.0.1")?);
             Backends {
@@ -482,23 +483,49 @@ pub fn reply(r: HttpReply) -> Response {
     response
 }
 
-type Groups = Arc<Mutex<HashMap<String, VecDeque<QueueEvent>>>>;
+type Groups = Arc<Mutex<HashMap<String, VecDeque<TakenEvent>>>>;
+
+/// Customers worked on at once by `atende serve`: the rest wait in the queue (a few hundred
+/// bytes each), not as half-done work holding its buffers (what an unbounded pool would do
+/// while the pacing holds the sends back).
+pub const CUSTOMERS_AT_ONCE: usize = 200;
+/// Events `atende serve`'s queue holds, waiting or being worked on: about four seconds of
+/// sends at the number's maximum (1,000/s) for new customers. Past it the webhook answers 500
+/// and Meta delivers again later (what SQS's storage does on AWS, held by Meta instead).
+pub const EVENTS_HELD_AT_MOST: usize = 2_000;
 
 /// Takes events off the queue and processes them: in order within a customer's group, groups
-/// in parallel (what SQS FIFO and the Lambda event source mapping do on AWS).
+/// in parallel (what SQS FIFO and the Lambda event source mapping do on AWS), at most
+/// `CUSTOMERS_AT_ONCE` customers at a time. Each event counts against the queue's capacity
+/// until it is done with.
 pub async fn consume(queue: Arc<MemoryEventQueue>, processor: Arc<Processor>) {
     let groups: Groups = Arc::default();
+    let workers = Arc::new(tokio::sync::Semaphore::new(CUSTOMERS_AT_ONCE));
     loop {
-        let event = queue.next().await;
-        let group = event.group();
-        let mut map = groups.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(pending) = map.get_mut(&group) {
-            // A worker is draining this group; it will reach this event in order.
-            pending.push_back(event);
-        } else {
-            map.insert(group.clone(), VecDeque::from([event]));
-            tokio::spawn(drain_group(group, groups.clone(), processor.clone()));
+        let taken = queue.take().await;
+        let group = taken.event.group();
+        {
+            let mut map = groups.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(pending) = map.get_mut(&group) {
+                // A worker is draining this group; it will reach this event in order.
+                pending.push_back(taken);
+                continue;
+            }
         }
+        // A customer no worker has: wait for one to be free (only this loop adds groups, so
+        // none appears for this customer meanwhile).
+        let Ok(worker) = workers.clone().acquire_owned().await else {
+            return;
+        };
+        groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.clone(), VecDeque::from([taken]));
+        let (groups, processor) = (groups.clone(), processor.clone());
+        tokio::spawn(async move {
+            drain_group(group, groups, processor).await;
+            drop(worker);
+        });
     }
 }
 
@@ -507,7 +534,7 @@ async fn drain_group(group: String, groups: Groups, processor: Arc<Processor>) {
         let next = {
             let mut map = groups.lock().unwrap_or_else(PoisonError::into_inner);
             match map.get_mut(&group).and_then(VecDeque::pop_front) {
-                Some(event) => event,
+                Some(taken) => taken,
                 None => {
                     // Removed under the same lock the consumer inserts under: no event is
                     // ever left behind without a worker.
@@ -516,7 +543,7 @@ async fn drain_group(group: String, groups: Groups, processor: Arc<Processor>) {
                 }
             }
         };
-        process_with_retries(&processor, &next).await;
+        process_with_retries(&processor, &next.event).await;
     }
 }
 

@@ -17,7 +17,9 @@ use atende_shared::domain::{
     State,
 };
 use atende_shared::domain::{TimerFired, TimerKind};
-use atende_shared::ports::{AttendanceQueue, EventQueue, SessionStore, StoreError, Timers};
+use atende_shared::ports::{
+    AttendanceQueue, EventQueue, QueueError, SessionStore, StoreError, Timers,
+};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
@@ -794,6 +796,32 @@ async fn memory_attendance_queue() {
 async fn memory_event_queue() {
     let queue = MemoryEventQueue::new();
     event_queue_contract(&queue, || async { queue.drain() }).await;
+}
+
+#[tokio::test]
+async fn a_bounded_memory_queue_pushes_back_instead_of_growing() {
+    let queue = std::sync::Arc::new(MemoryEventQueue::bounded(4));
+    let events: Vec<QueueEvent> = (0..6).map(|n| event("5511", n)).collect();
+    queue.enqueue(&events[..3]).await.unwrap();
+    // A batch that does not fit is refused whole; one that fits goes in.
+    let refused = queue.enqueue(&events[3..5]).await;
+    assert!(
+        matches!(refused, Err(QueueError::Unavailable(ref why)) if why.contains("full")),
+        "{refused:?}"
+    );
+    queue.enqueue(&events[3..4]).await.unwrap();
+    // Redeliveries of what it holds cost nothing and are still accepted.
+    queue.enqueue(&events[..2]).await.unwrap();
+    assert_eq!(queue.held(), 4);
+    // A taken event counts until it is done with.
+    let first = queue.take().await;
+    assert_eq!(first.event, events[0]);
+    assert!(queue.enqueue(&events[4..5]).await.is_err());
+    drop(first);
+    assert_eq!(queue.held(), 3);
+    queue.enqueue(&events[4..5]).await.unwrap();
+    let order: Vec<QueueEvent> = queue.drain();
+    assert_eq!(order, events[1..5].to_vec(), "in order, each once");
 }
 
 #[tokio::test]

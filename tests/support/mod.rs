@@ -84,7 +84,7 @@ fn timestamps(body: &[u8]) -> Vec<(usize, usize, i64)> {
 }
 
 /// Serves `app` on a free loopback port, in the background; returns its address.
-async fn serve_on_loopback(app: Router) -> std::net::SocketAddr {
+pub async fn serve_on_loopback(app: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -23,6 +23,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until a log line contains every one of `parts` (or fails after `limit`).
     pub async fn wait_for_log(&self, parts: &[&str], limit: Duration) -> String {
         let deadline = tokio::time::Instant::now() + limit;
@@ -127,7 +132,16 @@ pub fn serve_on_a_moved_clock(
     start(cmd, graph, &[], env)
 }
 
-fn start(mut cmd: Command, graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
+fn start(cmd: Command, graph: &GraphStub, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    start_against(cmd, &graph.base_url, extra, env)
+}
+
+/// `atende serve` sending to the Graph API at `base_url` (a benchmark's own stand-in).
+pub fn serve_against(base_url: &str, env: &[(&str, &str)]) -> Server {
+    start_against(atende(), base_url, &[], env)
+}
+
+fn start_against(mut cmd: Command, base_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = cmd
         .args(["serve", "--port", "0"])
         .args(extra)
@@ -135,7 +149,7 @@ fn start(mut cmd: Command, graph: &GraphStub, extra: &[&str], env: &[(&str, &str
         .env("WHATSAPP_APP_SECRET", APP_SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
         .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
-        .env("WHATSAPP_API_BASE_URL", &graph.base_url)
+        .env("WHATSAPP_API_BASE_URL", base_url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

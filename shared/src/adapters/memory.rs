@@ -20,11 +20,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Timers in a map, keyed like the scheduler's schedule names (customer + event id); whoever
-/// runs them takes the due ones with `due` and puts them on the event queue.
+/// runs them takes the due ones with `due` and puts them on the event queue. Kept in order of
+/// due time too, so that taking what is due and finding the next one cost nothing like a scan
+/// of every customer's pending timers.
 #[derive(Default)]
 pub struct MemoryTimers {
-    pending: Mutex<std::collections::BTreeMap<String, (DateTime<Utc>, QueueEvent)>>,
+    pending: Mutex<PendingTimers>,
     changed: Notify,
+}
+
+#[derive(Default)]
+struct PendingTimers {
+    by_name: HashMap<String, (DateTime<Utc>, QueueEvent)>,
+    by_due: std::collections::BTreeSet<(DateTime<Utc>, String)>,
 }
 
 impl MemoryTimers {
@@ -35,30 +43,38 @@ impl MemoryTimers {
     /// Takes the timers due at `now`, earliest first.
     pub fn due(&self, now: DateTime<Utc>) -> Vec<QueueEvent> {
         let mut pending = lock(&self.pending);
-        let mut due: Vec<(DateTime<Utc>, String)> = pending
-            .iter()
-            .filter(|(_, (at, _))| *at <= now)
-            .map(|(key, (at, _))| (*at, key.clone()))
-            .collect();
-        due.sort();
-        due.into_iter()
-            .filter_map(|(_, key)| pending.remove(&key).map(|(_, event)| event))
-            .collect()
+        let mut due = Vec::new();
+        while let Some((at, _)) = pending.by_due.first() {
+            if *at > now {
+                break;
+            }
+            let Some((_, name)) = pending.by_due.pop_first() else {
+                break;
+            };
+            if let Some((_, event)) = pending.by_name.remove(&name) {
+                due.push(event);
+            }
+        }
+        due
     }
 
     /// When the next timer goes off, if any is set.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        lock(&self.pending).values().map(|(at, _)| *at).min()
+        lock(&self.pending).by_due.first().map(|(at, _)| *at)
     }
 
     /// Every timer set and not taken yet, earliest first.
     pub fn pending(&self) -> Vec<(DateTime<Utc>, QueueEvent)> {
-        let mut all: Vec<_> = lock(&self.pending).values().cloned().collect();
-        all.sort_by_key(|(at, _)| *at);
-        all
+        let pending = lock(&self.pending);
+        pending
+            .by_due
+            .iter()
+            .filter_map(|(_, name)| pending.by_name.get(name).cloned())
+            .collect()
     }
 
-    /// Resolves when a timer is set (to wake a runner sleeping until the next one).
+    /// Resolves when a timer is set that is due before every other one (to wake a runner
+    /// sleeping until the next one).
     pub async fn changed(&self) {
         self.changed.notified().await
     }
@@ -67,11 +83,19 @@ impl MemoryTimers {
 #[async_trait]
 impl Timers for MemoryTimers {
     async fn schedule(&self, at: DateTime<Utc>, event: &QueueEvent) -> Result<(), TimerError> {
-        let key = crate::adapters::timer_name(event);
-        lock(&self.pending)
-            .entry(key)
-            .or_insert_with(|| (at, event.clone()));
-        self.changed.notify_waiters();
+        let name = crate::adapters::timer_name(event);
+        let mut pending = lock(&self.pending);
+        if pending.by_name.contains_key(&name) {
+            // Like a schedule of that name: the first one set stands.
+            return Ok(());
+        }
+        let earliest = pending.by_due.first().is_none_or(|(first, _)| at < *first);
+        pending.by_due.insert((at, name.clone()));
+        pending.by_name.insert(name, (at, event.clone()));
+        drop(pending);
+        if earliest {
+            self.changed.notify_waiters();
+        }
         Ok(())
     }
 }
@@ -326,17 +350,28 @@ fn alert_id(alert: &SlaAlert) -> String {
 const DEDUP_WINDOW: Duration = Duration::minutes(5);
 
 /// An in-process FIFO queue: deduplicates by event id for five minutes like SQS FIFO, and hands
-/// events to a consumer in arrival order (`next`).
+/// events to a consumer in arrival order (`next`, or `take` to keep counting an event until it
+/// is done with).
+///
+/// A `bounded` queue holds at most so many events, waiting or taken and not yet done with; past
+/// that it refuses (`QueueError::Unavailable`): the webhook answers 500 and Meta delivers again
+/// later, instead of the backlog growing without limit in memory.
 pub struct MemoryEventQueue {
     state: Mutex<QueueState>,
     ready: Notify,
     refusing: AtomicBool,
+    capacity: Option<usize>,
 }
 
 #[derive(Default)]
 struct QueueState {
     pending: VecDeque<QueueEvent>,
+    /// Event ids accepted in the deduplication window, and the same in order of acceptance
+    /// (to forget the old ones without a scan).
     seen: HashMap<String, DateTime<Utc>>,
+    seen_in_order: VecDeque<(DateTime<Utc>, String)>,
+    /// TakenEvent with `take` and not done with yet.
+    taken: usize,
 }
 
 impl Default for MemoryEventQueue {
@@ -345,13 +380,36 @@ impl Default for MemoryEventQueue {
             state: Mutex::default(),
             ready: Notify::new(),
             refusing: AtomicBool::new(false),
+            capacity: None,
         }
+    }
+}
+
+/// An event taken from a queue with `take`: it counts against the queue's capacity until this
+/// is dropped.
+pub struct TakenEvent {
+    pub event: QueueEvent,
+    queue: std::sync::Arc<MemoryEventQueue>,
+}
+
+impl Drop for TakenEvent {
+    fn drop(&mut self) {
+        let mut state = lock(&self.queue.state);
+        state.taken = state.taken.saturating_sub(1);
     }
 }
 
 impl MemoryEventQueue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue that refuses events past `capacity` held (waiting, or taken and not done with).
+    pub fn bounded(capacity: usize) -> Self {
+        Self {
+            capacity: Some(capacity),
+            ..Self::default()
+        }
     }
 
     /// Waits for the next event.
@@ -363,6 +421,31 @@ impl MemoryEventQueue {
             }
             notified.await;
         }
+    }
+
+    /// Waits for the next event, which stays counted against the capacity until the `TakenEvent`
+    /// is dropped.
+    pub async fn take(self: &std::sync::Arc<Self>) -> TakenEvent {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut state = lock(&self.state);
+                if let Some(event) = state.pending.pop_front() {
+                    state.taken += 1;
+                    return TakenEvent {
+                        event,
+                        queue: self.clone(),
+                    };
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Events held: waiting, or taken and not done with.
+    pub fn held(&self) -> usize {
+        let state = lock(&self.state);
+        state.pending.len() + state.taken
     }
 
     /// Takes every pending event.
@@ -387,9 +470,34 @@ impl EventQueue for MemoryEventQueue {
         }
         let now = Utc::now();
         let mut state = lock(&self.state);
-        state.seen.retain(|_, at| now - *at < DEDUP_WINDOW);
+        while let Some((at, _)) = state.seen_in_order.front() {
+            if now - *at < DEDUP_WINDOW {
+                break;
+            }
+            if let Some((_, id)) = state.seen_in_order.pop_front() {
+                state.seen.remove(&id);
+            }
+        }
+        if let Some(capacity) = self.capacity {
+            let new = events
+                .iter()
+                .filter(|e| !state.seen.contains_key(&e.id))
+                .map(|e| &e.id)
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            let held = state.pending.len() + state.taken;
+            if new > 0 && held + new > capacity {
+                // All or none: a refused batch is delivered again whole.
+                return Err(QueueError::Unavailable(format!(
+                    "the queue is full ({held} of {capacity} events held)"
+                )));
+            }
+        }
         for event in events {
-            if state.seen.insert(event.id.clone(), now).is_none() {
+            // The window runs from the first acceptance, as SQS FIFO's does.
+            if !state.seen.contains_key(&event.id) {
+                state.seen.insert(event.id.clone(), now);
+                state.seen_in_order.push_back((now, event.id.clone()));
                 state.pending.push_back(event.clone());
             }
         }

@@ -26,7 +26,7 @@ pub use dynamodb_desk::{DynamoDbAgents, DynamoDbConversationLog};
 pub use dynamodb_live::DynamoDbLiveConnections;
 pub use memory::{
     ManualClock, MemoryAssistant, MemoryAttendanceQueue, MemoryEventQueue, MemorySessionStore,
-    MemoryTimers, MemoryWhatsApp, SystemClock,
+    MemoryTimers, MemoryWhatsApp, SystemClock, TakenEvent,
 };
 pub use memory_desk::{MemoryAgents, MemoryConversationLog};
 pub use memory_live::{ChannelPush, MemoryLiveConnections};
