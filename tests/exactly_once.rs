@@ -850,9 +850,22 @@ async fn the_aws_requests_of_an_inbound_text_message() {
     p.drain().await;
     let handoff = measure(p.aws.requests.take());
 
+    // A delivery status of a reply ("delivered"): Meta sends up to three per message sent
+    // (sent, delivered, read).
+    let record = p.record(wa_id).await.unwrap();
+    let reply = record.session.outbound.keys().next().cloned().unwrap();
+    p.aws.requests.take();
+    let status = status_webhook(wa_id, &reply, "delivered", p.clock.now());
+    assert_eq!(p.deliver(&status).await, 200);
+    p.drain().await;
+    let delivered = measure(p.aws.requests.take());
+    let item = session_item_bytes(&p.aws, wa_id).await;
+
     eprintln!("first message (2 replies): {:?}", tally(&first));
     eprintln!("next message (1 reply): {:?}", tally(&next));
     eprintln!("handoff (2 replies): {:?}", tally(&handoff));
+    eprintln!("a reply's status: {:?}", tally(&delivered));
+    eprintln!("the session's item after these: {item} bytes");
 
     // The webhook: one SendMessageBatch per delivery.
     for r in [&first, &next, &handoff] {
@@ -877,4 +890,141 @@ async fn the_aws_requests_of_an_inbound_text_message() {
     // two replies and once more for the agents' notification that follows them.
     assert_eq!(of(&handoff, "dynamodb"), 1 + 1 + 2 + 1 + 3, "{handoff:?}");
     assert_eq!(of(&handoff, "scheduler"), 1, "{handoff:?}");
+    // A status: read the session, save it with the status moved forward.
+    assert_eq!(
+        tally(&delivered),
+        [
+            ("dynamodb:GetItem".to_owned(), 1),
+            ("dynamodb:UpdateItem".to_owned(), 1),
+            ("sqs:SendMessageBatch".to_owned(), 1),
+        ]
+    );
+    // What a write of it costs (one write unit per KB, rounded up): a few KB.
+    assert!((1_000..4_096).contains(&item), "{item} bytes");
+}
+
+/// A Meta delivery of one status of a message sent to `wa_id`.
+fn status_webhook(wa_id: &str, message_id: &str, status: &str, at: DateTime<Utc>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "551130000000", "phone_number_id": BUSINESS_NUMBER},
+            "statuses": [{
+                "id": message_id, "status": status, "timestamp": at.timestamp().to_string(),
+                "recipient_id": wa_id
+            }]
+        }}]}]
+    }))
+    .unwrap()
+}
+
+/// The size DynamoDB bills a session's item by: each attribute's name and value (strings in
+/// UTF-8, numbers as their digits, near enough).
+async fn session_item_bytes(aws: &Aws, wa_id: &str) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = aws
+        .dynamodb
+        .get_item()
+        .table_name(&aws.names.sessions_table)
+        .key("customer", AttributeValue::S(wa_id.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    aws.requests.take();
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    AttributeValue::Bool(_) => 1,
+                    other => format!("{other:?}").len(),
+                }
+        })
+        .sum()
+}
+
+// ------------------------------------------------------------------ log bytes per message
+
+/// Counts the bytes written through it.
+#[derive(Clone)]
+struct Counted(Arc<AtomicUsize>);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len(), Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What CloudWatch Logs ingests from atende's own lines for each step of a conversation: the
+/// functions' JSON lines at `INFO` (the template's default), spans included, as on Lambda
+/// (`logging::init_lambda`'s format, under a span like the runtime's), and the metrics' EMF
+/// lines. Lambda's own lines per invocation (`platform.start`, `platform.report`) come on top.
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn the_log_bytes_of_a_conversation() {
+    use tracing::Instrument;
+    let p = pipeline().await;
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let processor =
+        processor_on(&p.aws, &p.graph, p.clock.clone(), p.faults.clone()).with_metrics(Arc::new(
+            atende_shared::metrics::EmfMetrics::to("processor", Box::new(Counted(bytes.clone()))),
+        ));
+    let written = bytes.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .json()
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_writer(move || Counted(written.clone()))
+        .finish();
+    let _logs = tracing::subscriber::set_default(subscriber);
+    let invocation = || {
+        tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = "5b6a9f0e-3c1d-4e2f-8a7b-9c0d1e2f3a4b",
+            xrayTraceId =
+                "Root=1-674a2f3b-5c6d7e8f9a0b1c2d3e4f5a6b;Parent=1a2b3c4d5e6f7a8b;Sampled=0"
+        )
+    };
+    let take = || bytes.swap(0, Ordering::Relaxed);
+    let wa_id = "5511900000071";
+    let mut rows = Vec::new();
+    for (step, body) in [("first message", "oi"), ("next message", "4")] {
+        let id = format!("wamid.L{}", rows.len());
+        let payload = text_webhook(wa_id, &id, body, p.clock.now());
+        assert_eq!(p.deliver(&payload).instrument(invocation()).await, 200);
+        let webhook = take();
+        drain_with(&p.aws, &processor)
+            .instrument(invocation())
+            .await;
+        rows.push((step, webhook, take()));
+    }
+    let record = p.record(wa_id).await.unwrap();
+    let reply = record.session.outbound.keys().next().cloned().unwrap();
+    let status = status_webhook(wa_id, &reply, "delivered", p.clock.now());
+    assert_eq!(p.deliver(&status).instrument(invocation()).await, 200);
+    let webhook = take();
+    drain_with(&p.aws, &processor)
+        .instrument(invocation())
+        .await;
+    rows.push(("a reply's status", webhook, take()));
+    for (step, webhook, processor) in &rows {
+        eprintln!("{step}: webhook {webhook} bytes, processor {processor} bytes");
+        // Every step logs something (the event at least), none more than a few lines.
+        assert!((1..2_000).contains(webhook), "{step}: webhook {webhook}");
+        assert!(
+            (100..4_000).contains(processor),
+            "{step}: processor {processor}"
+        );
+    }
 }
