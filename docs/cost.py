@@ -35,7 +35,7 @@ SCHEDULES_SET = 3
 # DynamoDB requests per event: (reads, session writes, conversation-log writes).
 FIRST = (4, 3, 3)  # 4 GetItem (session, a leftover place in each of 3 lines), 3 UpdateItem
 NEXT = (1, 2, 2)
-STATUS = (1, 1, 1)  # GetItem, UpdateItem, the log's status PutItem
+STATUS = (1, 0, 1)  # GetItem, the log's status PutItem (the session is not written again)
 # The timer events: wait again (read, write); follow up and close (read, 2 writes, 1 log line).
 TIMER_EVENTS = [(1, 1, 0), (1, 2, 1), (1, 2, 1)]
 SESSION_ITEM_KB = 1.7  # the session's item mid-conversation: 2 write units per write

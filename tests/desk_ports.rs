@@ -265,6 +265,29 @@ async fn log_contract(log: &dyn ConversationLog) {
         .unwrap();
     let latest = log.page(&maria, None, 1, now).await.unwrap();
     assert_eq!(latest.lines[0].status, Some(DeliveryStatus::Read));
+    // Statuses only move forward: a late one, or one Meta added later, leaves it; a failure
+    // still counts.
+    for late in [
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Read,
+        DeliveryStatus::Other("deleted".into()),
+    ] {
+        log.set_status(&maria, "wamid.out.5", &late, keep)
+            .await
+            .unwrap();
+        let latest = log.page(&maria, None, 1, now).await.unwrap();
+        assert_eq!(
+            latest.lines[0].status,
+            Some(DeliveryStatus::Read),
+            "{late:?}"
+        );
+    }
+    log.set_status(&maria, "wamid.out.5", &DeliveryStatus::Failed, keep)
+        .await
+        .unwrap();
+    let latest = log.page(&maria, None, 1, now).await.unwrap();
+    assert_eq!(latest.lines[0].status, Some(DeliveryStatus::Failed));
 
     // A line past its retention is not read, whatever the store still holds.
     log.write(&maria, &key(6), &said(6, "expired"), now)

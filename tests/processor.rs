@@ -4,7 +4,8 @@
 
 use atende_shared::adapters::memory::Delivery;
 use atende_shared::adapters::{
-    ManualClock, MemoryAttendanceQueue, MemorySessionStore, MemoryTimers, MemoryWhatsApp,
+    ManualClock, MemoryAgents, MemoryAttendanceQueue, MemoryConversationLog, MemorySessionStore,
+    MemoryTimers, MemoryWhatsApp,
 };
 use atende_shared::app::{Outcome, Processor};
 use atende_shared::domain::{
@@ -678,10 +679,47 @@ async fn a_customer_whose_window_closed_while_waiting_leaves_the_queue() {
     assert!(attendance.waiting(now()).await.unwrap().is_empty());
 }
 
+/// A rig whose processor keeps the conversation log (as deployed), and that log.
+fn logged_rig() -> (Rig, Arc<MemoryConversationLog>) {
+    let mut rig = rig();
+    let log = Arc::new(MemoryConversationLog::new());
+    rig.processor = Arc::new(
+        Processor::new(
+            rig.sessions.clone(),
+            rig.attendance.clone(),
+            rig.whatsapp.clone(),
+            rig.timers.clone(),
+            rig.clock.clone(),
+            Arc::new(Config::embedded().unwrap()),
+        )
+        .with_desk(Arc::new(MemoryAgents::new()), log.clone()),
+    );
+    (rig, log)
+}
+
+/// The status the conversation log shows for each message sent to `customer`.
+async fn logged_statuses(
+    log: &dyn atende_shared::ports::ConversationLog,
+    customer: &str,
+) -> std::collections::HashMap<String, atende_shared::domain::DeliveryStatus> {
+    use atende_shared::domain::LogLine;
+    let page = log
+        .page(&CustomerId::Phone(customer.into()), None, 100, now())
+        .await
+        .unwrap();
+    page.lines
+        .into_iter()
+        .filter_map(|line| match line.entry.line {
+            LogLine::Sent { message_id, .. } => Some((message_id, line.status?)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn statuses_are_kept_per_sent_message_and_never_move_back() {
     use atende_shared::domain::{DeliveryStatus, StatusUpdate};
-    let rig = rig();
+    let (rig, log) = logged_rig();
     rig.processor
         .handle(&text("5511", "wamid.1", "oi"))
         .await
@@ -724,10 +762,12 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        stored.session.outbound["wamid.memory.1"],
-        DeliveryStatus::Read
-    );
+    // The log has each sent message's status; the session keeps the failure it acts on, and
+    // is not written for the plain ones.
+    let statuses = logged_statuses(&*log, "5511").await;
+    assert_eq!(statuses["wamid.memory.1"], DeliveryStatus::Read);
+    assert_eq!(statuses["wamid.memory.2"], DeliveryStatus::Failed);
+    assert!(!statuses.contains_key("wamid.unknown"));
     assert_eq!(
         stored.session.outbound["wamid.memory.2"],
         DeliveryStatus::Failed
@@ -1135,7 +1175,6 @@ async fn account_wide_failures_wait_instead_of_being_dropped() {
 /// log as not sent), and what follows it goes out; the customer's next message is answered.
 #[tokio::test]
 async fn one_reply_that_keeps_failing_does_not_block_a_customer_forever() {
-    use atende_shared::adapters::{MemoryAgents, MemoryConversationLog};
     use atende_shared::app::processor::MAX_SEND_ATTEMPTS;
     use atende_shared::domain::LogLine;
     use atende_shared::metrics::{MemoryMetrics, Metric};
@@ -1441,7 +1480,7 @@ async fn a_customer_known_by_user_id_and_later_by_phone_keeps_one_session() {
     let user = CustomerId::User("US.13491208655302741918".into());
     let phone = CustomerId::Phone("5511912345678".into());
     for (first, then) in [(user.clone(), phone.clone()), (phone.clone(), user.clone())] {
-        let rig = rig();
+        let (rig, log) = logged_rig();
         let (leading, other) = match &first {
             CustomerId::User(_) => (then.clone(), first.clone()),
             CustomerId::Phone(_) => (first.clone(), then.clone()),
@@ -1492,7 +1531,10 @@ async fn a_customer_known_by_user_id_and_later_by_phone_keeps_one_session() {
             .expect("found under the other name")
             .session;
         assert_eq!(session.customer, first);
-        assert_eq!(session.outbound["wamid.memory.3"], DeliveryStatus::Read);
+        assert_eq!(
+            logged_statuses(&*log, session.customer.key()).await["wamid.memory.3"],
+            DeliveryStatus::Read
+        );
         assert!(
             rig.sessions
                 .load(&first, now())
@@ -1527,7 +1569,6 @@ fn whatsapp_notice(customer: &str, id: &str, sent_at: DateTime<Utc>) -> QueueEve
 /// One for a customer without a conversation opens none.
 #[tokio::test]
 async fn system_messages_are_not_answered_and_do_not_move_the_window() {
-    use atende_shared::adapters::{MemoryAgents, MemoryConversationLog};
     use atende_shared::domain::log::{ConversationEvent, LogLine};
     use atende_shared::ports::ConversationLog;
     let rig = rig();

@@ -148,7 +148,9 @@ pub trait ConversationLog: Send + Sync {
         entry: &LogEntry,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Records the latest delivery status of a message sent (by its WhatsApp id).
+    /// Records the delivery status of a message sent (by its WhatsApp id), unless it already
+    /// has one as far along or further (`DeliveryStatus::rank`): statuses arriving late or
+    /// twice never move it back.
     async fn set_status(
         &self,
         customer: &CustomerId,

@@ -300,17 +300,30 @@ impl ConversationLog for DynamoDbConversationLog {
         status: &DeliveryStatus,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.client
+        let Some(rank) = status.rank() else {
+            return Ok(());
+        };
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("customer", s(customer.key()))
             .item("sk", s(format!("status#{message_id}")))
             .item("status", s(status.as_str()))
+            .item("status_rank", n(i64::from(rank)))
             .item("expires_at", n(expires_at.timestamp()))
+            .condition_expression("attribute_not_exists(status_rank) OR status_rank < :rank")
+            .expression_attribute_values(":rank", n(i64::from(rank)))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // It already has this status or a later one.
+                e if e.is_conditional_check_failed_exception() => Ok(()),
+                e => Err(unavailable(e)),
+            },
+        }
     }
 
     /// Queries the customer's lines newest first from just before `before`, one more than

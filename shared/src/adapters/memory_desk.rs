@@ -139,11 +139,18 @@ impl ConversationLog for MemoryConversationLog {
         status: &DeliveryStatus,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        lock(&self.logs)
-            .entry(customer.key().to_owned())
-            .or_default()
-            .statuses
-            .insert(message_id.to_owned(), (status.clone(), expires_at));
+        let Some(new) = status.rank() else {
+            return Ok(());
+        };
+        let mut logs = lock(&self.logs);
+        let statuses = &mut logs.entry(customer.key().to_owned()).or_default().statuses;
+        if statuses
+            .get(message_id)
+            .and_then(|(old, _)| old.rank())
+            .is_none_or(|old| old < new)
+        {
+            statuses.insert(message_id.to_owned(), (status.clone(), expires_at));
+        }
         Ok(())
     }
 

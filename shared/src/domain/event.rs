@@ -214,6 +214,18 @@ impl DeliveryStatus {
         }
     }
 
+    /// How far along a message is: statuses only move forward (`failed` wins); a status
+    /// Meta added later has no place in that order.
+    pub fn rank(&self) -> Option<u8> {
+        match self {
+            Self::Sent => Some(1),
+            Self::Delivered => Some(2),
+            Self::Read | Self::Played => Some(3),
+            Self::Failed => Some(4),
+            Self::Other(_) => None,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::Sent => "sent",

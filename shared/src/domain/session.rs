@@ -150,7 +150,9 @@ pub struct Session {
     /// Answers the customer gave in WhatsApp Flows (field → value), latest first wins.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub flow_answers: std::collections::BTreeMap<String, String>,
-    /// The delivery state of the last messages sent to the customer, by WhatsApp message id.
+    /// The last messages sent to the customer, by WhatsApp message id, with the delivery state
+    /// this session was last saved with: a failure, or a status that confirmed a timed-out
+    /// send. Plain statuses (sent, delivered, read) are kept by the conversation log only.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub outbound: std::collections::BTreeMap<String, crate::domain::event::DeliveryStatus>,
     /// WhatsApp refused a message because the 24-hour window had closed (error 131047);
@@ -256,13 +258,7 @@ impl Session {
     /// with 131047 means the customer's window had closed. Returns whether anything changed.
     pub fn apply_status(&mut self, update: &crate::domain::event::StatusUpdate) -> bool {
         use crate::domain::event::DeliveryStatus as S;
-        let rank = |s: &S| match s {
-            S::Sent => Some(1),
-            S::Delivered => Some(2),
-            S::Read | S::Played => Some(3),
-            S::Failed => Some(4),
-            S::Other(_) => None,
-        };
+        let rank = S::rank;
         let mut changed = false;
         // A refusal of a message sent before the customer's last message says nothing about
         // the window that message opened.

@@ -25,8 +25,8 @@ use crate::domain::live::Change;
 use crate::domain::log::LogEntry;
 use crate::domain::session::SERVICE_WINDOW;
 use crate::domain::{
-    Config, EventKind, InboundMessage, Lease, Outgoing, QueueEvent, Session, SessionRecord,
-    StatusUpdate, TimerFired,
+    Config, DeliveryStatus, EventKind, InboundMessage, Lease, Outgoing, QueueEvent, Session,
+    SessionRecord, StatusUpdate, TimerFired,
 };
 use crate::logging::{Age, IdDigest};
 use crate::ports::{
@@ -347,6 +347,7 @@ impl Processor {
             // Statuses only move forward, so one applied twice changes nothing: they are not
             // remembered (the memory of applied events is kept for customer messages).
             let was_closed = record.session.window_closed;
+            let unconfirmed = record.session.unconfirmed.len();
             if record.has_applied(&event.id) || !record.session.apply_status(status) {
                 return Ok(Outcome::Recorded);
             }
@@ -357,6 +358,17 @@ impl Processor {
             {
                 log.set_status(customer, &status.message_id, current, self.log_expiry())
                     .await?;
+            }
+            // A plain tick (sent, delivered, read) is the log's alone, which keeps it moving
+            // forward only: the session is written for what it acts on (a failure, a closed
+            // window, a send confirmed), not again for each of Meta's three statuses.
+            if status.status != DeliveryStatus::Failed
+                && record.session.window_closed == was_closed
+                && record.session.unconfirmed.len() == unconfirmed
+            {
+                self.publish(&Change::of_conversation(customer, &record.session.state))
+                    .await;
+                return Ok(Outcome::Recorded);
             }
             match self.sessions.save(&record, now).await {
                 Ok(version) => {
