@@ -32,17 +32,20 @@ SCHEDULES_SET = 3
 
 # ---------------------------------------------------------------- measured (tests/exactly_once.rs)
 # `bash tests/run the_aws_requests the_log_bytes` prints them.
-# DynamoDB requests per event: (reads, session writes, conversation-log writes).
-FIRST = (4, 3, 3)  # 4 GetItem (session, a leftover place in each of 3 lines), 3 UpdateItem
-NEXT = (1, 2, 2)
-STATUS = (1, 0, 1)  # GetItem, the log's status PutItem (the session is not written again)
+# DynamoDB requests per event: (reads, session writes, conversation-log writes). Each reply
+# logged is two log writes: its line, and its status item (which lets the webhook know it).
+FIRST = (4, 3, 5)  # 4 GetItem (session, a leftover place in each of 3 lines), 3 UpdateItem
+NEXT = (1, 2, 3)
+# A plain status of a bot message: one conditional UpdateItem, at the webhook; no queue, no
+# processor (`a_plain_status_of_a_bot_message_is_one_write_at_the_webhook`).
+STATUS_AT_WEBHOOK = (0, 0, 1)
 # The timer events: wait again (read, write); follow up and close (read, 2 writes, 1 log line).
-TIMER_EVENTS = [(1, 1, 0), (1, 2, 1), (1, 2, 1)]
+TIMER_EVENTS = [(1, 1, 0), (1, 2, 2), (1, 2, 2)]
 SESSION_ITEM_KB = 1.7  # the session's item mid-conversation: 2 write units per write
 LOG_ITEM_KB = 0.5
 # atende's own log bytes per invocation (JSON at INFO, spans and EMF metrics included).
 LOG_WEBHOOK = 293
-LOG_FIRST, LOG_NEXT, LOG_STATUS = 996, 802, 411
+LOG_FIRST, LOG_NEXT = 996, 802
 LOG_TIMER = 700  # not measured: like a message's, without the message
 LOG_PLATFORM = 460  # Lambda's platform.start + platform.report (JSON), per invocation
 
@@ -78,26 +81,23 @@ def conversation(events_per_batch, statuses=STATUSES):
     side and its duration is about its slowest)."""
     STATUSES = statuses  # noqa: N806 (the same name as the conversation's)
     webhook_calls = MESSAGES + STATUSES
-    events = MESSAGES + STATUSES + TIMERS_FIRED
+    events = MESSAGES + TIMERS_FIRED
     batches = events / events_per_batch
     processor_ms = (
         ms(FIRST, 2, 1, 1)
         + (MESSAGES - 1) * ms(NEXT, 1, 1, 0)
-        + STATUSES * ms(STATUS, 0, 0, 0)
         + ms(TIMER_EVENTS[0], 0, 0, 1)
         + ms(TIMER_EVENTS[1], 1, 0, 1)
         + ms(TIMER_EVENTS[2], 1, 0, 0)
     ) / events_per_batch
-    webhook_ms = webhook_calls * (MS_SQS + MS_CPU)
-    reads = FIRST[0] + (MESSAGES - 1) * NEXT[0] + STATUSES * STATUS[0]
-    reads += sum(t[0] for t in TIMER_EVENTS)
-    writes = wru(FIRST) + (MESSAGES - 1) * wru(NEXT) + STATUSES * wru(STATUS)
+    webhook_ms = MESSAGES * (MS_SQS + MS_CPU) + STATUSES * (MS_DYNAMODB + MS_CPU)
+    reads = FIRST[0] + (MESSAGES - 1) * NEXT[0] + sum(t[0] for t in TIMER_EVENTS)
+    writes = wru(FIRST) + (MESSAGES - 1) * wru(NEXT) + STATUSES * wru(STATUS_AT_WEBHOOK)
     writes += sum(wru(t) for t in TIMER_EVENTS)
     log_bytes = (
         webhook_calls * (LOG_WEBHOOK + LOG_PLATFORM)
         + LOG_FIRST
         + (MESSAGES - 1) * LOG_NEXT
-        + STATUSES * LOG_STATUS
         + TIMERS_FIRED * LOG_TIMER
         + batches * LOG_PLATFORM
     )
@@ -105,9 +105,9 @@ def conversation(events_per_batch, statuses=STATUSES):
         "API Gateway (HTTP API)": webhook_calls * HTTP_API_REQUEST,
         "Lambda requests": (webhook_calls + batches) * LAMBDA_REQUEST,
         "Lambda duration": (webhook_ms + processor_ms) / 1000 * MEMORY_GB * LAMBDA_GB_SECOND,
-        # The webhook's SendMessageBatch, Scheduler's send of each timer, and the event source
-        # mapping's ReceiveMessage and DeleteMessageBatch per batch.
-        "SQS FIFO": (webhook_calls + TIMERS_FIRED + 2 * batches) * SQS_FIFO_REQUEST,
+        # The webhook's SendMessageBatch (not for the statuses it records), Scheduler's send of
+        # each timer, and the event source mapping's ReceiveMessage and DeleteMessageBatch.
+        "SQS FIFO": (MESSAGES + TIMERS_FIRED + 2 * batches) * SQS_FIFO_REQUEST,
         "DynamoDB writes": writes * DYNAMODB_WRU,
         "DynamoDB reads": reads * DYNAMODB_RRU,
         "EventBridge Scheduler": TIMERS_FIRED * SCHEDULER_INVOCATION,

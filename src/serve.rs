@@ -19,7 +19,8 @@ use atende_shared::edge::http::{self as webhook_http, HttpReply};
 use atende_shared::logging::IdDigest;
 use atende_shared::ports::WhatsAppError;
 use atende_shared::ports::{
-    Agents, AttendanceQueue, Clock, ConversationLog, EventQueue, MediaStore, SessionStore, Timers,
+    Agents, AttendanceQueue, Clock, ConversationLog, DeliveryStatuses, EventQueue, MediaStore,
+    SessionStore, Timers,
 };
 use atende_shared::webhook::MAX_BODY_BYTES;
 use axum::Router;
@@ -95,6 +96,8 @@ struct Backends {
     attendance: Arc<dyn AttendanceQueue>,
     agents: Arc<dyn Agents>,
     log: Arc<dyn ConversationLog>,
+    /// The same log, as the webhook records plain statuses in it.
+    statuses: Arc<dyn DeliveryStatuses>,
     media: Arc<dyn MediaStore>,
     /// Files this process serves itself at `/media/…` (the memory backend's).
     local_media: Option<Arc<MemoryMediaStore>>,
@@ -110,12 +113,14 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
             let queue = Arc::new(MemoryEventQueue::bounded(EVENTS_HELD_AT_MOST));
             let timers = Arc::new(MemoryTimers::new());
             let media = Arc::new(MemoryMediaStore::new("http://127.0.0.1")?);
+            let log = Arc::new(MemoryConversationLog::new());
             Backends {
                 events: queue.clone(),
                 sessions: Arc::new(MemorySessionStore::new()),
                 attendance: Arc::new(MemoryAttendanceQueue::new()),
                 agents: Arc::new(MemoryAgents::new()),
-                log: Arc::new(MemoryConversationLog::new()),
+                log: log.clone(),
+                statuses: log,
                 media: media.clone(),
                 local_media: Some(media),
                 timers: timers.clone(),
@@ -150,6 +155,10 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
             };
             let sqs = aws::sqs(&sdk);
             let dynamodb = aws::dynamodb(&sdk);
+            let log = Arc::new(DynamoDbConversationLog::new(
+                dynamodb.clone(),
+                names.log_table.clone(),
+            ));
             // Scheduler delivers timers when it may assume a role that sends to the queue (a
             // real account); emulators store schedules without running them, so without a
             // role this process runs its timers and puts them on the same queue.
@@ -184,7 +193,8 @@ async fn backends(backend: &Backend, clock: Arc<dyn Clock>) -> Result<Backends, 
                     names.attendance_table,
                 )),
                 agents: Arc::new(DynamoDbAgents::new(dynamodb.clone(), names.agents_table)),
-                log: Arc::new(DynamoDbConversationLog::new(dynamodb, names.log_table)),
+                log: log.clone(),
+                statuses: log,
                 media: Arc::new(S3MediaStore::new(aws::s3(&sdk), names.media_bucket)),
                 local_media: None,
                 timers,
@@ -224,6 +234,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         attendance,
         agents,
         log,
+        statuses,
         media,
         local_media,
         timers,
@@ -238,7 +249,7 @@ pub async fn run(options: ServeOptions, config: Config) -> Result<(), ServeError
         .await
         .map_err(|source| ServeError::Bind { port, source })?;
     let addr = listener.local_addr()?;
-    let webhook = Arc::new(Webhook::new(secrets, events.clone()));
+    let webhook = Arc::new(Webhook::new(secrets, events.clone()).with_statuses(statuses));
     // The pages' live connections are this process's own sockets, whatever the backend.
     let sockets = Arc::new(ChannelPush::new());
     let live = Arc::new(Live::new(

@@ -12,7 +12,7 @@ use atende_shared::domain::log::log_key;
 use atende_shared::domain::{
     AgentRef, ConversationEvent, CustomerId, DeliveryStatus, LogEntry, LogLine,
 };
-use atende_shared::ports::{Agents, ConversationLog};
+use atende_shared::ports::{Advance, Agents, ConversationLog, DeliveryStatuses};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use support::{emulator, unique};
@@ -342,9 +342,95 @@ async fn log_contract(log: &dyn ConversationLog) {
     assert!(!format!("{erasures:?}").contains(maria.key()));
 }
 
+/// The webhook's part of the log: a plain status of a message the bot sent moves it forward
+/// (never back) and needs nothing more; one of a message an agent sent, of one not logged, of
+/// another customer's, or a failure, is for the processor, and changes nothing here.
+async fn delivery_statuses_contract<L: ConversationLog + DeliveryStatuses>(log: &L) {
+    let maria = phone("5511988887777");
+    let joao = phone("5521977776666");
+    let now = t0() + Duration::minutes(5);
+    let keep = t0() + Duration::days(90);
+    let key = |n: u64| log_key(t0(), n);
+    let bot = LogEntry {
+        line: LogLine::Sent {
+            agent: None,
+            text: "Olá!".into(),
+            message_id: "wamid.bot.1".into(),
+        },
+        ..sent(1, "")
+    };
+    log.write(&maria, &key(1), &bot, keep).await.unwrap();
+    log.write(&maria, &key(2), &sent(2, "wamid.ana.2"), keep)
+        .await
+        .unwrap();
+    let status_of = |page: &atende_shared::ports::LogPage, id: &str| {
+        page.lines
+            .iter()
+            .find_map(|l| match &l.entry.line {
+                LogLine::Sent { message_id, .. } if message_id == id => l.status.clone(),
+                _ => None,
+            })
+            .unwrap()
+    };
+    for (status, shown) in [
+        (DeliveryStatus::Sent, DeliveryStatus::Sent),
+        (DeliveryStatus::Read, DeliveryStatus::Read),
+        (DeliveryStatus::Delivered, DeliveryStatus::Read),
+        (DeliveryStatus::Read, DeliveryStatus::Read),
+    ] {
+        assert_eq!(
+            log.advance(&maria, "wamid.bot.1", &status).await.unwrap(),
+            Advance::Recorded,
+            "{status:?}"
+        );
+        let page = log.page(&maria, None, 10, now).await.unwrap();
+        assert_eq!(status_of(&page, "wamid.bot.1"), shown, "after {status:?}");
+    }
+    for (customer, id, status) in [
+        (&maria, "wamid.ana.2", DeliveryStatus::Delivered),
+        (&maria, "wamid.unknown", DeliveryStatus::Delivered),
+        (&joao, "wamid.bot.1", DeliveryStatus::Delivered),
+        (&maria, "wamid.bot.1", DeliveryStatus::Failed),
+        (
+            &maria,
+            "wamid.bot.1",
+            DeliveryStatus::Other("deleted".into()),
+        ),
+    ] {
+        assert_eq!(
+            log.advance(customer, id, &status).await.unwrap(),
+            Advance::ForTheProcessor,
+            "{customer:?} {id} {status:?}"
+        );
+    }
+    let page = log.page(&maria, None, 10, now).await.unwrap();
+    assert_eq!(status_of(&page, "wamid.ana.2"), DeliveryStatus::Sent);
+    assert_eq!(status_of(&page, "wamid.bot.1"), DeliveryStatus::Read);
+    assert!(
+        log.page(&joao, None, 10, now)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    );
+    // The processor's own status of an agent's message keeps it the processor's.
+    log.set_status(&maria, "wamid.ana.2", &DeliveryStatus::Delivered, keep)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.advance(&maria, "wamid.ana.2", &DeliveryStatus::Read)
+            .await
+            .unwrap(),
+        Advance::ForTheProcessor
+    );
+    let page = log.page(&maria, None, 10, now).await.unwrap();
+    assert_eq!(status_of(&page, "wamid.ana.2"), DeliveryStatus::Delivered);
+}
+
 #[tokio::test]
 async fn memory_conversation_log() {
     log_contract(&MemoryConversationLog::new()).await;
+    delivery_statuses_contract(&MemoryConversationLog::new()).await;
 }
 
 #[tokio::test]
@@ -353,7 +439,10 @@ async fn dynamodb_conversation_log() {
     let client = aws::dynamodb(&emulator().await);
     let table = unique("log");
     resources::create_log_table(&client, &table).await.unwrap();
-    log_contract(&DynamoDbConversationLog::new(client, table)).await;
+    log_contract(&DynamoDbConversationLog::new(client.clone(), table)).await;
+    let table = unique("log");
+    resources::create_log_table(&client, &table).await.unwrap();
+    delivery_statuses_contract(&DynamoDbConversationLog::new(client, table)).await;
 }
 
 // ---------------------------------------------------------------- MediaStore

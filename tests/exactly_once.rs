@@ -1014,10 +1014,19 @@ async fn the_log_bytes_of_a_conversation() {
     let status = status_webhook(wa_id, &reply, "delivered", p.clock.now());
     assert_eq!(p.deliver(&status).instrument(invocation()).await, 200);
     let webhook = take();
-    drain_with(&p.aws, &processor)
-        .instrument(invocation())
-        .await;
-    rows.push(("a reply's status", webhook, take()));
+    // Drained until the processor had it (the emulator may show a message a moment late).
+    let mut processed = 0;
+    for _ in 0..20 {
+        drain_with(&p.aws, &processor)
+            .instrument(invocation())
+            .await;
+        processed += take();
+        if processed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    rows.push(("a reply's status", webhook, processed));
     for (step, webhook, processor) in &rows {
         eprintln!("{step}: webhook {webhook} bytes, processor {processor} bytes");
         // Every step logs something (the event at least), none more than a few lines.
@@ -1027,4 +1036,89 @@ async fn the_log_bytes_of_a_conversation() {
             "{step}: processor {processor}"
         );
     }
+}
+
+/// Deployed, the webhook records a plain status of a message the bot sent in the conversation
+/// log itself: one conditional `UpdateItem`, no queue, no processor. A status it cannot place
+/// (here, of a message not logged) goes to the queue as before.
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn a_plain_status_of_a_bot_message_is_one_write_at_the_webhook() {
+    use atende_shared::adapters::{DynamoDbAgents, DynamoDbConversationLog};
+    let p = pipeline().await;
+    let log = Arc::new(DynamoDbConversationLog::new(
+        p.aws.dynamodb.clone(),
+        p.aws.names.log_table.clone(),
+    ));
+    let processor = processor_on(&p.aws, &p.graph, p.clock.clone(), p.faults.clone()).with_desk(
+        Arc::new(DynamoDbAgents::new(
+            p.aws.dynamodb.clone(),
+            p.aws.names.agents_table.clone(),
+        )),
+        log.clone(),
+    );
+    let webhook = Webhook::new(
+        WebhookSecrets {
+            app_secret: Secret::new(support::APP_SECRET).unwrap(),
+            verify_token: Secret::new(support::VERIFY_TOKEN).unwrap(),
+        },
+        Arc::new(SqsEventQueue::new(
+            p.aws.sqs.clone(),
+            &p.aws.names.events_queue_url,
+        )),
+    )
+    .with_statuses(log);
+    let deliver = |body: Vec<u8>| {
+        let signature = support::sign(&body);
+        let webhook = &webhook;
+        async move {
+            edge::http::post(webhook, Some(&signature), &body)
+                .await
+                .status
+        }
+    };
+    let wa_id = "5511900000081";
+    let oi = text_webhook(wa_id, "wamid.S1", "oi", p.clock.now());
+    assert_eq!(deliver(oi).await, 200);
+    drain_with(&p.aws, &processor).await;
+    let record = p.record(wa_id).await.unwrap();
+    let greeting = record.session.outbound.keys().next().cloned().unwrap();
+    p.aws.requests.take();
+
+    for status in ["sent", "delivered", "read"] {
+        let body = status_webhook(wa_id, &greeting, status, p.clock.now());
+        assert_eq!(deliver(body).await, 200);
+        assert_eq!(
+            tally(&p.aws.requests.take()),
+            [("dynamodb:UpdateItem".to_owned(), 1)],
+            "{status}"
+        );
+    }
+    assert_eq!(queue_depth(&p.aws, &p.aws.names.events_queue_url).await, 0);
+    let page = atende_shared::ports::ConversationLog::page(
+        &DynamoDbConversationLog::new(p.aws.dynamodb.clone(), p.aws.names.log_table.clone()),
+        &CustomerId::Phone(wa_id.into()),
+        None,
+        10,
+        p.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        page.lines
+            .iter()
+            .any(|l| l.status == Some(atende_shared::domain::DeliveryStatus::Read)),
+        "{page:?}"
+    );
+
+    p.aws.requests.take();
+    let stranger = status_webhook(wa_id, "wamid.not-logged", "delivered", p.clock.now());
+    assert_eq!(deliver(stranger).await, 200);
+    assert_eq!(
+        tally(&p.aws.requests.take()),
+        [
+            ("dynamodb:UpdateItem".to_owned(), 1),
+            ("sqs:SendMessageBatch".to_owned(), 1)
+        ]
+    );
 }

@@ -229,6 +229,47 @@ fn the_processor_may_queue_and_unqueue_customers() {
     }
 }
 
+/// The actions `function` may take on the resource `GetAtt <arn>`.
+fn actions_on(t: &Value, function: &str, arn: &str) -> Vec<String> {
+    props(t, function)["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            matches!(&s["Resource"], Value::Tagged(tagged)
+                if tagged.tag == "GetAtt" && tagged.value.as_str() == Some(arn))
+        })
+        .flat_map(|s| match &s["Action"] {
+            Value::Sequence(actions) => actions
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(action) => vec![action.clone()],
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The conversation log's writers may do what its adapter does: the processor writes lines
+/// and status items (puts) and moves statuses forward (conditional updates); the webhook only
+/// moves statuses forward, reading nothing.
+#[test]
+fn the_log_s_writers_may_write_what_the_adapter_writes() {
+    let t = template();
+    let mut processor = actions_on(&t, "ProcessorFunction", "ConversationLogTable.Arn");
+    processor.sort();
+    assert_eq!(processor, ["dynamodb:PutItem", "dynamodb:UpdateItem"]);
+    assert_eq!(
+        actions_on(&t, "WebhookFunction", "ConversationLogTable.Arn"),
+        ["dynamodb:UpdateItem"]
+    );
+    let env = &props(&t, "WebhookFunction")["Environment"]["Variables"];
+    assert_eq!(
+        reference(&env["LOG_TABLE"]).as_deref(),
+        Some("ConversationLogTable")
+    );
+}
+
 /// Every agent and supervisor route sits behind the Cognito JWT authorizer (the webhook stays
 /// open for Meta); the authorizer trusts the desk's user pool and its client; the groups are
 /// the ones the handlers read roles from.

@@ -122,3 +122,119 @@ fn the_handshake_needs_subscribe_the_token_and_a_challenge() {
     assert_eq!(get(Some("subscribe"), None, Some("42")), 403);
     assert_eq!(get(Some("subscribe"), Some(VERIFY_TOKEN), None), 400);
 }
+
+/// A delivery of statuses to Maria, one per (message id, status, error code).
+fn statuses(entries: &[(&str, &str, Option<i64>)]) -> Vec<u8> {
+    let at = chrono::Utc::now().timestamp().to_string();
+    let statuses: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(id, status, code)| {
+            let mut s = serde_json::json!({
+                "id": id, "status": status, "timestamp": at, "recipient_id": "5511987654321"
+            });
+            if let Some(code) = code {
+                s["errors"] = serde_json::json!([{"code": code, "title": "Re-engagement message"}]);
+            }
+            s
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "551130000000", "phone_number_id": "106540352242922"},
+            "statuses": statuses
+        }}]}]
+    }))
+    .unwrap()
+}
+
+/// Most of what Meta sends is the three statuses of each message sent. A plain one of a
+/// message the bot sent is recorded by the webhook itself; the rest (an agent's message, for
+/// the consoles; one not known; a failure) go to the processor, as does everything when the
+/// log cannot be reached.
+#[tokio::test]
+async fn plain_statuses_of_the_bot_s_messages_are_recorded_without_the_queue() {
+    use atende_shared::adapters::MemoryConversationLog;
+    use atende_shared::domain::{
+        AgentRef, CustomerId, DeliveryStatus, EventKind, LogEntry, LogLine,
+    };
+    use atende_shared::ports::{Advance, ConversationLog, DeliveryStatuses, StoreError};
+
+    let maria = CustomerId::Phone("5511987654321".into());
+    let log = Arc::new(MemoryConversationLog::new());
+    let keep = chrono::Utc::now() + chrono::Duration::days(90);
+    for (n, agent) in [(1, None), (2, Some("ana"))] {
+        let entry = LogEntry {
+            at: chrono::Utc::now(),
+            line: LogLine::Sent {
+                agent: agent.map(|id: &str| AgentRef {
+                    id: id.into(),
+                    name: "Ana".into(),
+                }),
+                text: format!("reply {n}"),
+                message_id: format!("wamid.out.{n}"),
+            },
+        };
+        log.write(&maria, &format!("k#{n}"), &entry, keep)
+            .await
+            .unwrap();
+    }
+    let (webhook, queue) = webhook();
+    let webhook = webhook.with_statuses(log.clone());
+    let body = statuses(&[
+        ("wamid.out.1", "delivered", None),
+        ("wamid.out.1", "read", None),
+        ("wamid.out.2", "read", None),
+        ("wamid.other", "delivered", None),
+        ("wamid.out.1", "failed", Some(131047)),
+    ]);
+    let reply = http::post(&webhook, Some(&sign(&body)), &body).await;
+    assert_eq!(reply.status, 200);
+    let queued: Vec<(String, String)> = queue
+        .drain()
+        .into_iter()
+        .map(|e| match e.kind {
+            EventKind::Status(s) => (s.message_id, s.status.as_str().to_owned()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            ("wamid.out.2".to_owned(), "read".to_owned()),
+            ("wamid.other".to_owned(), "delivered".to_owned()),
+            ("wamid.out.1".to_owned(), "failed".to_owned()),
+        ]
+    );
+    let page = log
+        .page(&maria, None, 10, chrono::Utc::now())
+        .await
+        .unwrap();
+    let shown: Vec<Option<DeliveryStatus>> = page.lines.into_iter().map(|l| l.status).collect();
+    assert_eq!(
+        shown,
+        [Some(DeliveryStatus::Read), Some(DeliveryStatus::Sent)],
+        "the bot's read, the agent's left to the processor"
+    );
+
+    // The log unreachable: every status goes to the queue, nothing is lost.
+    struct Unreachable;
+    #[async_trait::async_trait]
+    impl DeliveryStatuses for Unreachable {
+        async fn advance(
+            &self,
+            _: &CustomerId,
+            _: &str,
+            _: &DeliveryStatus,
+        ) -> Result<Advance, StoreError> {
+            Err(StoreError::Unavailable("the table is down".into()))
+        }
+    }
+    let (webhook, queue) = self::webhook();
+    let webhook = webhook.with_statuses(Arc::new(Unreachable));
+    let body = statuses(&[("wamid.out.1", "delivered", None)]);
+    let reply = http::post(&webhook, Some(&sign(&body)), &body).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(queue.drain().len(), 1);
+}

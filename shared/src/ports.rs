@@ -177,6 +177,31 @@ pub trait ConversationLog: Send + Sync {
     async fn erasures(&self) -> Result<Vec<Erasure>, StoreError>;
 }
 
+/// What became of a plain delivery status the webhook tried to record itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advance {
+    /// Recorded, or the message's status was already as far along: nothing more to do.
+    Recorded,
+    /// Not a message known as the bot's (not logged yet, sent by an agent, or under another
+    /// name of the customer): the processor must see the status.
+    ForTheProcessor,
+}
+
+/// Moves the delivery status of a message the bot sent forward, for the webhook: Meta sends
+/// three statuses per message, and a plain one (sent, delivered, read) of a known bot message
+/// needs nothing but this.
+#[async_trait]
+pub trait DeliveryStatuses: Send + Sync {
+    /// Records `status` (a plain one: `DeliveryStatus::rank` 1 to 3) on the message if it is
+    /// one the bot sent, moving it forward only.
+    async fn advance(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+        status: &DeliveryStatus,
+    ) -> Result<Advance, StoreError>;
+}
+
 /// Files: what customers sent (downloaded from WhatsApp) and what agents upload, kept
 /// encrypted and private for the retention period, handed out as short-lived links.
 #[async_trait]

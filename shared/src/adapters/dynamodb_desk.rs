@@ -5,10 +5,14 @@ use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
 use crate::domain::log::{Erasure, LogEntry, LogLine, LoggedLine};
-use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
+use crate::ports::{Advance, Agents, ConversationLog, DeliveryStatuses, LogPage, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+    WriteRequest,
+};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
 
@@ -290,6 +294,13 @@ impl ConversationLog for DynamoDbConversationLog {
             .send()
             .await
             .map_err(unavailable)?;
+        if let LogLine::Sent {
+            message_id, agent, ..
+        } = &entry.line
+        {
+            self.expect_statuses(customer, message_id, agent.is_some(), expires_at)
+                .await?;
+        }
         Ok(())
     }
 
@@ -303,17 +314,19 @@ impl ConversationLog for DynamoDbConversationLog {
         let Some(rank) = status.rank() else {
             return Ok(());
         };
+        // An update, not a put: the item may say the message was an agent's.
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item("customer", s(customer.key()))
-            .item("sk", s(format!("status#{message_id}")))
-            .item("status", s(status.as_str()))
-            .item("status_rank", n(i64::from(rank)))
-            .item("expires_at", n(expires_at.timestamp()))
+            .key("customer", s(customer.key()))
+            .key("sk", s(format!("status#{message_id}")))
+            .update_expression("SET #status = :status, status_rank = :rank, expires_at = :expires")
             .condition_expression("attribute_not_exists(status_rank) OR status_rank < :rank")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":rank", n(i64::from(rank)))
+            .expression_attribute_values(":expires", n(expires_at.timestamp()))
             .send()
             .await;
         match result {
@@ -509,3 +522,81 @@ impl ConversationLog for DynamoDbConversationLog {
 
 /// The log table's partition of erasure records.
 const ERASURES: &str = "erasures";
+
+impl DynamoDbConversationLog {
+    /// A message just sent: its status item, `sent`, so that the webhook knows it (and, for an
+    /// agent's, that its statuses go to the processor). A status already there is kept.
+    async fn expect_statuses(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+        by_agent: bool,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("customer", s(customer.key()))
+            .item("sk", s(format!("status#{message_id}")))
+            .item("status", s(DeliveryStatus::Sent.as_str()))
+            .item("status_rank", n(1))
+            .item("expires_at", n(expires_at.timestamp()))
+            .condition_expression("attribute_not_exists(sk)");
+        if by_agent {
+            put = put.item("by_agent", AttributeValue::Bool(true));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Ok(()),
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryStatuses for DynamoDbConversationLog {
+    async fn advance(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+        status: &DeliveryStatus,
+    ) -> Result<Advance, StoreError> {
+        let Some(rank) = status.rank().filter(|rank| *rank < 4) else {
+            return Ok(Advance::ForTheProcessor);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("customer", s(customer.key()))
+            .key("sk", s(format!("status#{message_id}")))
+            .update_expression("SET #status = :status, status_rank = :rank")
+            .condition_expression(
+                "attribute_exists(sk) AND attribute_not_exists(by_agent) \
+                 AND (attribute_not_exists(status_rank) OR status_rank < :rank)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(i64::from(rank)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Advance::Recorded),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(refused) => {
+                    Ok(match refused.item() {
+                        // Known and the bot's: already as far along.
+                        Some(item) if !item.contains_key("by_agent") => Advance::Recorded,
+                        // Unknown, or an agent's.
+                        _ => Advance::ForTheProcessor,
+                    })
+                }
+                e => Err(unavailable(e)),
+            },
+        }
+    }
+}

@@ -4,7 +4,7 @@ use crate::domain::CustomerId;
 use crate::domain::agent::{Agent, AgentProfile, Presence, Reservation};
 use crate::domain::event::DeliveryStatus;
 use crate::domain::log::{Erasure, LogEntry, LogLine, LoggedLine};
-use crate::ports::{Agents, ConversationLog, LogPage, StoreError};
+use crate::ports::{Advance, Agents, ConversationLog, DeliveryStatuses, LogPage, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -99,7 +99,10 @@ impl Agents for MemoryAgents {
 #[derive(Default)]
 struct CustomerLog {
     lines: BTreeMap<String, (LogEntry, DateTime<Utc>)>,
+    /// The messages sent, by WhatsApp id: their status (`sent` from the start).
     statuses: HashMap<String, (DeliveryStatus, DateTime<Utc>)>,
+    /// The ones among them an agent sent.
+    by_agents: std::collections::HashSet<String>,
 }
 
 /// Conversation logs in maps, per customer.
@@ -124,10 +127,20 @@ impl ConversationLog for MemoryConversationLog {
         entry: &LogEntry,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        lock(&self.logs)
-            .entry(customer.key().to_owned())
-            .or_default()
-            .lines
+        let mut logs = lock(&self.logs);
+        let log = logs.entry(customer.key().to_owned()).or_default();
+        if let LogLine::Sent {
+            message_id, agent, ..
+        } = &entry.line
+        {
+            log.statuses
+                .entry(message_id.clone())
+                .or_insert((DeliveryStatus::Sent, expires_at));
+            if agent.is_some() {
+                log.by_agents.insert(message_id.clone());
+            }
+        }
+        log.lines
             .insert(key.to_owned(), (entry.clone(), expires_at));
         Ok(())
     }
@@ -210,5 +223,33 @@ impl ConversationLog for MemoryConversationLog {
 
     async fn erasures(&self) -> Result<Vec<Erasure>, StoreError> {
         Ok(lock(&self.erasures).clone())
+    }
+}
+
+#[async_trait]
+impl DeliveryStatuses for MemoryConversationLog {
+    async fn advance(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+        status: &DeliveryStatus,
+    ) -> Result<Advance, StoreError> {
+        let Some(new) = status.rank().filter(|rank| *rank < 4) else {
+            return Ok(Advance::ForTheProcessor);
+        };
+        let mut logs = lock(&self.logs);
+        let Some(log) = logs.get_mut(customer.key()) else {
+            return Ok(Advance::ForTheProcessor);
+        };
+        if log.by_agents.contains(message_id) {
+            return Ok(Advance::ForTheProcessor);
+        }
+        let Some((current, _)) = log.statuses.get_mut(message_id) else {
+            return Ok(Advance::ForTheProcessor);
+        };
+        if current.rank().is_none_or(|old| old < new) {
+            *current = status.clone();
+        }
+        Ok(Advance::Recorded)
     }
 }

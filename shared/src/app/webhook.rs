@@ -1,10 +1,13 @@
 //! The webhook service: verifies Meta's subscription handshake and signed deliveries, splits
 //! every delivery into events and enqueues them. It answers fast and never drops a signed event.
+//! A plain delivery status of a message the bot sent (most of what Meta sends: three per
+//! message) it records itself, with `DeliveryStatuses`, when it has one: no queue, no processor.
 
 use crate::app::settings::{Secrets, SettingsError};
 use crate::domain::customer::Masked;
+use crate::domain::{EventKind, QueueEvent};
 use crate::logging::IdDigest;
-use crate::ports::{EventQueue, QueueError};
+use crate::ports::{Advance, DeliveryStatuses, EventQueue, QueueError};
 use crate::secret::Secret;
 use crate::webhook::{MAX_BODY_BYTES, SignatureError, split, verify_signature};
 use std::sync::Arc;
@@ -50,6 +53,8 @@ pub enum WebhookError {
 pub struct Accepted {
     /// Events enqueued.
     pub events: usize,
+    /// Plain statuses of the bot's messages recorded here instead.
+    pub statuses_recorded: usize,
     /// The body was signed but is not a JSON payload: logged whole, acknowledged.
     pub unparseable: bool,
 }
@@ -57,11 +62,70 @@ pub struct Accepted {
 pub struct Webhook {
     secrets: WebhookSecrets,
     queue: Arc<dyn EventQueue>,
+    statuses: Option<Arc<dyn DeliveryStatuses>>,
 }
 
 impl Webhook {
     pub fn new(secrets: WebhookSecrets, queue: Arc<dyn EventQueue>) -> Self {
-        Self { secrets, queue }
+        Self {
+            secrets,
+            queue,
+            statuses: None,
+        }
+    }
+
+    /// Records plain statuses of the bot's messages itself (the conversation log's).
+    pub fn with_statuses(mut self, statuses: Arc<dyn DeliveryStatuses>) -> Self {
+        self.statuses = Some(statuses);
+        self
+    }
+
+    /// The events that still need the queue: each plain status (sent, delivered, read; no
+    /// error) of a message the bot sent is recorded here; what cannot be (unknown, an
+    /// agent's, the store unavailable) goes to the processor as before.
+    async fn record_statuses(&self, events: Vec<QueueEvent>) -> (Vec<QueueEvent>, usize) {
+        let Some(statuses) = &self.statuses else {
+            return (events, 0);
+        };
+        let tries = events.iter().map(|event| async move {
+            let (Some(customer), EventKind::Status(status)) = (&event.customer, &event.kind)
+            else {
+                return false;
+            };
+            if !status.errors.is_empty() || status.status.rank().is_none_or(|r| r > 3) {
+                return false;
+            }
+            match statuses
+                .advance(customer, &status.message_id, &status.status)
+                .await
+            {
+                Ok(Advance::Recorded) => {
+                    tracing::info!(
+                        event_id = %IdDigest(&event.id),
+                        customer = %Masked(&event.group()),
+                        status = status.status.as_str(),
+                        "status recorded"
+                    );
+                    true
+                }
+                Ok(Advance::ForTheProcessor) => false,
+                Err(e) => {
+                    tracing::warn!(event_id = %IdDigest(&event.id), error = %e, "status not recorded here; queued");
+                    false
+                }
+            }
+        });
+        let recorded = futures_util::future::join_all(tries).await;
+        let mut queued = Vec::with_capacity(events.len());
+        let mut count = 0;
+        for (event, recorded) in events.into_iter().zip(recorded) {
+            if recorded {
+                count += 1;
+            } else {
+                queued.push(event);
+            }
+        }
+        (queued, count)
     }
 
     /// The `GET` handshake: returns the challenge to echo when the token matches.
@@ -102,6 +166,7 @@ impl Webhook {
                 );
                 return Ok(Accepted {
                     events: 0,
+                    statuses_recorded: 0,
                     unparseable: true,
                 });
             }
@@ -116,12 +181,13 @@ impl Webhook {
         for field in &split.skipped_fields {
             tracing::info!(field, "webhook change for a field atende does not process");
         }
-        if !split.events.is_empty() {
-            self.queue.enqueue(&split.events).await.inspect_err(|e| {
-                tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry")
+        let (events, statuses_recorded) = self.record_statuses(split.events).await;
+        if !events.is_empty() {
+            self.queue.enqueue(&events).await.inspect_err(|e| {
+                tracing::error!(error = %e, events = events.len(), "enqueue failed; Meta will retry")
             })?;
         }
-        for event in &split.events {
+        for event in &events {
             tracing::info!(
                 event_id = %IdDigest(&event.id),
                 customer = %Masked(&event.group()),
@@ -129,7 +195,8 @@ impl Webhook {
             );
         }
         Ok(Accepted {
-            events: split.events.len(),
+            events: events.len(),
+            statuses_recorded,
             unparseable: false,
         })
     }
