@@ -197,25 +197,7 @@ fn reference(value: &Value) -> Option<String> {
 #[test]
 fn the_processor_may_queue_and_unqueue_customers() {
     let t = template();
-    let statements = props(&t, "ProcessorFunction")["Policies"][0]["Statement"]
-        .as_sequence()
-        .unwrap()
-        .clone();
-    let on_attendance: Vec<String> = statements
-        .iter()
-        .filter(|s| {
-            matches!(&s["Resource"], Value::Tagged(tagged)
-                if tagged.tag == "GetAtt" && tagged.value.as_str() == Some("AttendanceTable.Arn"))
-        })
-        .flat_map(|s| match &s["Action"] {
-            Value::Sequence(actions) => actions
-                .iter()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect(),
-            Value::String(action) => vec![action.clone()],
-            _ => Vec::new(),
-        })
-        .collect();
+    let on_attendance = actions_on(&t, "ProcessorFunction", "AttendanceTable.Arn");
     for action in [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
