@@ -1,4 +1,4 @@
-//! The webhook Lambda (API Gateway HTTP API): verifies Meta's deliveries and enqueues their
+//! The webhook Lambda (its function URL): verifies Meta's deliveries and enqueues their
 //! events on the FIFO queue. Wiring only; the behaviour lives in `atende_shared`.
 
 use atende_shared::adapters::{DynamoDbConversationLog, SqsEventQueue, aws};

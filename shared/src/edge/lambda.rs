@@ -17,7 +17,7 @@ fn invocation_span() -> tracing::Span {
     tracing::info_span!("invocation", cold_start = crate::logging::cold_start())
 }
 
-/// API Gateway (HTTP API, payload v2) → the webhook. lambda_http has already decoded
+/// The function URL (payload v2, as API Gateway's HTTP API) → the webhook. lambda_http has decoded
 /// `isBase64Encoded` bodies, so `req.body()` holds the exact bytes Meta sent.
 pub async fn webhook(
     webhook: &Webhook,
