@@ -612,7 +612,8 @@ fn every_alarm_notifies_the_alarm_topic_when_an_address_is_given() {
 }
 
 /// The runtime's logging conventions: JSON lines at the `LogLevel` parameter's level
-/// (`ApplicationLogLevel`, read by the functions as `AWS_LAMBDA_LOG_LEVEL`), and each
+/// (`ApplicationLogLevel`, read by the functions as `AWS_LAMBDA_LOG_LEVEL`), Lambda's own
+/// lines at `PlatformLogLevel` (`WARN` by default), and each
 /// function's log group kept `LogRetentionDays` (30 by default), not forever.
 #[test]
 fn functions_log_as_the_runtime_says_to_groups_that_expire() {
@@ -622,6 +623,24 @@ fn functions_log_as_the_runtime_says_to_groups_that_expire() {
     assert_eq!(
         reference(&logging["ApplicationLogLevel"]).as_deref(),
         Some("LogLevel")
+    );
+    // The metrics are log lines without a level, which Lambda filters as INFO: a level above
+    // that would drop them, and the alarms on them with them.
+    let levels: Vec<&str> = t["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(levels, ["INFO", "DEBUG", "TRACE"]);
+    // Lambda's start and report lines of every invocation only when asked for.
+    assert_eq!(
+        reference(&logging["SystemLogLevel"]).as_deref(),
+        Some("PlatformLogLevel")
+    );
+    assert_eq!(
+        t["Parameters"]["PlatformLogLevel"]["Default"].as_str(),
+        Some("WARN")
     );
     assert_eq!(
         t["Parameters"]["LogRetentionDays"]["Default"].as_u64(),

@@ -100,7 +100,8 @@ impl Webhook {
                 .await
             {
                 Ok(Advance::Recorded) => {
-                    tracing::info!(
+                    // Most of what Meta sends: at INFO it would be most of the log's bytes.
+                    tracing::debug!(
                         event_id = %IdDigest(&event.id),
                         customer = %Masked(&event.group()),
                         status = status.status.as_str(),
