@@ -28,7 +28,7 @@ async fn sends_to_the_number_path_with_the_bearer_token_and_returns_the_wamid() 
         )
         .await
         .unwrap();
-    assert_eq!(sent.id, "wamid.stub.1");
+    assert_eq!(sent.id, support::stub_message_id(1));
     let request = &graph.requests()[0];
     assert_eq!(request.phone_number_id, "106540352242922");
     assert_eq!(
@@ -175,7 +175,7 @@ async fn a_throughput_error_then_success_delivers_one_reply_after_a_wait() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(id, "wamid.stub.2");
+    assert_eq!(id, support::stub_message_id(2));
     assert_eq!(
         graph.requests().len(),
         2,
@@ -204,7 +204,7 @@ async fn rate_limits_of_the_app_and_the_account_are_waited_out() {
         let id = send_text(&client(&graph.base_url).with_retry(quick()))
             .await
             .unwrap();
-        assert_eq!(id, "wamid.stub.2", "{code}: retried, then delivered");
+        assert_eq!(id, support::stub_message_id(2), "{code}: retried, then delivered");
     }
 }
 
@@ -475,7 +475,7 @@ mod processor {
         let record = sessions.load(&customer, now()).await.unwrap().unwrap();
         assert!(record.session.unconfirmed.is_empty());
         assert_eq!(
-            record.session.outbound.get("wamid.greeting"),
+            record.session.outbound_status("wamid.greeting"),
             Some(&DeliveryStatus::Delivered)
         );
         two_minutes_later(&processor, &timers, &clock).await;
@@ -546,5 +546,5 @@ async fn a_5xx_without_a_graph_error_code_is_an_unknown_outcome_not_a_blind_rese
     let id = send_text(&client(&graph.base_url).with_retry(quick()))
         .await
         .unwrap();
-    assert_eq!(id, "wamid.stub.2", "code 2: tried again, then delivered");
+    assert_eq!(id, support::stub_message_id(2), "code 2: tried again, then delivered");
 }

@@ -769,10 +769,10 @@ async fn statuses_are_kept_per_sent_message_and_never_move_back() {
     assert_eq!(statuses["wamid.memory.2"], DeliveryStatus::Failed);
     assert!(!statuses.contains_key("wamid.unknown"));
     assert_eq!(
-        stored.session.outbound["wamid.memory.2"],
-        DeliveryStatus::Failed
+        stored.session.outbound_status("wamid.memory.2"),
+        Some(&DeliveryStatus::Failed)
     );
-    assert!(!stored.session.outbound.contains_key("wamid.unknown"));
+    assert!(stored.session.outbound_status("wamid.unknown").is_none());
     assert!(
         stored.session.window_closed,
         "131047: the window had closed"

@@ -168,6 +168,17 @@ impl GraphStub {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// The ids the stand-in gave the messages sent so far, in order (read receipts get none;
+    /// answers given with `respond_next` are not counted).
+    pub fn message_ids(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.body["status"] != "read")
+            .map(|(i, _)| stub_message_id(i + 1))
+            .collect()
+    }
+
     /// Waits until at least `n` requests arrived (or fails after `limit`), then returns all.
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<GraphRequest> {
         let deadline = tokio::time::Instant::now() + limit;
@@ -186,6 +197,13 @@ impl GraphStub {
             }
         }
     }
+}
+
+/// The id the Graph API stand-in gives the message of its `n`th request: as long as Meta's
+/// (`wamid.` and base64, about 60 characters), since what a session keeps of ids counts in what
+/// its writes cost.
+pub fn stub_message_id(n: usize) -> String {
+    format!("wamid.HBgNNTUxMTkwMDAwMDAwMBUCABEYEkYz{n:020}QUEA==")
 }
 
 async fn media_info(
@@ -265,7 +283,7 @@ async fn messages(
         json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
-            "messages": [{ "id": format!("wamid.stub.{n}") }],
+            "messages": [{ "id": stub_message_id(n) }],
         })
     };
     (StatusCode::OK, axum::Json(answer))

@@ -111,6 +111,22 @@ pub struct Turn {
 /// How many sent messages a session follows the delivery of.
 pub const OUTBOUND_TRACKED: usize = 50;
 
+/// The key an id (a WhatsApp message id, an event id) is remembered under in a session: the
+/// first 8 bytes of its SHA-256 in hex, 16 characters where WhatsApp's ids take about 60. A
+/// session is written whole on every change and DynamoDB charges a write unit per KB begun;
+/// two ids of one customer meet under one key once in 2^64 pairs. Records saved before keys
+/// were digests hold the ids themselves: lookups try both.
+pub fn id_key(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(id.as_bytes());
+    let mut key = String::with_capacity(16);
+    for byte in &digest[..8] {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
+}
+
 /// How many lines of conversation a session keeps for the handoff.
 pub const HISTORY_TURNS: usize = 12;
 
@@ -150,7 +166,7 @@ pub struct Session {
     /// Answers the customer gave in WhatsApp Flows (field → value), latest first wins.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub flow_answers: std::collections::BTreeMap<String, String>,
-    /// The last messages sent to the customer, by WhatsApp message id, with the delivery state
+    /// The last messages sent to the customer, by `id_key` of the WhatsApp message id, with the delivery state
     /// this session was last saved with: a failure, or a status that confirmed a timed-out
     /// send. Plain statuses (sent, delivered, read) are kept by the conversation log only.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -241,16 +257,39 @@ impl Session {
         if message_id.is_empty() {
             return;
         }
+        if self.outbound_key(message_id).is_some() {
+            return;
+        }
         while self.outbound.len() >= OUTBOUND_TRACKED {
-            // WhatsApp ids do not sort by time; any old one will do once the map is full.
+            // Keys do not sort by time; any old one will do once the map is full.
             let Some(oldest) = self.outbound.keys().next().cloned() else {
                 break;
             };
             self.outbound.remove(&oldest);
         }
         self.outbound
-            .entry(message_id.to_owned())
-            .or_insert(crate::domain::event::DeliveryStatus::Sent);
+            .insert(id_key(message_id), crate::domain::event::DeliveryStatus::Sent);
+    }
+
+    /// The key `message_id` is followed under, if it is.
+    fn outbound_key(&self, message_id: &str) -> Option<String> {
+        let key = id_key(message_id);
+        if self.outbound.contains_key(&key) {
+            Some(key)
+        } else {
+            self.outbound
+                .contains_key(message_id)
+                .then(|| message_id.to_owned())
+        }
+    }
+
+    /// The delivery state this session keeps for a message it sent, if it follows it.
+    pub fn outbound_status(
+        &self,
+        message_id: &str,
+    ) -> Option<&crate::domain::event::DeliveryStatus> {
+        self.outbound_key(message_id)
+            .and_then(|key| self.outbound.get(&key))
     }
 
     /// Applies a status update: statuses only move forward (sent < delivered < read/played),
@@ -284,7 +323,10 @@ impl Session {
             self.track_sent(&update.message_id);
             changed = true;
         }
-        let Some(current) = self.outbound.get_mut(&update.message_id) else {
+        let Some(current) = self
+            .outbound_key(&update.message_id)
+            .and_then(|key| self.outbound.get_mut(&key))
+        else {
             return changed;
         };
         if rank(current).is_some_and(|old| old >= new) {
@@ -355,7 +397,7 @@ pub struct SessionRecord {
     /// the store still holds this version.
     #[serde(skip)]
     pub version: u64,
-    /// Ids of the most recent events applied to this session, oldest first.
+    /// The most recent events applied to this session (their `id_key`), oldest first.
     #[serde(default)]
     pub applied: std::collections::VecDeque<String>,
     /// Commands decided but not yet carried out, in order.
@@ -404,14 +446,15 @@ impl SessionRecord {
     }
 
     pub fn has_applied(&self, event_id: &str) -> bool {
-        self.applied.iter().any(|id| id == event_id)
+        let key = id_key(event_id);
+        self.applied.iter().any(|k| *k == key || k == event_id)
     }
 
     pub fn remember(&mut self, event_id: &str) {
         if self.applied.len() >= APPLIED_MEMORY {
             self.applied.pop_front();
         }
-        self.applied.push_back(event_id.to_owned());
+        self.applied.push_back(id_key(event_id));
     }
 }
 
@@ -486,7 +529,7 @@ mod tests {
             for s in *arrivals {
                 session.apply_status(&update(s.clone(), None));
             }
-            assert_eq!(&session.outbound["wamid.out"], end, "{arrivals:?}");
+            assert_eq!(session.outbound_status("wamid.out"), Some(end), "{arrivals:?}");
         }
     }
 
@@ -523,5 +566,44 @@ mod tests {
             session.track_sent(&format!("wamid.{i:03}"));
         }
         assert_eq!(session.outbound.len(), OUTBOUND_TRACKED);
+    }
+
+    /// Ids are kept as short digests; a record saved with the ids themselves still knows them.
+    #[test]
+    fn ids_are_kept_as_digests_and_old_records_still_know_theirs() {
+        let id = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMDk4NkE3RDJGMUU4NDEwAA==";
+        assert_eq!(id_key(id).len(), 16);
+        assert_eq!(id_key(id), id_key(id));
+        assert_ne!(id_key(id), id_key("wamid.other"));
+
+        let mut session = Session::new(CustomerId::Phone("5511".into()), Utc::now());
+        session.track_sent(id);
+        assert_eq!(session.outbound.keys().collect::<Vec<_>>(), [&id_key(id)]);
+        assert!(session.apply_status(&StatusUpdate {
+            message_id: id.into(),
+            ..update(S::Read, None)
+        }));
+        assert_eq!(session.outbound_status(id), Some(&S::Read));
+
+        let mut record = SessionRecord::new(session.clone());
+        record.remember(id);
+        assert!(record.has_applied(id));
+        assert_eq!(record.applied[0], id_key(id));
+
+        // As saved before: the ids themselves.
+        let mut old = SessionRecord::new(session);
+        old.applied.push_back("wamid.before".into());
+        old.session.outbound.clear();
+        old.session
+            .outbound
+            .insert("wamid.sent-before".into(), S::Sent);
+        assert!(old.has_applied("wamid.before"));
+        assert!(old.session.apply_status(&StatusUpdate {
+            message_id: "wamid.sent-before".into(),
+            ..update(S::Delivered, None)
+        }));
+        assert_eq!(old.session.outbound_status("wamid.sent-before"), Some(&S::Delivered));
+        old.session.track_sent("wamid.sent-before");
+        assert_eq!(old.session.outbound.len(), 1, "not followed twice");
     }
 }
