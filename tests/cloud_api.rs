@@ -204,7 +204,11 @@ async fn rate_limits_of_the_app_and_the_account_are_waited_out() {
         let id = send_text(&client(&graph.base_url).with_retry(quick()))
             .await
             .unwrap();
-        assert_eq!(id, support::stub_message_id(2), "{code}: retried, then delivered");
+        assert_eq!(
+            id,
+            support::stub_message_id(2),
+            "{code}: retried, then delivered"
+        );
     }
 }
 
@@ -546,5 +550,9 @@ async fn a_5xx_without_a_graph_error_code_is_an_unknown_outcome_not_a_blind_rese
     let id = send_text(&client(&graph.base_url).with_retry(quick()))
         .await
         .unwrap();
-    assert_eq!(id, support::stub_message_id(2), "code 2: tried again, then delivered");
+    assert_eq!(
+        id,
+        support::stub_message_id(2),
+        "code 2: tried again, then delivered"
+    );
 }

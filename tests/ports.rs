@@ -13,8 +13,8 @@ use atende_shared::adapters::{
 };
 use atende_shared::domain::sla::{Priority, WaitingCustomer};
 use atende_shared::domain::{
-    CustomerId, EventKind, InboundMessage, MessageContent, QueueEvent, Session, SessionRecord,
-    State,
+    CustomerId, EventKind, InboundMessage, MessageContent, Party, QueueEvent, Session,
+    SessionRecord, State,
 };
 use atende_shared::domain::{TimerFired, TimerKind};
 use atende_shared::ports::{
@@ -854,6 +854,71 @@ async fn dynamodb_session_store() {
         .await
         .unwrap();
     a_customer_known_by_two_names_has_one_session(&DynamoDbSessionStore::new(client, table)).await;
+}
+
+/// A session item is its record's JSON deflated (one write unit where the JSON would take
+/// two); an item saved before, with the JSON as text, is read the same and rewritten deflated
+/// on its next save.
+#[tokio::test]
+#[ignore = "needs an AWS emulator: run `bash tests/run`"]
+async fn dynamodb_sessions_are_deflated_and_older_items_still_read() {
+    use aws::aws_sdk_dynamodb::types::AttributeValue;
+    let sdk = emulator().await;
+    let client = aws::dynamodb(&sdk);
+    let table = unique("sessions");
+    resources::create_sessions_table(&client, &table)
+        .await
+        .unwrap();
+    let store = DynamoDbSessionStore::new(client.clone(), table.clone());
+    let customer = CustomerId::Phone("5511988887777".into());
+    let mut session = Session::new(customer.clone(), t0());
+    for n in 0..12 {
+        session.record(
+            Party::Bot,
+            format!("Como posso ajudar você hoje? [Suporte | Vendas | Financeiro] {n}"),
+            t0(),
+        );
+    }
+    let json = serde_json::to_string(&SessionRecord::new(session.clone())).unwrap();
+    // As saved before: the JSON under `record`.
+    client
+        .put_item()
+        .table_name(&table)
+        .item("customer", AttributeValue::S(customer.key().into()))
+        .item("record", AttributeValue::S(json.clone()))
+        .item("version", AttributeValue::N("3".into()))
+        .item(
+            "expires_at",
+            AttributeValue::N(session.expires_at().timestamp().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut loaded = store.load(&customer, t0()).await.unwrap().unwrap();
+    assert_eq!(loaded.session, session);
+    assert_eq!(loaded.version, 3);
+
+    loaded.session.record(Party::Customer, "4", t0());
+    assert_eq!(store.save(&loaded, t0()).await.unwrap(), 4);
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("customer", AttributeValue::S(customer.key().into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key("record"), "the text form is gone");
+    let deflated = item["record_z"].as_b().unwrap().as_ref().len();
+    assert!(
+        deflated * 2 < json.len(),
+        "{deflated} bytes deflated, {} as JSON",
+        json.len()
+    );
+    let again = store.load(&customer, t0()).await.unwrap().unwrap();
+    assert_eq!(again.session, loaded.session);
+    assert_eq!(again.version, 4);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -44,8 +45,12 @@ pub(super) fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` missing or not a number")))
 }
 
-/// Sessions table: partition key `customer` (S); attributes `record` (the session as JSON),
-/// `version` (N) for optimistic locking, `expires_at` (N, epoch seconds) as the TTL attribute.
+/// Sessions table: partition key `customer` (S); attributes `record_z` (B: the session as JSON,
+/// deflated, RFC 1951), `version` (N) for optimistic locking, `expires_at` (N, epoch seconds) as
+/// the TTL attribute. Items saved before hold the JSON as `record` (S) and are read as well;
+/// their next save replaces it. Deflating is what keeps a session's write at one write unit
+/// (1 KB) through most conversations: its JSON is about 1.7 KB mid-conversation, mostly the
+/// last lines of the conversation, and deflates to under half.
 /// A link (another name of a customer) is an item of its own: `customer` (the other name),
 /// `alias_of` (the key its record is kept under) and `expires_at`.
 pub struct DynamoDbSessionStore {
@@ -75,10 +80,46 @@ impl DynamoDbSessionStore {
     }
 }
 
+/// The record's JSON, deflated, as the item keeps it.
+fn deflated(record: &SessionRecord) -> Result<Vec<u8>, StoreError> {
+    use std::io::Write;
+    let json = serde_json::to_vec(record)
+        .map_err(|e| StoreError::Corrupt(format!("cannot serialize the session: {e}")))?;
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(json.len() / 2),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(&json)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| StoreError::Corrupt(format!("cannot deflate the session: {e}")))
+}
+
+/// Whether an item holds a record (not a link), in either form.
+fn holds_record(item: &Item) -> bool {
+    item.contains_key(RECORD) || item.contains_key(OLD_RECORD)
+}
+
+const RECORD: &str = "record_z";
+const OLD_RECORD: &str = "record";
+
 /// The record in a session item.
 fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
-    let mut record: SessionRecord = serde_json::from_str(get_s(item, "record")?)
-        .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+    let parsed = match item.get(RECORD) {
+        Some(value) => {
+            use std::io::Read;
+            let bytes = value
+                .as_b()
+                .map_err(|_| StoreError::Corrupt(format!("attribute `{RECORD}` not binary")))?;
+            let mut json = Vec::with_capacity(bytes.as_ref().len() * 3);
+            flate2::read::DeflateDecoder::new(bytes.as_ref())
+                .read_to_end(&mut json)
+                .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+            serde_json::from_slice::<SessionRecord>(&json)
+        }
+        None => serde_json::from_str(get_s(item, OLD_RECORD)?),
+    };
+    let mut record = parsed.map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
     record.version = get_n(item, "version")?
         .try_into()
         .map_err(|_| StoreError::Corrupt("negative version".into()))?;
@@ -125,7 +166,7 @@ impl SessionStore for DynamoDbSessionStore {
             return Ok(false);
         };
         // The links to it go too (only those still pointing at it).
-        let aliases = if old.contains_key("record") {
+        let aliases = if holds_record(old) {
             record_of(old)?.session.aliases
         } else {
             Vec::new()
@@ -183,8 +224,7 @@ impl SessionStore for DynamoDbSessionStore {
     }
 
     async fn save(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::Corrupt(format!("cannot serialize the session: {e}")))?;
+        let record_z = deflated(record)?;
         let mut update = self
             .client
             .update_item()
@@ -192,10 +232,12 @@ impl SessionStore for DynamoDbSessionStore {
             .key("customer", s(record.session.customer.key()))
             // A record of its own replaces a link under its key.
             .update_expression(
-                "SET #record = :record, expires_at = :expires ADD version :one REMOVE alias_of",
+                "SET #record = :record, expires_at = :expires ADD version :one \
+                 REMOVE alias_of, #old_record",
             )
-            .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":record", s(json))
+            .expression_attribute_names("#record", RECORD)
+            .expression_attribute_names("#old_record", OLD_RECORD)
+            .expression_attribute_values(":record", AttributeValue::B(Blob::new(record_z)))
             .expression_attribute_values(":expires", n(record.session.expires_at().timestamp()))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew);

@@ -118,13 +118,7 @@ pub const OUTBOUND_TRACKED: usize = 50;
 /// were digests hold the ids themselves: lookups try both.
 pub fn id_key(id: &str) -> String {
     use sha2::{Digest, Sha256};
-    use std::fmt::Write;
-    let digest = Sha256::digest(id.as_bytes());
-    let mut key = String::with_capacity(16);
-    for byte in &digest[..8] {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
+    hex::encode(&Sha256::digest(id.as_bytes())[..8])
 }
 
 /// How many lines of conversation a session keeps for the handoff.
@@ -267,8 +261,10 @@ impl Session {
             };
             self.outbound.remove(&oldest);
         }
-        self.outbound
-            .insert(id_key(message_id), crate::domain::event::DeliveryStatus::Sent);
+        self.outbound.insert(
+            id_key(message_id),
+            crate::domain::event::DeliveryStatus::Sent,
+        );
     }
 
     /// The key `message_id` is followed under, if it is.
@@ -529,7 +525,11 @@ mod tests {
             for s in *arrivals {
                 session.apply_status(&update(s.clone(), None));
             }
-            assert_eq!(session.outbound_status("wamid.out"), Some(end), "{arrivals:?}");
+            assert_eq!(
+                session.outbound_status("wamid.out"),
+                Some(end),
+                "{arrivals:?}"
+            );
         }
     }
 
@@ -602,7 +602,10 @@ mod tests {
             message_id: "wamid.sent-before".into(),
             ..update(S::Delivered, None)
         }));
-        assert_eq!(old.session.outbound_status("wamid.sent-before"), Some(&S::Delivered));
+        assert_eq!(
+            old.session.outbound_status("wamid.sent-before"),
+            Some(&S::Delivered)
+        );
         old.session.track_sent("wamid.sent-before");
         assert_eq!(old.session.outbound.len(), 1, "not followed twice");
     }

@@ -353,9 +353,10 @@ impl Processor {
             }
             // The log shows each sent message's status; written first, so that a failure
             // brings the event back while the session still lets it through.
-            if let (Some(log), Some(current)) =
-                (&self.log, record.session.outbound_status(&status.message_id))
-            {
+            if let (Some(log), Some(current)) = (
+                &self.log,
+                record.session.outbound_status(&status.message_id),
+            ) {
                 log.set_status(customer, &status.message_id, current, self.log_expiry())
                     .await?;
             }
