@@ -6,13 +6,13 @@
 The inputs are named below with where each comes from: measured by the test suite (AWS
 requests counted on the emulator, log bytes written, the session item's size), measured by the
 benchmarks (CPU), or assumed (network waits inside AWS and to Meta, which cannot be measured
-off AWS). Change an input and run it again.
+off AWS). Change an input and run it again. Meta reaches the webhook at its Lambda function URL,
+which costs nothing beyond the invocation; the desk's HTTP API is not on a customer message's path.
 """
 
 # ---------------------------------------------------------------- prices (USD, us-east-1)
 LAMBDA_GB_SECOND = 0.0000133334  # arm64, first tier
 LAMBDA_REQUEST = 0.20 / 1e6
-HTTP_API_REQUEST = 1.00 / 1e6  # API Gateway HTTP API, first 300 M a month
 SQS_FIFO_REQUEST = 0.50 / 1e6
 DYNAMODB_WRU = 0.625 / 1e6  # on-demand, Standard table class
 DYNAMODB_RRU = 0.125 / 1e6
@@ -36,18 +36,25 @@ SCHEDULES_SET = 3
 # logged is two log writes: its line, and its status item (which lets the webhook know it).
 FIRST = (4, 3, 5)  # 4 GetItem (session, a leftover place in each of 3 lines), 3 UpdateItem
 NEXT = (1, 2, 3)
-# A plain status of a bot message: one conditional UpdateItem, at the webhook; no queue, no
-# processor (`a_plain_status_of_a_bot_message_is_one_write_at_the_webhook`).
-STATUS_AT_WEBHOOK = (0, 0, 1)
+# A plain status of a bot message, at the webhook; no queue, no processor
+# (`a_plain_status_of_a_bot_message_is_one_write_at_the_webhook`): `sent` is one GetItem (the
+# status item starts there), `delivered` and `read` one conditional UpdateItem each.
+STATUSES_AT_WEBHOOK = [(1, 0, 0), (0, 0, 1), (0, 0, 1)]  # per reply: sent, delivered, read
 # The timer events: wait again (read, write); follow up and close (read, 2 writes, 1 log line).
 TIMER_EVENTS = [(1, 1, 0), (1, 2, 2), (1, 2, 2)]
-SESSION_ITEM_KB = 1.7  # the session's item mid-conversation: 2 write units per write
+# The session's item mid-conversation, its JSON deflated: 847 bytes (846 with a greeting and
+# menu in its outbox); one write unit per write. (As plain JSON it took 1.7 KB: two.)
+SESSION_ITEM_KB = 0.85
 LOG_ITEM_KB = 0.5
-# atende's own log bytes per invocation (JSON at INFO, spans and EMF metrics included).
+# atende's own log bytes per invocation (JSON at INFO, spans and EMF metrics included). A
+# status the webhook records is logged at DEBUG: nothing at INFO.
 LOG_WEBHOOK = 293
+LOG_WEBHOOK_STATUS = 0
 LOG_FIRST, LOG_NEXT = 996, 802
 LOG_TIMER = 700  # not measured: like a message's, without the message
-LOG_PLATFORM = 460  # Lambda's platform.start + platform.report (JSON), per invocation
+# Lambda's platform.start + platform.report (JSON), per invocation: 460 bytes, kept only with
+# PlatformLogLevel=INFO (the template's default is WARN).
+LOG_PLATFORM = 0
 
 # ---------------------------------------------------------------- network waits (assumed)
 MS_DYNAMODB = 5
@@ -81,6 +88,10 @@ def conversation(events_per_batch, statuses=STATUSES):
     side and its duration is about its slowest)."""
     STATUSES = statuses  # noqa: N806 (the same name as the conversation's)
     webhook_calls = MESSAGES + STATUSES
+    status_requests = [
+        sum(s[i] for s in STATUSES_AT_WEBHOOK) * STATUSES // len(STATUSES_AT_WEBHOOK)
+        for i in range(3)
+    ]
     events = MESSAGES + TIMERS_FIRED
     batches = events / events_per_batch
     processor_ms = (
@@ -92,17 +103,19 @@ def conversation(events_per_batch, statuses=STATUSES):
     ) / events_per_batch
     webhook_ms = MESSAGES * (MS_SQS + MS_CPU) + STATUSES * (MS_DYNAMODB + MS_CPU)
     reads = FIRST[0] + (MESSAGES - 1) * NEXT[0] + sum(t[0] for t in TIMER_EVENTS)
-    writes = wru(FIRST) + (MESSAGES - 1) * wru(NEXT) + STATUSES * wru(STATUS_AT_WEBHOOK)
+    reads += status_requests[0]  # strongly consistent, under 4 KB: one read unit each
+    writes = wru(FIRST) + (MESSAGES - 1) * wru(NEXT) + wru(status_requests)
     writes += sum(wru(t) for t in TIMER_EVENTS)
     log_bytes = (
-        webhook_calls * (LOG_WEBHOOK + LOG_PLATFORM)
+        MESSAGES * LOG_WEBHOOK
+        + STATUSES * LOG_WEBHOOK_STATUS
+        + webhook_calls * LOG_PLATFORM
         + LOG_FIRST
         + (MESSAGES - 1) * LOG_NEXT
         + TIMERS_FIRED * LOG_TIMER
         + batches * LOG_PLATFORM
     )
     return {
-        "API Gateway (HTTP API)": webhook_calls * HTTP_API_REQUEST,
         "Lambda requests": (webhook_calls + batches) * LAMBDA_REQUEST,
         "Lambda duration": (webhook_ms + processor_ms) / 1000 * MEMORY_GB * LAMBDA_GB_SECOND,
         # The webhook's SendMessageBatch (not for the statuses it records), Scheduler's send of
