@@ -842,18 +842,20 @@ use support::{emulator, unique};
 #[tokio::test]
 #[ignore = "needs an AWS emulator: run `bash tests/run`"]
 async fn dynamodb_session_store() {
-    let sdk = emulator().await;
-    let client = aws::dynamodb(&sdk);
-    let table = unique("sessions");
-    resources::create_sessions_table(&client, &table)
-        .await
-        .unwrap();
-    session_store_contract(&DynamoDbSessionStore::new(client.clone(), table.clone())).await;
-    let table = unique("sessions");
-    resources::create_sessions_table(&client, &table)
-        .await
-        .unwrap();
+    let client = aws::dynamodb(&emulator().await);
+    let table = sessions_table(&client).await;
+    session_store_contract(&DynamoDbSessionStore::new(client.clone(), table)).await;
+    let table = sessions_table(&client).await;
     a_customer_known_by_two_names_has_one_session(&DynamoDbSessionStore::new(client, table)).await;
+}
+
+/// A new, empty sessions table on the emulator.
+async fn sessions_table(client: &aws::aws_sdk_dynamodb::Client) -> String {
+    let table = unique("sessions");
+    resources::create_sessions_table(client, &table)
+        .await
+        .unwrap();
+    table
 }
 
 /// A session item is its record's JSON deflated (one write unit where the JSON would take
@@ -863,12 +865,8 @@ async fn dynamodb_session_store() {
 #[ignore = "needs an AWS emulator: run `bash tests/run`"]
 async fn dynamodb_sessions_are_deflated_and_older_items_still_read() {
     use aws::aws_sdk_dynamodb::types::AttributeValue;
-    let sdk = emulator().await;
-    let client = aws::dynamodb(&sdk);
-    let table = unique("sessions");
-    resources::create_sessions_table(&client, &table)
-        .await
-        .unwrap();
+    let client = aws::dynamodb(&emulator().await);
+    let table = sessions_table(&client).await;
     let store = DynamoDbSessionStore::new(client.clone(), table.clone());
     let customer = CustomerId::Phone("5511988887777".into());
     let mut session = Session::new(customer.clone(), t0());

@@ -102,6 +102,8 @@ fn holds_record(item: &Item) -> bool {
 
 const RECORD: &str = "record_z";
 const OLD_RECORD: &str = "record";
+/// The most a session record's JSON may inflate to.
+const MAX_RECORD_JSON: u64 = 4 << 20;
 
 /// The record in a session item.
 fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
@@ -112,9 +114,16 @@ fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
                 .as_b()
                 .map_err(|_| StoreError::Corrupt(format!("attribute `{RECORD}` not binary")))?;
             let mut json = Vec::with_capacity(bytes.as_ref().len() * 3);
+            // An item holds at most 400 KB; no record inflates past a few times that.
             flate2::read::DeflateDecoder::new(bytes.as_ref())
+                .take(MAX_RECORD_JSON + 1)
                 .read_to_end(&mut json)
                 .map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+            if json.len() as u64 > MAX_RECORD_JSON {
+                return Err(StoreError::Corrupt(
+                    "session record inflates past its limit".into(),
+                ));
+            }
             serde_json::from_slice::<SessionRecord>(&json)
         }
         None => serde_json::from_str(get_s(item, OLD_RECORD)?),
@@ -762,6 +771,47 @@ impl AttendanceQueue for DynamoDbAttendanceQueue {
                 e if e.is_conditional_check_failed_exception() => Ok(()),
                 e => Err(unavailable(e)),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Session;
+
+    fn item_with(record_z: Vec<u8>) -> Item {
+        HashMap::from([
+            ("customer".to_owned(), s("5511")),
+            (RECORD.to_owned(), AttributeValue::B(Blob::new(record_z))),
+            ("version".to_owned(), n(2)),
+        ])
+    }
+
+    #[test]
+    fn a_record_reads_back_as_it_was_deflated() {
+        let session = Session::new(CustomerId::Phone("5511".into()), Utc::now());
+        let record = SessionRecord::new(session);
+        let read = record_of(&item_with(deflated(&record).unwrap())).unwrap();
+        assert_eq!(read.session, record.session);
+        assert_eq!(read.version, 2);
+    }
+
+    /// What cannot be a record is refused as corrupt, never inflated without a bound.
+    #[test]
+    fn a_record_that_is_not_one_is_corrupt() {
+        use std::io::Write;
+        let mut bomb = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        bomb.write_all(&vec![b' '; (MAX_RECORD_JSON + 10) as usize])
+            .unwrap();
+        let bomb = bomb.finish().unwrap();
+        assert!(bomb.len() < 10_000, "{} bytes", bomb.len());
+        for item in [item_with(bomb), item_with(b"not deflate".to_vec())] {
+            assert!(
+                matches!(record_of(&item), Err(StoreError::Corrupt(_))),
+                "{:?}",
+                record_of(&item).map(|r| r.version)
+            );
         }
     }
 }
