@@ -3,18 +3,11 @@
 //! visibility timeout and receive count, and a visibility timeout of at least six times the
 //! processor's timeout (AWS's advice for SQS event sources).
 
+mod support;
+
 use atende_shared::adapters::aws::resources;
 use serde_norway::Value;
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
-        .expect("template.yaml");
-    serde_norway::from_str(&text).expect("template.yaml is YAML")
-}
-
-fn props<'a>(t: &'a Value, resource: &str) -> &'a Value {
-    &t["Resources"][resource]["Properties"]
-}
+use support::template::{actions_on, props, template};
 
 /// `[(AttributeName, KeyType)]` of a table's KeySchema.
 fn keys(table: &Value) -> Vec<(String, String)> {
@@ -211,40 +204,19 @@ fn the_processor_may_queue_and_unqueue_customers() {
     }
 }
 
-/// The actions `function` may take on the resource `GetAtt <arn>`.
-fn actions_on(t: &Value, function: &str, arn: &str) -> Vec<String> {
-    props(t, function)["Policies"][0]["Statement"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter(|s| {
-            matches!(&s["Resource"], Value::Tagged(tagged)
-                if tagged.tag == "GetAtt" && tagged.value.as_str() == Some(arn))
-        })
-        .flat_map(|s| match &s["Action"] {
-            Value::Sequence(actions) => actions
-                .iter()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect(),
-            Value::String(action) => vec![action.clone()],
-            _ => Vec::new(),
-        })
-        .collect()
-}
-
 /// The conversation log's writers may do what its adapter does: the processor writes lines
-/// and status items (puts) and moves statuses forward (conditional updates); the webhook only
-/// moves statuses forward, reading nothing.
+/// and status items (puts) and moves statuses forward (conditional updates); the webhook moves
+/// statuses forward and reads a status item for Meta's `sent` (which the emulator test
+/// `a_plain_status_of_a_bot_message_is_one_write_at_the_webhook` checks against this grant).
 #[test]
 fn the_log_s_writers_may_write_what_the_adapter_writes() {
     let t = template();
     let mut processor = actions_on(&t, "ProcessorFunction", "ConversationLogTable.Arn");
     processor.sort();
     assert_eq!(processor, ["dynamodb:PutItem", "dynamodb:UpdateItem"]);
-    assert_eq!(
-        actions_on(&t, "WebhookFunction", "ConversationLogTable.Arn"),
-        ["dynamodb:UpdateItem"]
-    );
+    let mut webhook = actions_on(&t, "WebhookFunction", "ConversationLogTable.Arn");
+    webhook.sort();
+    assert_eq!(webhook, ["dynamodb:GetItem", "dynamodb:UpdateItem"]);
     let env = &props(&t, "WebhookFunction")["Environment"]["Variables"];
     assert_eq!(
         reference(&env["LOG_TABLE"]).as_deref(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod serve;
+pub mod template;
 
 use axum::Router;
 use axum::body::Bytes;
