@@ -52,9 +52,10 @@ LOG_WEBHOOK = 293
 LOG_WEBHOOK_STATUS = 0
 LOG_FIRST, LOG_NEXT = 996, 802
 LOG_TIMER = 700  # not measured: like a message's, without the message
-# Lambda's platform.start + platform.report (JSON), per invocation: 460 bytes, kept only with
-# PlatformLogLevel=INFO (the template's default is WARN).
-LOG_PLATFORM = 0
+# Lambda's platform.start + platform.report (JSON), per invocation: kept for the processor
+# (Lambda's default), for the webhook only with WebhookSystemLogLevel=INFO (default WARN).
+LOG_PLATFORM = 460
+LOG_PLATFORM_WEBHOOK = 0
 
 # ---------------------------------------------------------------- network waits (assumed)
 MS_DYNAMODB = 5
@@ -109,7 +110,7 @@ def conversation(events_per_batch, statuses=STATUSES):
     log_bytes = (
         MESSAGES * LOG_WEBHOOK
         + STATUSES * LOG_WEBHOOK_STATUS
-        + webhook_calls * LOG_PLATFORM
+        + webhook_calls * LOG_PLATFORM_WEBHOOK
         + LOG_FIRST
         + (MESSAGES - 1) * LOG_NEXT
         + TIMERS_FIRED * LOG_TIMER

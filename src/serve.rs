@@ -445,7 +445,7 @@ async fn consume_sqs(client: aws_sdk_sqs::Client, url: String, processor: Arc<Pr
     }
 }
 
-/// `/webhook` with the same rules as the Lambda behind API Gateway.
+/// `/webhook` with the same rules as the webhook Lambda behind its function URL.
 pub fn router(webhook: Arc<Webhook>) -> Router {
     Router::new()
         .route(

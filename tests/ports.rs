@@ -877,8 +877,12 @@ async fn dynamodb_sessions_are_deflated_and_older_items_still_read() {
             t0(),
         );
     }
-    let json = serde_json::to_string(&SessionRecord::new(session.clone())).unwrap();
-    // As saved before: the JSON under `record`.
+    // As saved before: the JSON under `record`, with the ids themselves.
+    let mut before = SessionRecord::new(session.clone());
+    before
+        .applied
+        .push_back("wamid.HBgNNTUxOTg4ODg3Nzc3FQIAEhgUM0E=".into());
+    let json = serde_json::to_string(&before).unwrap();
     client
         .put_item()
         .table_name(&table)
@@ -895,6 +899,8 @@ async fn dynamodb_sessions_are_deflated_and_older_items_still_read() {
     let mut loaded = store.load(&customer, t0()).await.unwrap().unwrap();
     assert_eq!(loaded.session, session);
     assert_eq!(loaded.version, 3);
+    assert!(loaded.has_applied("wamid.HBgNNTUxOTg4ODg3Nzc3FQIAEhgUM0E="));
+    assert_eq!(loaded.applied[0].len(), 16, "re-keyed as a digest");
 
     loaded.session.record(Party::Customer, "4", t0());
     assert_eq!(store.save(&loaded, t0()).await.unwrap(), 4);

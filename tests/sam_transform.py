@@ -61,7 +61,7 @@ def main():
         failures.append("the WebhookUrl output is not the function URL")
 
     # The desk's HTTP API: /agent and /supervisor behind the Cognito authorizer, the console's
-    # page open, nothing else.
+    # page and the webhook's former address open, nothing else.
     api = resources["WebhookApi"]["Properties"]["Body"]
     routes = {}
     for path, operations in api["paths"].items():
@@ -72,6 +72,8 @@ def main():
         ("/supervisor/{proxy+}", "x-amazon-apigateway-any-method"): ["DeskJwt"],
         ("/desk", "get"): [],
         ("/desk/{proxy+}", "get"): [],
+        ("/webhook", "get"): [],
+        ("/webhook", "post"): [],
     }
     if routes != expected:
         failures.append(f"the desk API's routes and authorizers: {routes}")

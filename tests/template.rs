@@ -278,13 +278,26 @@ fn the_desk_routes_need_a_cognito_token_and_the_groups_are_the_roles() {
         );
     }
     // Meta reaches the webhook at its function URL, which checks no token (Meta sends none):
-    // the signature is the check. No API Gateway route leads to it.
+    // the signature is the check. The HTTP API's /webhook (GET and POST, no authorizer either)
+    // stays for Callback URLs set before.
     let webhook = props(&t, "WebhookFunction");
     assert_eq!(
         webhook["FunctionUrlConfig"]["AuthType"].as_str(),
         Some("NONE")
     );
-    assert!(webhook["Events"].is_null(), "{:?}", webhook["Events"]);
+    let mut routes = Vec::new();
+    for (_, event) in webhook["Events"].as_mapping().unwrap() {
+        let p = &event["Properties"];
+        assert!(p["Auth"].is_null(), "Meta sends no token: {p:?}");
+        assert_eq!(reference(&p["ApiId"]).as_deref(), Some("WebhookApi"));
+        routes.push(format!(
+            "{} {}",
+            p["Method"].as_str().unwrap(),
+            p["Path"].as_str().unwrap()
+        ));
+    }
+    routes.sort();
+    assert_eq!(routes, ["GET /webhook", "POST /webhook"]);
     assert_eq!(
         serde_norway::to_string(&t["Outputs"]["WebhookUrl"]["Value"])
             .unwrap()
@@ -585,7 +598,7 @@ fn every_alarm_notifies_the_alarm_topic_when_an_address_is_given() {
 
 /// The runtime's logging conventions: JSON lines at the `LogLevel` parameter's level
 /// (`ApplicationLogLevel`, read by the functions as `AWS_LAMBDA_LOG_LEVEL`), Lambda's own
-/// lines at `PlatformLogLevel` (`WARN` by default), and each
+/// lines for the webhook at `WebhookSystemLogLevel` (`WARN` by default), and each
 /// function's log group kept `LogRetentionDays` (30 by default), not forever.
 #[test]
 fn functions_log_as_the_runtime_says_to_groups_that_expire() {
@@ -605,13 +618,15 @@ fn functions_log_as_the_runtime_says_to_groups_that_expire() {
         .filter_map(|v| v.as_str())
         .collect();
     assert_eq!(levels, ["INFO", "DEBUG", "TRACE"]);
-    // Lambda's start and report lines of every invocation only when asked for.
+    // Lambda's start and report lines of each invocation: kept (Lambda's default) but for the
+    // webhook, which runs for each of Meta's statuses, and keeps them only when asked for.
+    assert!(logging["SystemLogLevel"].is_null());
     assert_eq!(
-        reference(&logging["SystemLogLevel"]).as_deref(),
-        Some("PlatformLogLevel")
+        reference(&props(&t, "WebhookFunction")["LoggingConfig"]["SystemLogLevel"]).as_deref(),
+        Some("WebhookSystemLogLevel")
     );
     assert_eq!(
-        t["Parameters"]["PlatformLogLevel"]["Default"].as_str(),
+        t["Parameters"]["WebhookSystemLogLevel"]["Default"].as_str(),
         Some("WARN")
     );
     assert_eq!(

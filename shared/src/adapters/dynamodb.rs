@@ -105,9 +105,10 @@ const OLD_RECORD: &str = "record";
 /// The most a session record's JSON may inflate to.
 const MAX_RECORD_JSON: u64 = 4 << 20;
 
-/// The record in a session item.
+/// The record in a session item. An item holding both forms was last saved by a version that
+/// writes text (this one removes `record` whenever it saves): the text is the newer.
 fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
-    let parsed = match item.get(RECORD) {
+    let parsed = match item.get(RECORD).filter(|_| !item.contains_key(OLD_RECORD)) {
         Some(value) => {
             use std::io::Read;
             let bytes = value
@@ -129,6 +130,7 @@ fn record_of(item: &Item) -> Result<SessionRecord, StoreError> {
         None => serde_json::from_str(get_s(item, OLD_RECORD)?),
     };
     let mut record = parsed.map_err(|e| StoreError::Corrupt(format!("session record: {e}")))?;
+    record.digest_ids();
     record.version = get_n(item, "version")?
         .try_into()
         .map_err(|_| StoreError::Corrupt("negative version".into()))?;
@@ -795,6 +797,22 @@ mod tests {
         let read = record_of(&item_with(deflated(&record).unwrap())).unwrap();
         assert_eq!(read.session, record.session);
         assert_eq!(read.version, 2);
+    }
+
+    /// Both forms in one item: the text was written last (by a version that writes text).
+    #[test]
+    fn an_item_with_both_forms_is_read_from_its_text() {
+        let older = SessionRecord::new(Session::new(
+            CustomerId::Phone("5511".into()),
+            Utc::now() - chrono::Duration::hours(1),
+        ));
+        let newer = SessionRecord::new(Session::new(CustomerId::Phone("5511".into()), Utc::now()));
+        let mut item = item_with(deflated(&older).unwrap());
+        item.insert(
+            OLD_RECORD.to_owned(),
+            s(serde_json::to_string(&newer).unwrap()),
+        );
+        assert_eq!(record_of(&item).unwrap().session, newer.session);
     }
 
     /// What cannot be a record is refused as corrupt, never inflated without a bound.

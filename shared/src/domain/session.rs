@@ -115,10 +115,20 @@ pub const OUTBOUND_TRACKED: usize = 50;
 /// first 8 bytes of its SHA-256 in hex, 16 characters where WhatsApp's ids take about 60. A
 /// session is written whole on every change and DynamoDB charges a write unit per KB begun;
 /// two ids of one customer meet under one key once in 2^64 pairs. Records saved before keys
-/// were digests hold the ids themselves: lookups try both.
+/// were digests are re-keyed when loaded (`SessionRecord::digest_ids`).
 pub fn id_key(id: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(id.as_bytes())[..8])
+}
+
+/// Whether `key` is already an `id_key`.
+fn is_id_key(key: &str) -> bool {
+    key.len() == 16 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `key` as an `id_key`, digesting it unless it is one already.
+fn as_id_key(key: String) -> String {
+    if is_id_key(&key) { key } else { id_key(&key) }
 }
 
 /// How many lines of conversation a session keeps for the handoff.
@@ -251,7 +261,8 @@ impl Session {
         if message_id.is_empty() {
             return;
         }
-        if self.outbound_key(message_id).is_some() {
+        let key = id_key(message_id);
+        if self.outbound.contains_key(&key) {
             return;
         }
         while self.outbound.len() >= OUTBOUND_TRACKED {
@@ -261,22 +272,8 @@ impl Session {
             };
             self.outbound.remove(&oldest);
         }
-        self.outbound.insert(
-            id_key(message_id),
-            crate::domain::event::DeliveryStatus::Sent,
-        );
-    }
-
-    /// The key `message_id` is followed under, if it is.
-    fn outbound_key(&self, message_id: &str) -> Option<String> {
-        let key = id_key(message_id);
-        if self.outbound.contains_key(&key) {
-            Some(key)
-        } else {
-            self.outbound
-                .contains_key(message_id)
-                .then(|| message_id.to_owned())
-        }
+        self.outbound
+            .insert(key, crate::domain::event::DeliveryStatus::Sent);
     }
 
     /// The delivery state this session keeps for a message it sent, if it follows it.
@@ -284,8 +281,7 @@ impl Session {
         &self,
         message_id: &str,
     ) -> Option<&crate::domain::event::DeliveryStatus> {
-        self.outbound_key(message_id)
-            .and_then(|key| self.outbound.get(&key))
+        self.outbound.get(&id_key(message_id))
     }
 
     /// Applies a status update: statuses only move forward (sent < delivered < read/played),
@@ -319,10 +315,7 @@ impl Session {
             self.track_sent(&update.message_id);
             changed = true;
         }
-        let Some(current) = self
-            .outbound_key(&update.message_id)
-            .and_then(|key| self.outbound.get_mut(&key))
-        else {
+        let Some(current) = self.outbound.get_mut(&id_key(&update.message_id)) else {
             return changed;
         };
         if rank(current).is_some_and(|old| old >= new) {
@@ -442,8 +435,19 @@ impl SessionRecord {
     }
 
     pub fn has_applied(&self, event_id: &str) -> bool {
-        let key = id_key(event_id);
-        self.applied.iter().any(|k| *k == key || k == event_id)
+        self.applied.contains(&id_key(event_id))
+    }
+
+    /// Re-keys what a record saved before ids were digests holds (the ids themselves) by
+    /// their `id_key`, so that lookups and evictions treat old and new alike.
+    pub fn digest_ids(&mut self) {
+        let applied = std::mem::take(&mut self.applied);
+        self.applied = applied.into_iter().map(as_id_key).collect();
+        let outbound = std::mem::take(&mut self.session.outbound);
+        self.session.outbound = outbound
+            .into_iter()
+            .map(|(id, status)| (as_id_key(id), status))
+            .collect();
     }
 
     pub fn remember(&mut self, event_id: &str) {
@@ -568,7 +572,8 @@ mod tests {
         assert_eq!(session.outbound.len(), OUTBOUND_TRACKED);
     }
 
-    /// Ids are kept as short digests; a record saved with the ids themselves still knows them.
+    /// Ids are kept as short digests; a record saved with the ids themselves knows them once
+    /// re-keyed, as the store does on loading it.
     #[test]
     fn ids_are_kept_as_digests_and_old_records_still_know_theirs() {
         let id = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMDk4NkE3RDJGMUU4NDEwAA==";
@@ -590,14 +595,22 @@ mod tests {
         assert!(record.has_applied(id));
         assert_eq!(record.applied[0], id_key(id));
 
-        // As saved before: the ids themselves.
+        // As saved before: the ids themselves, re-keyed when loaded.
         let mut old = SessionRecord::new(session);
         old.applied.push_back("wamid.before".into());
+        old.applied.push_back(id_key("wamid.after"));
         old.session.outbound.clear();
         old.session
             .outbound
             .insert("wamid.sent-before".into(), S::Sent);
+        old.digest_ids();
+        assert_eq!(
+            old.applied,
+            [id_key("wamid.before"), id_key("wamid.after")],
+            "a key stays as it is"
+        );
         assert!(old.has_applied("wamid.before"));
+        assert!(old.has_applied("wamid.after"));
         assert!(old.session.apply_status(&StatusUpdate {
             message_id: "wamid.sent-before".into(),
             ..update(S::Delivered, None)

@@ -1,4 +1,4 @@
-//! The webhook's HTTP contract, shared by the Lambda (API Gateway) and `atende serve`.
+//! The webhook's HTTP contract, shared by the Lambda (its function URL) and `atende serve`.
 
 use crate::app::webhook::{Webhook, WebhookError};
 
