@@ -57,17 +57,7 @@ async fn main() {
     let server = start(&graph);
     let pid = server.pid();
     let http = reqwest::Client::new();
-    // Warm up: connections, allocator, the first sessions.
-    run(
-        &http,
-        &server,
-        &graph,
-        100,
-        Duration::from_secs(2),
-        pid,
-        ticks,
-    )
-    .await;
+    warm_up(&http, &server, &graph, pid, ticks).await;
 
     println!(
         "rate/s  sent  answered  pushed back  p50 ms  p99 ms  max ms  CPU ms/answered  peak MB"
@@ -103,16 +93,7 @@ async fn main() {
         let graph = Stand::start().await;
         let server = start(&graph);
         let pid = server.pid();
-        run(
-            &http,
-            &server,
-            &graph,
-            100,
-            Duration::from_secs(2),
-            pid,
-            ticks,
-        )
-        .await;
+        warm_up(&http, &server, &graph, pid, ticks).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let before = rss_kb(pid);
         let rate = 450;
@@ -137,6 +118,11 @@ async fn main() {
             (after.saturating_sub(before) * 1024) as f64 / r.answered.max(1) as f64
         );
     }
+}
+
+/// Two seconds at 100 customers a second: connections, allocator, the first sessions.
+async fn warm_up(http: &reqwest::Client, server: &Server, graph: &Stand, pid: u32, ticks: f64) {
+    run(http, server, graph, 100, Duration::from_secs(2), pid, ticks).await;
 }
 
 fn start(graph: &Stand) -> Server {

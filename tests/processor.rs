@@ -1571,17 +1571,8 @@ fn whatsapp_notice(customer: &str, id: &str, sent_at: DateTime<Utc>) -> QueueEve
 async fn system_messages_are_not_answered_and_do_not_move_the_window() {
     use atende_shared::domain::log::{ConversationEvent, LogLine};
     use atende_shared::ports::ConversationLog;
-    let rig = rig();
-    let log = Arc::new(MemoryConversationLog::new());
-    let processor = Processor::new(
-        rig.sessions.clone(),
-        rig.attendance.clone(),
-        rig.whatsapp.clone(),
-        rig.timers.clone(),
-        rig.clock.clone(),
-        Arc::new(Config::embedded().unwrap()),
-    )
-    .with_desk(Arc::new(MemoryAgents::new()), log.clone());
+    let (rig, log) = logged_rig();
+    let processor = &rig.processor;
     let customer = CustomerId::Phone("5511987654321".into());
     processor
         .handle(&text("5511987654321", "wamid.1", "oi"))
