@@ -594,7 +594,7 @@ impl DeliveryStatuses for DynamoDbConversationLog {
         message_id: &str,
         status: &DeliveryStatus,
     ) -> Result<Advance, StoreError> {
-        let Some(rank) = status.rank().filter(|rank| *rank < 4) else {
+        let Some(rank) = status.plain_rank() else {
             return Ok(Advance::ForTheProcessor);
         };
         // A logged sent line's status item starts at `sent`: Meta's `sent` moves nothing, and

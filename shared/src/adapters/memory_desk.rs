@@ -234,7 +234,7 @@ impl DeliveryStatuses for MemoryConversationLog {
         message_id: &str,
         status: &DeliveryStatus,
     ) -> Result<Advance, StoreError> {
-        let Some(new) = status.rank().filter(|rank| *rank < 4) else {
+        let Some(new) = status.plain_rank() else {
             return Ok(Advance::ForTheProcessor);
         };
         let mut logs = lock(&self.logs);

@@ -92,7 +92,7 @@ impl Webhook {
             else {
                 return false;
             };
-            if !status.errors.is_empty() || status.status.rank().is_none_or(|r| r > 3) {
+            if !status.errors.is_empty() || status.status.plain_rank().is_none() {
                 return false;
             }
             match statuses

@@ -226,6 +226,12 @@ impl DeliveryStatus {
         }
     }
 
+    /// The rank of a plain tick (sent, delivered, read or played): what the webhook records of
+    /// the bot's messages itself; `None` for a failure or an unknown status.
+    pub fn plain_rank(&self) -> Option<u8> {
+        self.rank().filter(|rank| *rank < 4)
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::Sent => "sent",
