@@ -9,6 +9,7 @@ use crate::ports::{Advance, Agents, ConversationLog, DeliveryStatuses, LogPage, 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
     WriteRequest,
@@ -239,7 +240,7 @@ impl DynamoDbConversationLog {
             for id in chunk {
                 keys = keys.keys(HashMap::from([
                     ("customer".to_owned(), s(customer.key())),
-                    ("sk".to_owned(), s(format!("status#{id}"))),
+                    ("sk".to_owned(), status_sk(id)),
                 ]));
             }
             let mut request: Option<KeysAndAttributes> = Some(keys.build().map_err(unavailable)?);
@@ -260,7 +261,9 @@ impl DynamoDbConversationLog {
                     if !Self::live(item, now) {
                         continue;
                     }
-                    let id = get_s(item, "sk")?.trim_start_matches("status#").to_owned();
+                    let id = get_s(item, "sk")?
+                        .trim_start_matches(STATUS_PREFIX)
+                        .to_owned();
                     found.insert(id, DeliveryStatus::parse(get_s(item, "status")?));
                 }
                 request = output
@@ -316,11 +319,7 @@ impl ConversationLog for DynamoDbConversationLog {
         };
         // An update, not a put: the item may say the message was an agent's.
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("customer", s(customer.key()))
-            .key("sk", s(format!("status#{message_id}")))
+            .update_status(customer, message_id)
             .update_expression("SET #status = :status, status_rank = :rank, expires_at = :expires")
             .condition_expression("attribute_not_exists(status_rank) OR status_rank < :rank")
             .expression_attribute_names("#status", "status")
@@ -520,6 +519,25 @@ impl ConversationLog for DynamoDbConversationLog {
     }
 }
 
+/// The sort key prefix of a sent message's status item.
+const STATUS_PREFIX: &str = "status#";
+
+/// The sort key of a sent message's status item.
+fn status_sk(message_id: &str) -> AttributeValue {
+    s(format!("{STATUS_PREFIX}{message_id}"))
+}
+
+impl DynamoDbConversationLog {
+    /// An update of a sent message's status item.
+    fn update_status(&self, customer: &CustomerId, message_id: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("customer", s(customer.key()))
+            .key("sk", status_sk(message_id))
+    }
+}
+
 /// The log table's partition of erasure records.
 const ERASURES: &str = "erasures";
 
@@ -538,7 +556,7 @@ impl DynamoDbConversationLog {
             .put_item()
             .table_name(&self.table)
             .item("customer", s(customer.key()))
-            .item("sk", s(format!("status#{message_id}")))
+            .item("sk", status_sk(message_id))
             .item("status", s(DeliveryStatus::Sent.as_str()))
             .item("status_rank", n(1))
             .item("expires_at", n(expires_at.timestamp()))
@@ -569,7 +587,7 @@ impl DynamoDbConversationLog {
             .get_item()
             .table_name(&self.table)
             .key("customer", s(customer.key()))
-            .key("sk", s(format!("status#{message_id}")))
+            .key("sk", status_sk(message_id))
             // The item is written just before Meta's `sent` can arrive.
             .consistent_read(true)
             .projection_expression("by_agent, status_rank")
@@ -606,11 +624,7 @@ impl DeliveryStatuses for DynamoDbConversationLog {
             return Ok(known);
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("customer", s(customer.key()))
-            .key("sk", s(format!("status#{message_id}")))
+            .update_status(customer, message_id)
             .update_expression("SET #status = :status, status_rank = :rank")
             .condition_expression(
                 "attribute_exists(sk) AND attribute_not_exists(by_agent) \
